@@ -1,0 +1,55 @@
+import type { Context } from 'koa';
+import {
+  BadRequestError,
+  CollectingOutputChannel,
+  InputChannel,
+  UserMessage,
+  credentialsSchema,
+  jsonBody,
+  type OnNewMessage,
+  type Router,
+} from 'switchboard';
+import { parseRestRequest, type RestRequest } from './parse.js';
+
+/**
+ * Rasa's REST channel: `POST /webhooks/rest/webhook {"sender", "message", "metadata"?}` answers the bot's replies as
+ * a JSON array, each with its `recipient_id`. No keys, no verification (put it behind your own auth if public).
+ */
+export class RestInput extends InputChannel {
+  static override credentials = credentialsSchema({});
+
+  name(): string {
+    return 'rest';
+  }
+
+  /** Reads and checks the request; subclasses (callback) share it. */
+  protected parseRequest(ctx: Context): RestRequest {
+    const request = parseRestRequest(jsonBody(ctx));
+    if (typeof request === 'string') throw new BadRequestError(request);
+    return request;
+  }
+
+  protected userMessage(request: RestRequest, output: CollectingOutputChannel): UserMessage {
+    return new UserMessage({
+      text: request.message,
+      senderId: request.sender,
+      output,
+      inputChannel: request.inputChannel ?? this.name(),
+      metadata: request.metadata,
+    });
+  }
+
+  router(onNewMessage: OnNewMessage): Router {
+    const router = this.newRouter();
+    router.post('/webhook', async (ctx) => {
+      const request = this.parseRequest(ctx);
+      const output = new CollectingOutputChannel();
+      // The answer is the bot's reply, so wait for it; on a bot error, what was collected is returned, as in Rasa.
+      await onNewMessage(this.userMessage(request, output));
+      ctx.body = output.messages;
+    });
+    return router;
+  }
+}
+
+export default RestInput;

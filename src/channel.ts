@@ -1,0 +1,120 @@
+import type { Server } from 'node:http';
+import { Router } from '@koa/router';
+import { HttpClient } from './http.js';
+import { silentLogger, type Logger } from './logger.js';
+import type { OnNewMessage } from './pipeline.js';
+import { parseCredentials, type CredentialsSchema } from './schema.js';
+import { MemoryStore, type Store } from './store.js';
+
+export { Router };
+
+/** What the host hands a channel when it mounts it. */
+export interface ChannelContext {
+  /** A child of the host's logger bound to the channel's name, redacting its secret keys. */
+  logger: Logger;
+  /** The shared outgoing HTTP client, masking the channel's secrets in its logs. */
+  http: HttpClient;
+  store: Store;
+  /** The HTTP server the host listens on (socket.io attaches to it). Set before `start()`. */
+  server?: Server;
+}
+
+/** A class that can be loaded as a channel: what the loader looks for in a module. */
+export interface InputChannelClass {
+  new (...args: never[]): InputChannel;
+  fromCredentials(credentials: unknown): InputChannel | Promise<InputChannel>;
+  credentials?: CredentialsSchema;
+}
+
+const CHANNEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** True when `name` can be a URL prefix under `/webhooks/`. */
+export function isValidChannelName(name: unknown): name is string {
+  return typeof name === 'string' && name.length <= 64 && CHANNEL_NAME.test(name);
+}
+
+/**
+ * One platform. Subclasses declare `static credentials` (a schema built with `credentialsSchema`), implement
+ * `name()` and `router()`, and usually an output channel. The host mounts the router under `/webhooks/<name()>/`.
+ */
+export abstract class InputChannel {
+  /** The channel's `credentials.yml` keys: validation, redaction and documentation derive from it. */
+  static credentials?: CredentialsSchema;
+
+  /** The validated credentials section (with defaults applied). */
+  readonly credentials: Record<string, unknown>;
+  /** True when the section allows unverified requests (`allow_unverified: true`). */
+  unverified = false;
+  /** Keys in the section the schema does not declare; the host logs them as warnings. */
+  unknownKeys: string[] = [];
+
+  private channelContext: ChannelContext | undefined;
+
+  constructor(credentials: Record<string, unknown> = {}) {
+    this.credentials = credentials;
+  }
+
+  /**
+   * Builds the channel from its `credentials.yml` section: validates it against `static credentials` and throws a
+   * `CredentialsError` naming the key at fault. Override to map keys onto a custom constructor.
+   */
+  static fromCredentials<T extends InputChannel>(
+    this: (new (credentials: Record<string, unknown>) => T) & { credentials?: CredentialsSchema },
+    credentials?: unknown,
+  ): T {
+    const parsed = parseCredentials(this.credentials, credentials);
+    const channel = new this(parsed.values as Record<string, unknown>);
+    channel.unverified = parsed.unverified;
+    channel.unknownKeys = parsed.unknownKeys;
+    return channel;
+  }
+
+  /** The URL prefix: `/webhooks/<name>/`. */
+  abstract name(): string;
+
+  /** The channel's routes: at least `GET /` (health) and `POST /webhook`. */
+  abstract router(onNewMessage: OnNewMessage): Router;
+
+  /** Called by the host before `router()`. */
+  attach(context: ChannelContext): void {
+    this.channelContext = context;
+  }
+
+  /** Called once the server listens (register a webhook, attach to the HTTP server). */
+  async start?(): Promise<void>;
+
+  /** Called when the server stops. */
+  async close?(): Promise<void>;
+
+  protected get context(): ChannelContext {
+    this.channelContext ??= { logger: silentLogger, http: new HttpClient(), store: new MemoryStore() };
+    return this.channelContext;
+  }
+
+  get logger(): Logger {
+    return this.context.logger;
+  }
+
+  get http(): HttpClient {
+    return this.context.http;
+  }
+
+  /** A router with the health route every channel has: `GET /` → `{"status":"ok"}`. */
+  protected newRouter(): Router {
+    const router = new Router();
+    router.get('/', (ctx) => {
+      ctx.body = { status: 'ok' };
+    });
+    return router;
+  }
+}
+
+/** Shape check used by the loader: `instanceof` fails across two copies of the package. */
+export function isInputChannelClass(value: unknown): value is InputChannelClass {
+  if (typeof value !== 'function') return false;
+  const candidate = value as { fromCredentials?: unknown; prototype?: { router?: unknown; name?: unknown } };
+  if (value.prototype instanceof InputChannel) return true;
+  // A class written against another copy of the package, or in plain JS without extending InputChannel.
+  return typeof candidate.prototype?.router === 'function'
+    && (typeof candidate.fromCredentials === 'function' || typeof candidate.prototype?.name === 'function');
+}

@@ -1,0 +1,137 @@
+import { parseArgs } from 'node:util';
+import type { Bot } from './bot.js';
+import { loadBot } from './bots/index.js';
+import type { InputChannel } from './channel.js';
+import { readCredentialsFile, type ChannelSection } from './credentials.js';
+import { ConfigError } from './errors.js';
+import { HttpClient } from './http.js';
+import { loadChannels, builtinChannels } from './loader.js';
+import { createLogger, type Logger } from './logger.js';
+import { SwitchboardServer } from './server.js';
+import { VERSION } from './version.js';
+
+export const USAGE = `Usage: switchboard [options]
+
+Connects one bot to many chat platforms. Every channel listens under /webhooks/<name>/.
+
+Options:
+  --credentials FILE   channels and their keys (YAML, \${ENV_VAR} and \${ENV_VAR:-default} expanded)
+  --channel SPEC       also load this channel (repeatable): a built-in name, package.ClassName,
+                       @scope/pkg.ClassName, ./path/to/module(.js)[.ClassName] or a package name
+  --port N             port to listen on (default 5005, or $PORT)
+  --host H             interface to bind (default: all)
+  --bot SPEC           the bot: bot.yml (rules), ./my-bot.js (module) or http(s)://… (a bot server
+                       speaking the REST protocol); default: the built-in moodbot
+  --cors ORIGIN        allow this browser origin (repeatable; * for any)
+  --body-limit SIZE    largest request body (default 1mb)
+  --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
+  -h, --help           show this help
+  -v, --version        show the version
+
+With neither --credentials nor --channel, the rest channel is started.
+Built-in channels: ${builtinChannels().join(', ')}`;
+
+export interface CliOptions {
+  credentials?: string;
+  channels: string[];
+  port: number;
+  host?: string;
+  bot?: string;
+  cors: string[];
+  bodyLimit: string;
+  logLevel: string;
+}
+
+export type ParsedArgs = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: CliOptions };
+
+/** Parses the command line; a usage error is a `ConfigError`. */
+export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        credentials: { type: 'string' },
+        channel: { type: 'string', multiple: true },
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        bot: { type: 'string' },
+        cors: { type: 'string', multiple: true },
+        'body-limit': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}\n\n${USAGE}`);
+  }
+  const values = parsed.values;
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+  const portText = values.port ?? env.PORT ?? '5005';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new ConfigError(`--port must be a number from 0 to 65535, got "${portText}"`);
+  const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
+  }
+  const bodyLimit = values['body-limit'] ?? '1mb';
+  if (!/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i.test(bodyLimit)) throw new ConfigError(`--body-limit must be a size such as 512kb or 2mb, got "${bodyLimit}"`);
+  return {
+    kind: 'run',
+    options: {
+      credentials: values.credentials,
+      channels: values.channel ?? [],
+      port,
+      host: values.host,
+      bot: values.bot,
+      cors: values.cors ?? [],
+      bodyLimit,
+      logLevel,
+    },
+  };
+}
+
+export interface Started {
+  server: SwitchboardServer;
+  channels: InputChannel[];
+  bot: Bot;
+  url: string;
+  logger: Logger;
+}
+
+/** Loads everything the options name and starts listening. Every configuration problem is a `ConfigError`. */
+export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJS.ProcessEnv; logger?: Logger } = {}): Promise<Started> {
+  const cwd = io.cwd ?? process.cwd();
+  const logger = io.logger ?? createLogger({ level: options.logLevel });
+  const sections: ChannelSection[] = options.credentials ? readCredentialsFile(options.credentials, io.env ?? process.env, cwd) : [];
+  const specs = options.credentials || options.channels.length > 0 ? options.channels : ['rest'];
+  const channels = await loadChannels(sections, specs, { cwd, logger });
+  if (channels.length === 0) throw new ConfigError(`${options.credentials}: no channels configured; add a section such as "rest:" or pass --channel rest`);
+  const http = new HttpClient({ logger });
+  const bot = await loadBot(options.bot, { cwd, logger, http });
+  const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit });
+  let address;
+  try {
+    address = await server.listen(options.port, options.host);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    await server.close(0).catch(() => undefined);
+    if (code === 'EADDRINUSE') throw new ConfigError(`port ${options.port} is already in use; pick another with --port`);
+    if (code === 'EACCES') throw new ConfigError(`not allowed to listen on port ${options.port}; pick one above 1023 with --port`);
+    throw error;
+  }
+  const shownHost = !options.host || options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
+  const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}`;
+  return { server, channels, bot, url, logger };
+}
+
+/** The banner lines: where the server and each channel listen. */
+export function banner(started: Started): string[] {
+  const lines = [`Switchboard ${VERSION} listening on ${started.url}`];
+  for (const channel of started.channels) lines.push(`  ${channel.name().padEnd(14)} ${started.url}/webhooks/${channel.name()}/webhook`);
+  return lines;
+}

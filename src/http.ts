@@ -1,0 +1,212 @@
+import fetch, { type RequestInit, type Response } from 'node-fetch';
+import { maskSecrets, silentLogger, type Logger } from './logger.js';
+
+export interface HttpClientOptions {
+  /** Per attempt. */
+  timeoutMs?: number;
+  /** Retries after the first attempt, on network errors, timeouts, 429 and 5xx. */
+  retries?: number;
+  /** First backoff delay; doubled each retry, with jitter. */
+  minDelayMs?: number;
+  maxDelayMs?: number;
+  /** A `Retry-After` longer than this is not waited for: the call fails at once. */
+  maxRetryAfterMs?: number;
+  logger?: Logger;
+  /** Values masked wherever a URL or error is logged (tokens in Telegram's path, Messenger's query). */
+  secrets?: readonly string[];
+}
+
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  /** Sent as `application/json`. */
+  json?: unknown;
+  /** Sent as `application/x-www-form-urlencoded`; arrays repeat the name (Twilio's `MediaUrl`). */
+  form?: Record<string, string | number | boolean | readonly string[] | undefined> | URLSearchParams;
+  body?: string | Buffer;
+  /** Added to the URL's query string. */
+  query?: Record<string, string | number | boolean | undefined>;
+  /** HTTP basic auth. */
+  basicAuth?: { username: string; password: string };
+  /** Bearer token. */
+  bearer?: string;
+  timeoutMs?: number;
+  retries?: number;
+  /** For the log line of a failure: which channel and which user the call was for. */
+  channel?: string;
+  recipient?: string;
+}
+
+export interface HttpResponse<T = unknown> {
+  status: number;
+  headers: Map<string, string>;
+  /** The body parsed as JSON when it is JSON, else the text. */
+  body: T;
+  text: string;
+}
+
+/** An outgoing call that failed after its retries: a network error, a timeout, or a non-2xx answer. */
+export class HttpRequestError extends Error {
+  readonly status: number | undefined;
+  readonly responseBody: string | undefined;
+  readonly attempts: number;
+
+  constructor(message: string, options: { status?: number; responseBody?: string; attempts: number; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.name = 'HttpRequestError';
+    this.status = options.status;
+    this.responseBody = options.responseBody;
+    this.attempts = options.attempts;
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref?.());
+
+/** `Retry-After` as milliseconds: either delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function isRetryableStatus(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+/**
+ * The one outgoing HTTP client every channel uses: a timeout per attempt, retries with exponential backoff and
+ * jitter on network errors, 429 and 5xx, honouring `Retry-After`; failures are logged with the channel and recipient
+ * and with every secret masked.
+ */
+export class HttpClient {
+  readonly options: Required<Omit<HttpClientOptions, 'logger' | 'secrets'>>;
+  private readonly logger: Logger;
+  private readonly secrets: readonly string[];
+
+  constructor(options: HttpClientOptions = {}) {
+    this.options = {
+      timeoutMs: options.timeoutMs ?? 10_000,
+      retries: options.retries ?? 3,
+      minDelayMs: options.minDelayMs ?? 250,
+      maxDelayMs: options.maxDelayMs ?? 8_000,
+      maxRetryAfterMs: options.maxRetryAfterMs ?? 60_000,
+    };
+    this.logger = options.logger ?? silentLogger;
+    this.secrets = options.secrets ?? [];
+  }
+
+  /** The same client for one channel: its logger, and its secrets masked in logs. */
+  forChannel(logger: Logger, secrets: readonly string[]): HttpClient {
+    return new HttpClient({ ...this.options, logger, secrets: [...this.secrets, ...secrets] });
+  }
+
+  /** Masks this client's secrets in a text. */
+  mask(text: string): string {
+    return maskSecrets(text, this.secrets);
+  }
+
+  async post<T = unknown>(url: string, json: unknown, options: Omit<RequestOptions, 'json' | 'method'> = {}): Promise<HttpResponse<T>> {
+    return this.request<T>(url, { ...options, method: 'POST', json });
+  }
+
+  async get<T = unknown>(url: string, options: Omit<RequestOptions, 'method'> = {}): Promise<HttpResponse<T>> {
+    return this.request<T>(url, { ...options, method: 'GET' });
+  }
+
+  async request<T = unknown>(url: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
+    const target = new URL(url);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) target.searchParams.set(key, String(value));
+    }
+    const headers: Record<string, string> = { accept: 'application/json', ...lowerKeys(options.headers) };
+    let body: string | Buffer | undefined = options.body;
+    if (options.json !== undefined) {
+      body = JSON.stringify(options.json);
+      headers['content-type'] ??= 'application/json';
+    } else if (options.form !== undefined) {
+      body = formBody(options.form);
+      headers['content-type'] ??= 'application/x-www-form-urlencoded';
+    }
+    if (options.basicAuth) {
+      const token = Buffer.from(`${options.basicAuth.username}:${options.basicAuth.password}`).toString('base64');
+      headers.authorization = `Basic ${token}`;
+    }
+    if (options.bearer) headers.authorization = `Bearer ${options.bearer}`;
+
+    const method = options.method ?? (body === undefined ? 'GET' : 'POST');
+    const retries = options.retries ?? this.options.retries;
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+    const where = { channel: options.channel, recipient: options.recipient, method, url: this.mask(redactQuery(target)) };
+
+    for (let attempt = 0; ; attempt++) {
+      const init: RequestInit = { method, headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' };
+      let response: Response | undefined;
+      let failure: string;
+      let retryAfterMs: number | undefined;
+      try {
+        response = await fetch(target.toString(), init);
+        const text = await response.text();
+        if (response.ok) {
+          return { status: response.status, headers: new Map(response.headers.entries()), body: parseBody(text, response) as T, text };
+        }
+        failure = `answered ${response.status}`;
+        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
+        if (!isRetryableStatus(response.status) || attempt >= retries || (retryAfterMs ?? 0) > this.options.maxRetryAfterMs) {
+          this.logger.warn({ ...where, status: response.status, attempts: attempt + 1, response: this.mask(text.slice(0, 500)) }, 'outgoing call failed');
+          throw new HttpRequestError(`${method} ${where.url} ${failure}`, { status: response.status, responseBody: text, attempts: attempt + 1 });
+        }
+      } catch (error) {
+        if (error instanceof HttpRequestError) throw error;
+        const reason = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError'
+          ? `timed out after ${timeoutMs} ms`
+          : this.mask((error as Error).message);
+        failure = reason;
+        if (attempt >= retries) {
+          this.logger.warn({ ...where, error: reason, attempts: attempt + 1 }, 'outgoing call failed');
+          throw new HttpRequestError(`${method} ${where.url} failed: ${reason}`, { attempts: attempt + 1 });
+        }
+      }
+      const backoff = Math.min(this.options.maxDelayMs, this.options.minDelayMs * 2 ** attempt);
+      const delay = retryAfterMs ?? Math.round(backoff * (0.5 + Math.random() * 0.5));
+      this.logger.debug({ ...where, attempt: attempt + 1, delayMs: delay, reason: failure }, 'retrying outgoing call');
+      await sleep(delay);
+    }
+  }
+}
+
+function lowerKeys(headers: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+function formBody(form: NonNullable<RequestOptions['form']>): string {
+  if (form instanceof URLSearchParams) return form.toString();
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(form)) {
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const item of value) params.append(key, String(item));
+    else params.append(key, String(value));
+  }
+  return params.toString();
+}
+
+function parseBody(text: string, response: Response): unknown {
+  const type = response.headers.get('content-type') ?? '';
+  if (text !== '' && /[/+]json\b/i.test(type)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return text;
+}
+
+/** Query values are often tokens (`access_token=`): logs show the names only. */
+function redactQuery(url: URL): string {
+  if (!url.search) return url.toString();
+  const copy = new URL(url.toString());
+  for (const key of [...copy.searchParams.keys()]) copy.searchParams.set(key, '…');
+  return copy.toString().replace(/%E2%80%A6/g, '…');
+}

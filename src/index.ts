@@ -1,0 +1,41 @@
+/**
+ * Switchboard's public API: everything a channel package needs, by the package's own name.
+ * Built-in channels import only from here, exactly as a third-party package does.
+ */
+export { InputChannel, Router, isInputChannelClass, isValidChannelName } from './channel.js';
+export type { ChannelContext, InputChannelClass } from './channel.js';
+export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText } from './output.js';
+export type { SendOptions } from './output.js';
+export { UserMessage, DEFAULT_SENDER_ID } from './message.js';
+export type { BotMessage, Button, Element, CollectedMessage, UserMessageInit } from './message.js';
+export type { Bot, BotFunction } from './bot.js';
+export { Pipeline } from './pipeline.js';
+export type { OnNewMessage, Outcome, Accepted, PipelineOptions } from './pipeline.js';
+export { MemoryStore } from './store.js';
+export type { Store } from './store.js';
+export { HttpClient, HttpRequestError, parseRetryAfter } from './http.js';
+export type { HttpClientOptions, RequestOptions, HttpResponse } from './http.js';
+export { hmac, safeEqual, verifyHmac, rawBody, requireVerified } from './signature.js';
+export type { HmacAlgorithm, HmacCheck, RequestCheck } from './signature.js';
+export { jsonBody, formBody } from './body.js';
+export {
+  HttpError,
+  BadRequestError,
+  UnauthorizedError,
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ConfigError,
+  CredentialsError,
+} from './errors.js';
+export { z, credentialsSchema, secret, verificationSecret, parseCredentials, describeCredentials, secretKeys } from './schema.js';
+export type { CredentialsSchema, KeyDoc, KeyMeta, ParsedCredentials } from './schema.js';
+export { createLogger, channelLogger, maskSecrets, silentLogger } from './logger.js';
+export type { Logger } from './logger.js';
+export { SwitchboardServer } from './server.js';
+export type { ServerOptions } from './server.js';
+export { loadChannelClass, loadChannels, createChannel, builtinChannels } from './loader.js';
+export { readCredentialsFile, parseCredentialsText, interpolateEnv } from './credentials.js';
+export type { ChannelSection } from './credentials.js';
+export { VERSION } from './version.js';

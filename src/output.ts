@@ -1,0 +1,146 @@
+import type { BotMessage, Button, CollectedMessage, Element } from './message.js';
+
+/** Extra keys of a `BotMessage` that are not one of the answer kinds, passed to the send methods as options. */
+export type SendOptions = Record<string, unknown>;
+
+const ANSWER_KEYS = new Set(['text', 'image', 'buttons', 'quick_replies', 'elements', 'attachment', 'custom', 'recipient_id']);
+
+/** Renders one button as a numbered line, the fallback on platforms without buttons: `1: great (/mood_great)`. */
+export function buttonToText(button: Button, index: number): string {
+  const payload = button.payload ?? button.url;
+  return payload != null && payload !== button.title
+    ? `${index + 1}: ${button.title} (${String(payload)})`
+    : `${index + 1}: ${button.title}`;
+}
+
+/** Text followed by its buttons as a numbered list, one line each. */
+export function textWithButtonsToText(text: string, buttons: readonly Button[]): string {
+  const lines = buttons.map(buttonToText);
+  return [text, ...lines].filter((line) => line !== '').join('\n');
+}
+
+/**
+ * How the bot answers on one platform. A channel overrides the methods its platform supports natively; the base
+ * class renders everything else as text, so a new channel only has to implement `sendTextMessage`.
+ */
+export abstract class OutputChannel {
+  /** The name of the channel this output belongs to (for logs). */
+  name(): string {
+    return 'output';
+  }
+
+  abstract sendTextMessage(recipientId: string, text: string, options?: SendOptions): Promise<void>;
+
+  /** Fallback: the image's URL as text. */
+  async sendImageUrl(recipientId: string, image: string, options?: SendOptions): Promise<void> {
+    await this.sendTextMessage(recipientId, `Image: ${image}`, options);
+  }
+
+  /** Fallback: the attachment as text. */
+  async sendAttachment(recipientId: string, attachment: unknown, options?: SendOptions): Promise<void> {
+    const value = typeof attachment === 'string' ? attachment : JSON.stringify(attachment);
+    await this.sendTextMessage(recipientId, `Attachment: ${value}`, options);
+  }
+
+  /** Fallback: the text, then each button as a numbered line, in one message. */
+  async sendTextWithButtons(recipientId: string, text: string, buttons: Button[], options?: SendOptions): Promise<void> {
+    await this.sendTextMessage(recipientId, textWithButtonsToText(text, buttons), options);
+  }
+
+  /** Fallback: quick replies are shown as buttons. */
+  async sendQuickReplies(recipientId: string, text: string, quickReplies: Button[], options?: SendOptions): Promise<void> {
+    await this.sendTextWithButtons(recipientId, text, quickReplies, options);
+  }
+
+  /** Fallback: each card as `title : subtitle` with its buttons. */
+  async sendElements(recipientId: string, elements: Element[], options?: SendOptions): Promise<void> {
+    for (const element of elements) {
+      const title = element.subtitle ? `${element.title} : ${element.subtitle}` : element.title;
+      await this.sendTextWithButtons(recipientId, title, element.buttons ?? [], options);
+    }
+  }
+
+  /** Fallback: the JSON as text. */
+  async sendCustomJson(recipientId: string, json: unknown, options?: SendOptions): Promise<void> {
+    await this.sendTextMessage(recipientId, JSON.stringify(json), options);
+  }
+
+  /**
+   * Shows a typing indicator, where the platform has one. The host calls it when the bot takes longer than about
+   * 500 ms, and again every few seconds while it works. The base class has none.
+   */
+  sendTyping?(recipientId: string): Promise<void>;
+
+  /**
+   * Called by the host after all answers to one message were sent through `sendResponse`, still in the sender's
+   * turn: an output that batches (the callback channel) sends the batch here.
+   */
+  flush?(recipientId: string): Promise<void>;
+
+  /**
+   * Sends one answer, as Rasa does: quick replies with their text, else buttons with their text, else the text
+   * (split at blank lines, one message per part); then custom JSON, image, attachment and elements.
+   */
+  async sendResponse(recipientId: string, message: BotMessage): Promise<void> {
+    const options: SendOptions = {};
+    for (const [key, value] of Object.entries(message)) if (!ANSWER_KEYS.has(key)) options[key] = value;
+    const text = typeof message.text === 'string' ? message.text : '';
+
+    if (Array.isArray(message.quick_replies) && message.quick_replies.length > 0) {
+      await this.sendQuickReplies(recipientId, text, message.quick_replies, options);
+    } else if (Array.isArray(message.buttons) && message.buttons.length > 0) {
+      await this.sendTextWithButtons(recipientId, text, message.buttons, options);
+    } else if (text.trim() !== '') {
+      for (const part of text.trim().split(/\n\s*\n/)) {
+        if (part.trim() !== '') await this.sendTextMessage(recipientId, part.trim(), options);
+      }
+    }
+    if (message.custom !== undefined && message.custom !== null) await this.sendCustomJson(recipientId, message.custom, options);
+    if (typeof message.image === 'string' && message.image !== '') await this.sendImageUrl(recipientId, message.image, options);
+    if (message.attachment !== undefined && message.attachment !== null) await this.sendAttachment(recipientId, message.attachment, options);
+    if (Array.isArray(message.elements) && message.elements.length > 0) await this.sendElements(recipientId, message.elements, options);
+  }
+}
+
+/**
+ * Keeps the answers in memory instead of sending them: the `rest` channel returns `messages` as its HTTP response,
+ * and tests read them.
+ */
+export class CollectingOutputChannel extends OutputChannel {
+  readonly messages: CollectedMessage[] = [];
+
+  override name(): string {
+    return 'collector';
+  }
+
+  protected collect(message: CollectedMessage): void {
+    // Rasa's collecting channel drops keys whose value is empty, so clients never see `"image": null`.
+    const clean = Object.fromEntries(Object.entries(message).filter(([, v]) => v !== undefined && v !== null)) as CollectedMessage;
+    this.messages.push(clean);
+  }
+
+  /** The most recent answer, if any. */
+  latestOutput(): CollectedMessage | undefined {
+    return this.messages[this.messages.length - 1];
+  }
+
+  async sendTextMessage(recipientId: string, text: string): Promise<void> {
+    this.collect({ recipient_id: recipientId, text });
+  }
+
+  override async sendImageUrl(recipientId: string, image: string): Promise<void> {
+    this.collect({ recipient_id: recipientId, image });
+  }
+
+  override async sendAttachment(recipientId: string, attachment: unknown): Promise<void> {
+    this.collect({ recipient_id: recipientId, attachment });
+  }
+
+  override async sendTextWithButtons(recipientId: string, text: string, buttons: Button[]): Promise<void> {
+    this.collect({ recipient_id: recipientId, text, buttons });
+  }
+
+  override async sendCustomJson(recipientId: string, json: unknown): Promise<void> {
+    this.collect({ recipient_id: recipientId, custom: json });
+  }
+}

@@ -1,0 +1,204 @@
+import { z } from 'zod';
+import { CredentialsError } from './errors.js';
+
+export { z };
+
+/** What a credentials key declares besides its type. */
+export interface KeyMeta {
+  /** Never logged, masked in outgoing-call logs. */
+  secret?: boolean;
+  /** The key that verifies requests: required unless the section says `allow_unverified: true`. */
+  verification?: boolean;
+  description?: string;
+}
+
+/** A credentials schema: a zod object whose keys are the channel's `credentials.yml` keys. */
+export type CredentialsSchema = z.ZodObject<z.ZodRawShape>;
+
+/** Marks a key secret: `slack_token: secret(z.string(), 'bot token (xoxb-…)')`. */
+export function secret<T extends z.ZodType>(schema: T, description?: string): T {
+  return schema.meta({ secret: true, ...(description ? { description } : {}) }) as T;
+}
+
+/**
+ * Declares the key that verifies incoming requests (a signing secret, a webhook token). It is optional in the
+ * schema, but the host refuses to start the channel without it unless `allow_unverified: true` (DESIGN §7).
+ */
+export function verificationSecret(description?: string): z.ZodOptional<z.ZodString> {
+  return z
+    .string()
+    .min(1)
+    .meta({ secret: true, verification: true, ...(description ? { description } : {}) })
+    .optional();
+}
+
+/** Declares a channel's credentials once; validation, redaction and the documented keys derive from it. */
+export function credentialsSchema<S extends z.ZodRawShape>(shape: S) {
+  return z.object(shape);
+}
+
+type AnyDef = { type: string; innerType?: z.ZodType; defaultValue?: unknown; in?: z.ZodType };
+
+function defOf(schema: z.ZodType): AnyDef {
+  return (schema as unknown as { _zod: { def: AnyDef } })._zod.def;
+}
+
+/** The metadata of a key, collected through `.optional()`, `.default()` and `.nullable()` wrappers. */
+export function keyMeta(schema: z.ZodType): KeyMeta & { type: string; optional: boolean; default?: unknown } {
+  let current: z.ZodType | undefined = schema;
+  const meta: KeyMeta & { type: string; optional: boolean; default?: unknown } = { type: 'unknown', optional: false };
+  while (current) {
+    // The outermost declaration wins: `secret(z.string()).optional().meta({description})` keeps both.
+    const declared = (z.globalRegistry.get(current) ?? {}) as KeyMeta;
+    meta.secret ??= declared.secret;
+    meta.verification ??= declared.verification;
+    meta.description ??= declared.description;
+    const def = defOf(current);
+    if (def.type === 'optional' || def.type === 'nullable') meta.optional = true;
+    if (def.type === 'default') {
+      meta.optional = true;
+      meta.default = typeof def.defaultValue === 'function' ? (def.defaultValue as () => unknown)() : def.defaultValue;
+    }
+    if (def.innerType) current = def.innerType;
+    else if (def.type === 'pipe' && def.in) current = def.in;
+    else {
+      meta.type = def.type;
+      current = undefined;
+    }
+  }
+  return meta;
+}
+
+/** The keys of a schema that are secret. */
+export function secretKeys(schema: CredentialsSchema | undefined): string[] {
+  if (!schema) return [];
+  return Object.entries(schema.shape)
+    .filter(([, value]) => keyMeta(value as z.ZodType).secret)
+    .map(([key]) => key);
+}
+
+/** Keys every channel section may have, whatever its schema. */
+const HOST_KEYS = new Set(['channel', 'allow_unverified']);
+
+export interface ParsedCredentials<T> {
+  values: T & { allow_unverified: boolean };
+  /** Keys in the section that the schema does not know (typos, Rasa keys we do not use): logged as warnings. */
+  unknownKeys: string[];
+  /** True when the channel runs without request verification because the section allows it. */
+  unverified: boolean;
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)?.slice(0, 40)}`;
+}
+
+const EXPECTED: Record<string, string> = {
+  string: 'a string',
+  boolean: 'true or false',
+  number: 'a number',
+  int: 'an integer',
+  array: 'a list',
+  object: 'a mapping',
+  record: 'a mapping',
+};
+
+/** YAML and `${ENV}` give strings, numbers and booleans loosely: coerce scalars to what the key declares. */
+function coerce(value: unknown, type: string): unknown {
+  if (value === undefined || value === null) return value;
+  if (type === 'string' && (typeof value === 'number' || typeof value === 'boolean')) return String(value);
+  if (type === 'boolean' && typeof value === 'string') {
+    if (/^(true|yes|on|1)$/i.test(value.trim())) return true;
+    if (/^(false|no|off|0)$/i.test(value.trim())) return false;
+  }
+  if (type === 'number' && typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) return Number(value);
+  return value;
+}
+
+/**
+ * Validates one channel's section against its schema. Throws `CredentialsError` with a message relative to the
+ * section (`missing "slack_token"`); the loader prefixes the file and channel.
+ */
+export function parseCredentials<S extends CredentialsSchema>(schema: S | undefined, raw: unknown): ParsedCredentials<z.output<S>> {
+  if (raw === undefined || raw === null) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new CredentialsError(`the section must be a mapping of keys to values, got ${typeName(raw)}`);
+  }
+  const section = { ...(raw as Record<string, unknown>) };
+  const allowUnverified = coerce(section.allow_unverified, 'boolean');
+  if (allowUnverified !== undefined && typeof allowUnverified !== 'boolean') {
+    throw new CredentialsError(`"allow_unverified" must be true or false (got ${typeName(section.allow_unverified)})`, 'allow_unverified');
+  }
+  const shape = schema?.shape ?? {};
+  for (const [key, keySchema] of Object.entries(shape)) {
+    if (key in section) section[key] = coerce(section[key], keyMeta(keySchema as z.ZodType).type);
+  }
+
+  const result = (schema ?? z.object({})).safeParse(section);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      const where = issue.path.length > 1 ? issue.path.map(String).join('.') : key;
+      const value = section[key];
+      if (issue.code === 'invalid_type' && value === undefined && issue.path.length === 1) return { key, text: `missing "${key}"` };
+      if (issue.code === 'invalid_type') {
+        const expected = EXPECTED[String((issue as { expected?: string }).expected)] ?? String((issue as { expected?: string }).expected);
+        const meta = keyMeta((shape[key] as z.ZodType | undefined) ?? z.unknown());
+        const got = meta.secret ? typeof value : typeName(value);
+        return { key, text: `"${where}" must be ${expected} (got ${got})` };
+      }
+      return { key, text: `"${where}": ${issue.message}` };
+    });
+    throw new CredentialsError(problems.map((p) => p.text).join('; '), problems[0]?.key);
+  }
+
+  const values = result.data as Record<string, unknown>;
+  let unverified = false;
+  for (const [key, keySchema] of Object.entries(shape)) {
+    const meta = keyMeta(keySchema as z.ZodType);
+    if (!meta.verification) continue;
+    if (values[key] === undefined || values[key] === '') {
+      if (allowUnverified === true) {
+        unverified = true;
+      } else {
+        throw new CredentialsError(
+          `missing "${key}", needed to verify that requests come from the platform (or set allow_unverified: true to accept unverified requests)`,
+          key,
+        );
+      }
+    }
+  }
+  if (allowUnverified === true) unverified = true;
+  values.allow_unverified = allowUnverified === true;
+  const unknownKeys = Object.keys(section).filter((key) => !(key in shape) && !HOST_KEYS.has(key));
+  return { values: values as z.output<S> & { allow_unverified: boolean }, unknownKeys, unverified };
+}
+
+export interface KeyDoc {
+  key: string;
+  type: string;
+  required: boolean;
+  secret: boolean;
+  verification: boolean;
+  default?: unknown;
+  description?: string;
+}
+
+/** The documented keys of a schema, in declaration order: what `credentials.example.yml` is generated from. */
+export function describeCredentials(schema: CredentialsSchema | undefined): KeyDoc[] {
+  if (!schema) return [];
+  return Object.entries(schema.shape).map(([key, value]) => {
+    const meta = keyMeta(value as z.ZodType);
+    return {
+      key,
+      type: meta.type,
+      required: !meta.optional,
+      secret: Boolean(meta.secret),
+      verification: Boolean(meta.verification),
+      ...(meta.default !== undefined ? { default: meta.default } : {}),
+      ...(meta.description ? { description: meta.description } : {}),
+    };
+  });
+}

@@ -1,0 +1,215 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa, { type Context, type Next } from 'koa';
+import bodyParser from 'koa-bodyparser';
+import cors from '@koa/cors';
+import { Router } from '@koa/router';
+import type { Bot } from './bot.js';
+import type { InputChannel } from './channel.js';
+import { BadRequestError, HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.js';
+import { HttpClient } from './http.js';
+import { channelLogger, silentLogger, type Logger } from './logger.js';
+import { Pipeline } from './pipeline.js';
+import { secretKeys } from './schema.js';
+import { MemoryStore, type Store } from './store.js';
+import { VERSION } from './version.js';
+
+export interface ServerOptions {
+  channels: InputChannel[];
+  bot: Bot;
+  logger?: Logger;
+  store?: Store;
+  /** The outgoing client channels share (tests pass one with short retry delays). */
+  http?: HttpClient;
+  /** Allowed CORS origins; `*` allows any. None: no CORS headers. */
+  cors?: string[];
+  /** Largest accepted request body, as bytes or a string such as `1mb`. */
+  bodyLimit?: number | string;
+  /** Dedup window for platform message ids. */
+  dedupTtlMs?: number;
+}
+
+/** Content types the host parses; anything else with a body is answered 415. */
+const JSON_TYPES = ['application/json', '+json', 'application/csp-report'];
+const BODY_TYPES = ['json', 'urlencoded', 'text/plain', '+json'];
+
+/**
+ * The Koa host: one error middleware, CORS, body parsing (raw body kept for signatures), the host's health routes,
+ * and every channel's router under `/webhooks/<name>/`.
+ */
+export class SwitchboardServer {
+  readonly app: Koa;
+  readonly httpServer: Server;
+  readonly pipeline: Pipeline;
+  readonly channels: InputChannel[];
+  readonly logger: Logger;
+  private readonly bot: Bot;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: ServerOptions) {
+    this.logger = options.logger ?? silentLogger;
+    this.bot = options.bot;
+    this.channels = options.channels;
+    const store = options.store ?? new MemoryStore();
+    const http = options.http ?? new HttpClient({ logger: this.logger });
+    this.pipeline = new Pipeline({ bot: options.bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs });
+
+    // Created first so channels (socket.io) can attach to it before the first request.
+    this.httpServer = createHttpServer();
+    // A slow client must not hold a socket forever.
+    this.httpServer.requestTimeout = 30_000;
+    this.httpServer.headersTimeout = 20_000;
+
+    const app = new Koa({ proxy: true });
+    app.silent = true;
+    app.on('error', (error: Error & { status?: number }) => {
+      // Errors after the response started (a client that hung up): nothing to answer, only to note.
+      this.logger.debug({ err: error }, 'request error after response');
+    });
+    app.use(errorMiddleware(this.logger));
+    if (options.cors && options.cors.length > 0) app.use(corsMiddleware(options.cors));
+    app.use(contentTypeGuard);
+    const limit = String(options.bodyLimit ?? '1mb');
+    app.use(
+      bodyParser({
+        enableTypes: ['json', 'form', 'text'],
+        extendTypes: { json: JSON_TYPES },
+        jsonLimit: limit,
+        formLimit: limit,
+        textLimit: limit,
+        onerror: (error: Error & { status?: number; type?: string }) => {
+          if (error.status === 413) throw new PayloadTooLargeError(`request body is larger than the limit of ${String(limit)}`);
+          if (error.status === 415) throw new UnsupportedMediaTypeError(`unsupported content encoding`);
+          throw new BadRequestError(error.type === 'entity.parse.failed' || error instanceof SyntaxError ? 'malformed JSON body' : 'malformed request body');
+        },
+      }),
+    );
+
+    const hostRouter = new Router();
+    const health = (ctx: Context) => {
+      ctx.body = { status: 'ok', version: VERSION, channels: this.channels.map((c) => c.name()) };
+    };
+    hostRouter.get('/', health);
+    hostRouter.get('/health', health);
+    app.use(hostRouter.routes());
+    app.use(hostRouter.allowedMethods());
+
+    const seen = new Map<string, InputChannel>();
+    for (const channel of this.channels) {
+      const name = channel.name();
+      if (seen.has(name)) throw new Error(`two channels claim the prefix /webhooks/${name}/`);
+      seen.set(name, channel);
+      const secrets = secretKeys((channel.constructor as { credentials?: never }).credentials);
+      const log = channelLogger(this.logger, name, secrets);
+      const secretValues = secrets
+        .map((key) => (channel as { credentials?: Record<string, unknown> }).credentials?.[key])
+        .filter((v): v is string => typeof v === 'string');
+      channel.attach?.({ logger: log, http: http.forChannel(log, secretValues), store, server: this.httpServer });
+      const router = channel.router(this.pipeline.handlerFor(log));
+      router.prefix(`/webhooks/${name}`);
+      const prefix = `/webhooks/${name}`;
+      app.use(async (ctx: Context, next: Next) => {
+        if (ctx.path === prefix || ctx.path.startsWith(`${prefix}/`)) ctx.state.log = log;
+        await next();
+      });
+      app.use(router.routes());
+      app.use(router.allowedMethods());
+    }
+
+    this.app = app;
+    this.httpServer.on('request', app.callback());
+  }
+
+  /** Listens, then starts each channel (webhook registration). Resolves with the bound address. */
+  async listen(port = 5005, host?: string): Promise<AddressInfo> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.httpServer.once('error', onError);
+      this.httpServer.listen(port, host, () => {
+        this.httpServer.off('error', onError);
+        resolve();
+      });
+    });
+    for (const channel of this.channels) await channel.start?.();
+    return this.httpServer.address() as AddressInfo;
+  }
+
+  /** Stops accepting requests, lets queued messages finish (up to `graceMs`), closes channels and the bot. */
+  close(graceMs = 5_000): Promise<void> {
+    this.closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
+      this.httpServer.closeIdleConnections?.();
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([this.pipeline.drain(), grace]);
+      for (const channel of this.channels) {
+        try {
+          await channel.close?.();
+        } catch (error) {
+          this.logger.warn({ err: error, channel: channel.name() }, 'channel failed to close');
+        }
+      }
+      await this.bot.close?.();
+      this.httpServer.closeAllConnections?.();
+      await closed;
+      await this.pipeline.store.close?.();
+    })();
+    return this.closing;
+  }
+}
+
+/** The one place errors become responses: `{"error": message}` with the error's status; never a stack trace. */
+function errorMiddleware(logger: Logger) {
+  return async function errors(ctx: Context, next: Next): Promise<void> {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: `no route for ${ctx.method} ${ctx.path}` };
+      } else if (ctx.status === 405 && ctx.body === undefined) {
+        ctx.status = 405;
+        ctx.body = { error: `method ${ctx.method} not allowed here` };
+      }
+    } catch (thrown) {
+      const error = thrown as Error & { status?: number; statusCode?: number; expose?: boolean; headers?: Record<string, string> };
+      const status = error.status ?? error.statusCode;
+      const known = typeof status === 'number' && status >= 400 && status < 600;
+      if (known && (error instanceof HttpError || error.expose)) {
+        ctx.status = status;
+        ctx.body = { error: error.message };
+        for (const [name, value] of Object.entries(error.headers ?? {})) ctx.set(name, value);
+        if (status >= 500) logger.error({ err: error, path: ctx.path }, 'request failed');
+        return;
+      }
+      const log = (ctx.state.log as Logger | undefined) ?? logger;
+      log.error({ err: error, method: ctx.method, path: ctx.path }, 'unexpected error while handling a request');
+      ctx.status = known && status >= 500 ? status : 500;
+      ctx.body = { error: 'internal error' };
+    }
+  };
+}
+
+/** Requests with a body must be JSON, a form or plain text; a body without a content type is taken as JSON. */
+async function contentTypeGuard(ctx: Context, next: Next): Promise<void> {
+  const length = ctx.request.length;
+  const hasBody = (length !== undefined && length > 0) || ctx.get('transfer-encoding') !== '';
+  if (hasBody && !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(ctx.method)) {
+    if (!ctx.get('content-type')) ctx.req.headers['content-type'] = 'application/json';
+    else if (!ctx.is(BODY_TYPES)) {
+      throw new UnsupportedMediaTypeError(`unsupported content type "${ctx.get('content-type').split(';')[0]}"; send JSON, a form or plain text`);
+    }
+  }
+  await next();
+}
+
+function corsMiddleware(origins: string[]) {
+  const any = origins.includes('*');
+  const allowed = new Set(origins);
+  return cors({
+    origin: (ctx: Context) => {
+      const origin = ctx.get('origin');
+      if (any) return '*';
+      return allowed.has(origin) ? origin : '';
+    },
+    allowMethods: ['GET', 'POST', 'OPTIONS'],
+  });
+}
