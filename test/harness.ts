@@ -1,0 +1,269 @@
+/**
+ * The shared harness for channel tests: a channel's tests are a table of labelled cases (request in → expected
+ * status and body → what the bot receives → expected outgoing calls), run against a real server on an ephemeral
+ * port, with the platform's API intercepted by nock.
+ */
+import type { ExecutionContext, TestFn } from 'ava';
+import nock from 'nock';
+import {
+  HttpClient,
+  SwitchboardServer,
+  createLogger,
+  type Bot,
+  type BotMessage,
+  type InputChannel,
+  type InputChannelClass,
+  type UserMessage,
+} from 'switchboard';
+import { Writable } from 'node:stream';
+
+/** A bot that records what it receives and answers from a script. */
+export class ScriptedBot implements Bot {
+  readonly received: UserMessage[] = [];
+  private waiters: Array<() => void> = [];
+
+  constructor(private readonly answers: BotMessage[] | ((message: UserMessage) => BotMessage[] | Promise<BotMessage[]>) = []) {}
+
+  async handle(message: UserMessage): Promise<BotMessage[]> {
+    this.received.push(message);
+    for (const wake of this.waiters.splice(0)) wake();
+    return typeof this.answers === 'function' ? this.answers(message) : structuredClone(this.answers);
+  }
+
+  /** Resolves once the bot has received `count` messages (or rejects after `timeoutMs`). */
+  async waitFor(count: number, timeoutMs = 3_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.received.length < count) {
+      if (Date.now() > deadline) throw new Error(`bot received ${this.received.length} messages, expected ${count}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 25);
+      });
+    }
+  }
+}
+
+/** Collects log lines so tests can assert what was (and was not) logged. */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
+    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    callback();
+  }
+  get text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+export interface TestServer {
+  server: SwitchboardServer;
+  url: string;
+  bot: ScriptedBot;
+  logs: LogCapture;
+  /** `fetch` against the server: path relative to the root. */
+  request(path: string, init?: RequestInit): Promise<{ status: number; headers: Headers; text: string; json: unknown }>;
+}
+
+export interface StartOptions {
+  bot?: ScriptedBot;
+  cors?: string[];
+  bodyLimit?: string | number;
+}
+
+/** Starts a host with these channels on port 0; closed in the test's teardown. */
+export async function startServer(t: ExecutionContext, channels: InputChannel[], options: StartOptions = {}): Promise<TestServer> {
+  const bot = options.bot ?? new ScriptedBot();
+  const logs = new LogCapture();
+  const logger = createLogger({ level: 'debug', destination: logs });
+  const http = new HttpClient({ logger, minDelayMs: 5, maxDelayMs: 20 });
+  const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit });
+  const address = await server.listen(0, '127.0.0.1');
+  t.teardown(() => server.close(100));
+  const url = `http://127.0.0.1:${address.port}`;
+  return {
+    server,
+    url,
+    bot,
+    logs,
+    async request(path, init) {
+      const response = await fetch(url + path, init);
+      const text = await response.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: response.status, headers: response.headers, text, json };
+    },
+  };
+}
+
+/** One outgoing call the channel must make, and what the platform answers. */
+export interface OutgoingCall {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Origin and path, without query: `https://graph.facebook.com/v21.0/me/messages`. */
+  url: string;
+  /** Exact query parameters expected, if any. */
+  query?: Record<string, string>;
+  /** Headers that must be present with these values (lower-case names). */
+  headers?: Record<string, string | RegExp>;
+  /** The exact body: an object for JSON, a string for anything else. */
+  body?: unknown;
+  /** Body as form fields (parsed from application/x-www-form-urlencoded). */
+  form?: Record<string, string | string[]>;
+  reply?: { status?: number; body?: unknown; headers?: Record<string, string> };
+}
+
+export interface ChannelCase {
+  label: string;
+  method?: 'GET' | 'POST' | 'PUT';
+  /** Relative to the channel's prefix; default `/webhook`. */
+  path?: string;
+  headers?: Record<string, string>;
+  /** A string is sent as is; an object as JSON. */
+  body?: string | object;
+  /** Sent as application/x-www-form-urlencoded. */
+  form?: Record<string, string>;
+  /** Signs the request: gets the raw body, returns headers to add. */
+  sign?: (raw: string) => Record<string, string>;
+  status: number;
+  /** Exact JSON body, or exact text, or a check. */
+  response?: unknown | ((t: ExecutionContext, response: { text: string; json: unknown; headers: Headers }) => void);
+  /** What the bot answers. */
+  answers?: BotMessage[];
+  /** What the bot must receive (checked with t.like per message); [] asserts it received nothing. */
+  received?: Array<{ text?: string; senderId?: string; messageId?: string; inputChannel?: string; metadata?: Record<string, unknown> }>;
+  outgoing?: OutgoingCall[];
+  /** Sends the same request this many times (deduplication). */
+  repeat?: number;
+}
+
+export interface ChannelSuite {
+  /** The channel class and its credentials section. */
+  channel: InputChannelClass;
+  credentials: Record<string, unknown>;
+  cases: ChannelCase[];
+}
+
+interface Captured {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+function interceptCall(call: OutgoingCall, captured: Captured[]): nock.Scope {
+  const target = new URL(call.url);
+  const scope = nock(target.origin);
+  const method = (call.method ?? 'POST').toLowerCase() as 'post';
+  const interceptor = scope[method](target.pathname + target.search === target.pathname ? target.pathname : target.pathname);
+  const withQuery = call.query ? interceptor.query(call.query) : interceptor.query(true);
+  return withQuery.reply(function reply(uri, body) {
+    captured.push({ method: call.method ?? 'POST', path: uri, headers: this.req.headers, body });
+    const answer = call.reply ?? {};
+    const replyBody = answer.body === undefined ? { ok: true } : answer.body;
+    return [answer.status ?? 200, typeof replyBody === 'string' ? replyBody : JSON.stringify(replyBody), { 'content-type': typeof replyBody === 'string' ? 'text/plain' : 'application/json', ...(answer.headers ?? {}) }];
+  });
+}
+
+function parseCapturedBody(body: unknown): unknown {
+  if (typeof body !== 'string') return body;
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body;
+  }
+}
+
+async function waitUntil(check: () => boolean, timeoutMs = 3_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+/** Runs one channel's table of cases, one ava test per case. */
+export function runChannelCases(test: TestFn, suite: ChannelSuite): void {
+  test.before(() => {
+    nock.disableNetConnect();
+    nock.enableNetConnect('127.0.0.1');
+  });
+  test.afterEach.always(() => nock.cleanAll());
+
+  for (const testCase of suite.cases) {
+    test.serial(testCase.label, async (t) => {
+      const channel = await suite.channel.fromCredentials(suite.credentials);
+      const bot = new ScriptedBot(testCase.answers ?? [{ text: 'ok' }]);
+      const { request } = await startServer(t, [channel], { bot });
+      const captured: Captured[] = [];
+      const scopes = (testCase.outgoing ?? []).map((call) => interceptCall(call, captured));
+
+      const headers: Record<string, string> = { ...(testCase.headers ?? {}) };
+      let raw: string | undefined;
+      if (testCase.form) {
+        raw = new URLSearchParams(testCase.form).toString();
+        headers['content-type'] ??= 'application/x-www-form-urlencoded';
+      } else if (typeof testCase.body === 'string') {
+        raw = testCase.body;
+      } else if (testCase.body !== undefined) {
+        raw = JSON.stringify(testCase.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      if (testCase.sign) Object.assign(headers, testCase.sign(raw ?? ''));
+      const path = `/webhooks/${channel.name()}${testCase.path ?? '/webhook'}`;
+      let response;
+      for (let i = 0; i < (testCase.repeat ?? 1); i++) {
+        response = await request(path, { method: testCase.method ?? (raw === undefined ? 'GET' : 'POST'), headers, body: raw });
+      }
+      const last = response!;
+      t.is(last.status, testCase.status, `status of ${testCase.method ?? 'POST'} ${path}: ${last.text}`);
+      t.false(/\bat .+\(.+:\d+:\d+\)/.test(last.text), 'no stack trace in the response');
+      if (typeof testCase.response === 'function') {
+        (testCase.response as (t: ExecutionContext, r: typeof last) => void)(t, last);
+      } else if (typeof testCase.response === 'string') {
+        t.is(last.text, testCase.response);
+      } else if (testCase.response !== undefined) {
+        t.deepEqual(last.json, testCase.response);
+      }
+
+      const expectedOutgoing = testCase.outgoing ?? [];
+      if (expectedOutgoing.length > 0) {
+        const done = await waitUntil(() => captured.length >= expectedOutgoing.length);
+        t.true(done, `expected ${expectedOutgoing.length} outgoing calls, saw ${captured.length}: pending ${scopes.flatMap((s) => s.pendingMocks()).join(', ')}`);
+      }
+      if (testCase.received) {
+        if (testCase.received.length > 0) await bot.waitFor(testCase.received.length).catch(() => undefined);
+        else await new Promise((resolve) => setTimeout(resolve, 50));
+        t.is(bot.received.length, testCase.received.length, 'number of messages the bot received');
+        testCase.received.forEach((expected, index) => {
+          const actual = bot.received[index];
+          if (actual) t.like({ text: actual.text, senderId: actual.senderId, messageId: actual.messageId, inputChannel: actual.inputChannel, metadata: actual.metadata }, expected);
+        });
+      }
+      expectedOutgoing.forEach((call, index) => {
+        const actual = captured[index];
+        if (!actual) return;
+        t.is(actual.path.split('?')[0], new URL(call.url).pathname, `outgoing call ${index + 1} path`);
+        for (const [name, value] of Object.entries(call.headers ?? {})) {
+          const header = String(actual.headers[name] ?? '');
+          if (value instanceof RegExp) t.regex(header, value, `outgoing call ${index + 1} header ${name}`);
+          else t.is(header, value, `outgoing call ${index + 1} header ${name}`);
+        }
+        if (call.body !== undefined) t.deepEqual(parseCapturedBody(actual.body), call.body, `outgoing call ${index + 1} body`);
+        if (call.form !== undefined) {
+          const fields: Record<string, string | string[]> = {};
+          for (const [key, value] of new URLSearchParams(String(actual.body))) {
+            const existing = fields[key];
+            fields[key] = existing === undefined ? value : ([] as string[]).concat(existing, value);
+          }
+          t.deepEqual(fields, call.form, `outgoing call ${index + 1} form`);
+        }
+      });
+      // No call beyond the expected ones: nock would have refused it and the channel logged an error.
+      t.is(captured.length, expectedOutgoing.length, 'number of outgoing calls');
+    });
+  }
+}
