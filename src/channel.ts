@@ -17,6 +17,8 @@ export interface ChannelContext {
   store: Store;
   /** The HTTP server the host listens on (socket.io attaches to it). Set before `start()`. */
   server?: Server;
+  /** Asks the host to shut down cleanly, as on SIGTERM (the console channel does on end of input). */
+  requestShutdown?: () => void;
 }
 
 /** A class that can be loaded as a channel: what the loader looks for in a module. */

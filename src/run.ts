@@ -29,6 +29,7 @@ async function main(): Promise<void> {
       },
     );
   };
+  started.server.onShutdownRequest = () => stop('end of input');
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }

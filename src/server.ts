@@ -104,7 +104,13 @@ export class SwitchboardServer {
       const secretValues = secrets
         .map((key) => (channel as { credentials?: Record<string, unknown> }).credentials?.[key])
         .filter((v): v is string => typeof v === 'string');
-      channel.attach?.({ logger: log, http: http.forChannel(log, secretValues), store, server: this.httpServer });
+      channel.attach?.({
+        logger: log,
+        http: http.forChannel(log, secretValues),
+        store,
+        server: this.httpServer,
+        requestShutdown: () => this.requestShutdown(),
+      });
       const router = channel.router(this.pipeline.handlerFor(log));
       router.prefix(`/webhooks/${name}`);
       const prefix = `/webhooks/${name}`;
@@ -118,6 +124,14 @@ export class SwitchboardServer {
 
     this.app = app;
     this.httpServer.on('request', app.callback());
+  }
+
+  /** What to do when a channel asks the host to stop; the CLI sets it to its signal handler. Default: close. */
+  onShutdownRequest: (() => void) | undefined;
+
+  private requestShutdown(): void {
+    if (this.onShutdownRequest) this.onShutdownRequest();
+    else void this.close();
   }
 
   /** Listens, then starts each channel (webhook registration). Resolves with the bound address. */
