@@ -40,6 +40,8 @@ export interface CliOptions {
   cors: string[];
   bodyLimit: string;
   logLevel: string;
+  /** Whether --log-level (or LOG_LEVEL) was given, rather than defaulted. */
+  logLevelGiven?: boolean;
 }
 
 export type ParsedArgs = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: CliOptions };
@@ -91,6 +93,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       cors: values.cors ?? [],
       bodyLimit,
       logLevel,
+      logLevelGiven: values['log-level'] !== undefined || env.LOG_LEVEL !== undefined,
     },
   };
 }
@@ -106,9 +109,13 @@ export interface Started {
 /** Loads everything the options name and starts listening. Every configuration problem is a `ConfigError`. */
 export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJS.ProcessEnv; logger?: Logger } = {}): Promise<Started> {
   const cwd = io.cwd ?? process.cwd();
-  const logger = io.logger ?? createLogger({ level: options.logLevel });
   const sections: ChannelSection[] = options.credentials ? readCredentialsFile(options.credentials, io.env ?? process.env, cwd) : [];
   const specs = options.credentials || options.channels.length > 0 ? options.channels : ['rest'];
+  // The console channel owns the terminal: logs go to stderr, and only warnings unless asked otherwise.
+  const terminal = [...specs, ...sections.map((s) => s.spec)].includes('console');
+  const logger = io.logger ?? (terminal
+    ? createLogger({ level: options.logLevelGiven ? options.logLevel : 'warn', destination: process.stderr })
+    : createLogger({ level: options.logLevel }));
   const channels = await loadChannels(sections, specs, { cwd, logger });
   if (channels.length === 0) throw new ConfigError(`${options.credentials}: no channels configured; add a section such as "rest:" or pass --channel rest`);
   const http = new HttpClient({ logger });
