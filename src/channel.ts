@@ -42,6 +42,8 @@ export function isValidChannelName(name: unknown): name is string {
 export abstract class InputChannel {
   /** The channel's `credentials.yml` keys: validation, redaction and documentation derive from it. */
   static credentials?: CredentialsSchema;
+  /** One line saying what the channel is, for generated docs (`credentials.example.yml`). */
+  static description?: string;
 
   /** The validated credentials section (with defaults applied). */
   readonly credentials: Record<string, unknown>;

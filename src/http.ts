@@ -60,7 +60,9 @@ export class HttpRequestError extends Error {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref?.());
+// Not unref'd: a call waiting to retry is work in progress, and must keep the process alive like the call itself
+// (a one-shot script, or a server draining its queue on shutdown, would otherwise exit and lose the call).
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** `Retry-After` as milliseconds: either delta-seconds or an HTTP date. */
 export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
@@ -154,14 +156,17 @@ export class HttpClient {
         failure = `answered ${response.status}`;
         retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
         if (!isRetryableStatus(response.status) || attempt >= retries || (retryAfterMs ?? 0) > this.options.maxRetryAfterMs) {
-          this.logger.warn({ ...where, status: response.status, attempts: attempt + 1, response: this.mask(text.slice(0, 500)) }, 'outgoing call failed');
-          throw new HttpRequestError(`${method} ${where.url} ${failure}`, { status: response.status, responseBody: text, attempts: attempt + 1 });
+          // Masked before it is cut, so a secret across the cut cannot leave a prefix in the log.
+          this.logger.warn({ ...where, status: response.status, attempts: attempt + 1, response: this.mask(text).slice(0, 500) }, 'outgoing call failed');
+          // The error is logged by channels (`{err}` logs its fields): the echoed answer is masked like the log line.
+          throw new HttpRequestError(`${method} ${where.url} ${failure}`, { status: response.status, responseBody: this.mask(text), attempts: attempt + 1 });
         }
       } catch (error) {
         if (error instanceof HttpRequestError) throw error;
         const reason = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError'
           ? `timed out after ${timeoutMs} ms`
-          : this.mask((error as Error).message);
+          // node-fetch puts the full URL in its messages: show it as it is logged, query values hidden.
+          : this.mask(String((error as Error).message).split(target.toString()).join(where.url));
         failure = reason;
         if (attempt >= retries) {
           this.logger.warn({ ...where, error: reason, attempts: attempt + 1 }, 'outgoing call failed');

@@ -48,9 +48,12 @@ export function channelLogger(parent: Logger, channel: string, secretKeys: reado
 /** Replaces every occurrence of a secret value in a text (an URL, an error message) before it is logged. */
 export function maskSecrets(text: string, secrets: readonly string[]): string {
   let masked = text;
-  for (const secret of secrets) {
-    if (secret.length >= 4) masked = masked.split(secret).join('[redacted]');
-    if (secret.length >= 4) masked = masked.split(encodeURIComponent(secret)).join('[redacted]');
+  // Longest first: a secret that contains a shorter one must be masked whole, not around the shorter one.
+  const values = secrets.filter((secret) => typeof secret === 'string' && secret.length >= 4).sort((a, b) => b.length - a.length);
+  for (const secret of values) {
+    // As written, as in a path (encodeURIComponent), and as in a query string or form (`+` for spaces, `!~'()` escaped).
+    const forms = new Set([secret, encodeURIComponent(secret), new URLSearchParams([['', secret]]).toString().slice(1)]);
+    for (const form of forms) masked = masked.split(form).join('[redacted]');
   }
   return masked;
 }

@@ -78,29 +78,42 @@ export class Pipeline {
   }
 
   async enqueue(message: UserMessage, logger: Logger = this.logger): Promise<Accepted> {
-    if (message.messageId !== undefined) {
-      const key = `seen:${message.inputChannel}:${message.messageId}`;
-      let fresh: boolean;
-      try {
-        fresh = await this.store.claim(key, this.dedupTtlMs);
-      } catch (error) {
-        // A store outage must not lose messages: process it, at the risk of a duplicate.
-        logger.error({ err: error, sender: message.senderId }, 'dedup store failed; processing the message anyway');
-        fresh = true;
-      }
-      if (!fresh) {
-        logger.debug({ sender: message.senderId, messageId: message.messageId }, 'duplicate delivery ignored');
-        return { duplicate: true, done: Promise.resolve('duplicate') };
-      }
+    // The message takes its place in the sender's queue now, in the order the channel handed it over, before the
+    // dedup claim settles: a claim that resolves late (a remote store) or a message without an id (no claim at all)
+    // must not let a later message of the same sender overtake it. Claimed and queued together: nothing can drop the
+    // message in between.
+    const fresh = this.claim(message, logger);
+    const done = this.queue(message, logger, fresh);
+    if (!(await fresh)) {
+      logger.debug({ sender: message.senderId, messageId: message.messageId }, 'duplicate delivery ignored');
+      return { duplicate: true, done: Promise.resolve('duplicate') };
     }
-    // Claimed and queued in the same tick: nothing can drop the message in between.
-    return { duplicate: false, done: this.queue(message, logger) };
+    return { duplicate: false, done };
   }
 
-  private queue(message: UserMessage, logger: Logger): Promise<Outcome> {
+  /** True when the message is new (or has no platform id); never rejects. */
+  private async claim(message: UserMessage, logger: Logger): Promise<boolean> {
+    if (message.messageId === undefined) return true;
+    const key = `seen:${message.inputChannel}:${message.messageId}`;
+    try {
+      return await this.store.claim(key, this.dedupTtlMs);
+    } catch (error) {
+      // A store outage must not lose messages: process it, at the risk of a duplicate.
+      logger.error({ err: error, sender: message.senderId }, 'dedup store failed; processing the message anyway');
+      return true;
+    }
+  }
+
+  private queue(message: UserMessage, logger: Logger, fresh: Promise<boolean>): Promise<Outcome> {
     const key = `${message.inputChannel}\u0000${message.senderId}`;
     const previous = this.queues.get(key) ?? Promise.resolve();
-    const run = previous.then(() => this.process(message, logger));
+    const run = previous
+      .then(async (): Promise<Outcome> => ((await fresh) ? this.process(message, logger) : 'duplicate'))
+      // `done` never rejects, and a failure must not break the chain for the sender's later messages.
+      .catch((error: unknown): Outcome => {
+        logger.error({ err: error, sender: message.senderId }, 'processing the message failed');
+        return 'failed';
+      });
     const tail = run.then(() => undefined);
     this.queues.set(key, tail);
     void tail.then(() => {
@@ -157,7 +170,11 @@ export class Pipeline {
     if (!output?.sendTyping) return () => {};
     let interval: NodeJS.Timeout | undefined;
     const show = () => {
-      output.sendTyping!(message.senderId).catch((error: unknown) => log.debug({ err: error }, 'typing indicator failed'));
+      // Through a promise, so an indicator that throws synchronously or returns no promise cannot crash the process
+      // from inside a timer.
+      Promise.resolve()
+        .then(() => output.sendTyping!(message.senderId))
+        .catch((error: unknown) => log.debug({ err: error }, 'typing indicator failed'));
     };
     const timer = setTimeout(() => {
       show();

@@ -127,13 +127,24 @@ export function parseCredentials<S extends CredentialsSchema>(schema: S | undefi
     throw new CredentialsError(`the section must be a mapping of keys to values, got ${typeName(raw)}`);
   }
   const section = { ...(raw as Record<string, unknown>) };
+  // An empty YAML value (`allow_unverified:`) is null: as if the key were absent.
+  if (section.allow_unverified === null) delete section.allow_unverified;
   const allowUnverified = coerce(section.allow_unverified, 'boolean');
   if (allowUnverified !== undefined && typeof allowUnverified !== 'boolean') {
     throw new CredentialsError(`"allow_unverified" must be true or false (got ${typeName(section.allow_unverified)})`, 'allow_unverified');
   }
   const shape = schema?.shape ?? {};
   for (const [key, keySchema] of Object.entries(shape)) {
-    if (key in section) section[key] = coerce(section[key], keyMeta(keySchema as z.ZodType).type);
+    if (!(key in section)) continue;
+    const meta = keyMeta(keySchema as z.ZodType);
+    // An empty YAML value (`slack_channel:`) is null: as if the key were absent (so a default applies, and a required
+    // key is reported missing), unless the key accepts null. An empty verification secret (`${SECRET:-}`) is missing
+    // too, so the allow_unverified policy below decides, not a length check.
+    if ((section[key] === null && !(keySchema as z.ZodType).safeParse(null).success) || (meta.verification && section[key] === '')) {
+      delete section[key];
+      continue;
+    }
+    section[key] = coerce(section[key], meta.type);
   }
 
   const result = (schema ?? z.object({})).safeParse(section);
@@ -141,8 +152,10 @@ export function parseCredentials<S extends CredentialsSchema>(schema: S | undefi
     const problems = result.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
       const where = issue.path.length > 1 ? issue.path.map(String).join('.') : key;
-      const value = section[key];
-      if (issue.code === 'invalid_type' && value === undefined && issue.path.length === 1) return { key, text: `missing "${key}"` };
+      // What was given at the issue's path (an item of a list, a value of a mapping), not the whole key's value.
+      let value: unknown = section;
+      for (const step of issue.path) value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[step as PropertyKey] : undefined;
+      if (issue.code === 'invalid_type' && value === undefined) return { key, text: `missing "${where}"` };
       if (issue.code === 'invalid_type') {
         const expected = EXPECTED[String((issue as { expected?: string }).expected)] ?? String((issue as { expected?: string }).expected);
         const meta = keyMeta((shape[key] as z.ZodType | undefined) ?? z.unknown());

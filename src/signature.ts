@@ -34,6 +34,8 @@ export interface HmacCheck {
 export function verifyHmac(check: HmacCheck): boolean {
   const { signature } = check;
   if (typeof signature !== 'string' || signature === '') return false;
+  // Fails closed: with an empty key anyone can compute the HMAC, so an unset secret verifies nothing.
+  if (check.secret === undefined || check.secret === null || check.secret.length === 0) return false;
   const prefix = check.prefix ?? '';
   if (!signature.startsWith(prefix)) return false;
   const expected = hmac(check.algorithm, check.secret, check.payload, check.encoding ?? 'hex');

@@ -18,6 +18,7 @@ const credentials = credentialsSchema({
  */
 export class CallbackInput extends RestInput {
   static override credentials = credentials;
+  static override description = 'like rest, but the answers are POSTed to your URL afterwards';
 
   override name(): string {
     return 'callback';

@@ -17,6 +17,7 @@ import { parseRestRequest, type RestRequest } from './parse.js';
  */
 export class RestInput extends InputChannel {
   static override credentials = credentialsSchema({});
+  static override description = "Rasa's REST protocol: the answers come back in the HTTP response";
 
   name(): string {
     return 'rest';
