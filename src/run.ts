@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   if (parsed.kind === 'help') return print(USAGE);
   if (parsed.kind === 'version') return print(VERSION);
   const started = await start(parsed.options);
-  for (const line of banner(started)) print(line);
+  print(banner(started).join("\n"));
 
   let stopping = false;
   const stop = (signal: string) => {
