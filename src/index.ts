@@ -3,6 +3,8 @@
  * Built-in channels import only from here, exactly as a third-party package does.
  */
 export { InputChannel, Router, isInputChannelClass, isValidChannelName } from './channel.js';
+/** Koa's request context and next function, for channel route handlers: use these, not your own koa types. */
+export type { Context, Next } from 'koa';
 export type { ChannelContext, InputChannelClass } from './channel.js';
 export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText } from './output.js';
 export type { SendOptions } from './output.js';

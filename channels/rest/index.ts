@@ -1,4 +1,3 @@
-import type { Context } from 'koa';
 import {
   BadRequestError,
   CollectingOutputChannel,
@@ -6,6 +5,7 @@ import {
   UserMessage,
   credentialsSchema,
   jsonBody,
+  type Context,
   type OnNewMessage,
   type Router,
 } from 'switchboard';
