@@ -35,6 +35,11 @@ export interface RequestOptions {
   /** For the log line of a failure: which channel and which user the call was for. */
   channel?: string;
   recipient?: string;
+  /**
+   * For APIs that report failures inside a 2xx answer (Slack's `{"ok": false, "error": "ratelimited"}`): return
+   * undefined when the parsed body is a success, else the failure and whether it is worth retrying.
+   */
+  check?: (body: unknown, response: { status: number; headers: Map<string, string> }) => { error: string; retry: boolean } | undefined;
 }
 
 export interface HttpResponse<T = unknown> {
@@ -150,12 +155,19 @@ export class HttpClient {
       try {
         response = await fetch(target.toString(), init);
         const text = await response.text();
+        let retryable = isRetryableStatus(response.status);
         if (response.ok) {
-          return { status: response.status, headers: new Map(response.headers.entries()), body: parseBody(text, response) as T, text };
+          const headerMap = new Map(response.headers.entries());
+          const body = parseBody(text, response);
+          const problem = options.check?.(body, { status: response.status, headers: headerMap });
+          if (!problem) return { status: response.status, headers: headerMap, body: body as T, text };
+          failure = `answered ${response.status} with error "${problem.error}"`;
+          retryable = problem.retry;
+        } else {
+          failure = `answered ${response.status}`;
         }
-        failure = `answered ${response.status}`;
         retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
-        if (!isRetryableStatus(response.status) || attempt >= retries || (retryAfterMs ?? 0) > this.options.maxRetryAfterMs) {
+        if (!retryable || attempt >= retries || (retryAfterMs ?? 0) > this.options.maxRetryAfterMs) {
           // Masked before it is cut, so a secret across the cut cannot leave a prefix in the log.
           this.logger.warn({ ...where, status: response.status, attempts: attempt + 1, response: this.mask(text).slice(0, 500) }, 'outgoing call failed');
           // The error is logged by channels (`{err}` logs its fields): the echoed answer is masked like the log line.

@@ -444,3 +444,33 @@ test('parseRetryAfter reads delta-seconds and HTTP dates', (t) => {
   t.is(parseRetryAfter('', now), undefined);
   t.is(parseRetryAfter('soon', now), undefined);
 });
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Failures reported inside a 2xx answer (Slack's {"ok": false})
+
+const slackCheck = (body: unknown) => {
+  const answer = body as { ok?: boolean; error?: string };
+  return answer.ok === false ? { error: answer.error ?? 'unknown', retry: answer.error === 'ratelimited' } : undefined;
+};
+
+test.serial('check: a 200 with ok:false ratelimited is retried, honouring Retry-After, then succeeds', async (t) => {
+  const scope = nock('https://slack.test')
+    .post('/api/chat.postMessage')
+    .reply(200, { ok: false, error: 'ratelimited' }, { 'retry-after': '0' })
+    .post('/api/chat.postMessage')
+    .reply(200, { ok: true, ts: '1.2' });
+  const response = await fast().post('https://slack.test/api/chat.postMessage', { text: 'hi' }, { check: slackCheck });
+  t.deepEqual(response.body, { ok: true, ts: '1.2' });
+  t.true(scope.isDone());
+});
+
+test.serial('check: a 200 with a non-retryable error fails at once with the error named', async (t) => {
+  const { logger, text } = captureLogs();
+  nock('https://slack.test').post('/api/chat.postMessage').reply(200, { ok: false, error: 'channel_not_found' });
+  const error = await t.throwsAsync(fast({ logger }).post('https://slack.test/api/chat.postMessage', {}, { check: slackCheck, channel: 'slack' }), {
+    instanceOf: HttpRequestError,
+  });
+  t.is(error!.attempts, 1);
+  t.regex(error!.message, /answered 200 with error "channel_not_found"/);
+  t.regex(text(), /outgoing call failed/);
+});
