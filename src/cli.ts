@@ -22,6 +22,9 @@ Options:
   --host H             interface to bind (default: all)
   --bot SPEC           the bot: bot.yml (rules), ./my-bot.js (module) or http(s)://… (a bot server
                        speaking the REST protocol); default: the built-in moodbot
+  --bot-apology TEXT   what users are told when a remote bot server cannot answer ("" says nothing;
+                       or $SWITCHBOARD_BOT_APOLOGY)
+  --bot-timeout MS     how long to wait for a remote bot server per attempt (default 30000)
   --cors ORIGIN        allow this browser origin (repeatable; * for any)
   --body-limit SIZE    largest request body (default 1mb)
   --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
@@ -37,6 +40,9 @@ export interface CliOptions {
   port: number;
   host?: string;
   bot?: string;
+  /** Undefined: the default apology; empty: none. */
+  botApology?: string;
+  botTimeoutMs?: number;
   cors: string[];
   bodyLimit: string;
   logLevel: string;
@@ -58,6 +64,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         port: { type: 'string', short: 'p' },
         host: { type: 'string' },
         bot: { type: 'string' },
+        'bot-apology': { type: 'string' },
+        'bot-timeout': { type: 'string' },
         cors: { type: 'string', multiple: true },
         'body-limit': { type: 'string' },
         'log-level': { type: 'string' },
@@ -82,9 +90,13 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   }
   const bodyLimit = values['body-limit'] ?? '1mb';
   if (!/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i.test(bodyLimit)) throw new ConfigError(`--body-limit must be a size such as 512kb or 2mb, got "${bodyLimit}"`);
+  const botTimeout = values['bot-timeout'];
+  if (botTimeout !== undefined && !/^\d+$/.test(botTimeout)) throw new ConfigError(`--bot-timeout must be milliseconds, got "${botTimeout}"`);
   return {
     kind: 'run',
     options: {
+      botApology: values['bot-apology'] ?? env.SWITCHBOARD_BOT_APOLOGY,
+      botTimeoutMs: botTimeout === undefined ? undefined : Number(botTimeout),
       credentials: values.credentials,
       channels: values.channel ?? [],
       port,
@@ -119,7 +131,8 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const channels = await loadChannels(sections, specs, { cwd, logger });
   if (channels.length === 0) throw new ConfigError(`${options.credentials}: no channels configured; add a section such as "rest:" or pass --channel rest`);
   const http = new HttpClient({ logger });
-  const bot = await loadBot(options.bot, { cwd, logger, http });
+  const apology = options.botApology === undefined ? undefined : options.botApology === '' ? [] : [{ text: options.botApology }];
+  const bot = await loadBot(options.bot, { cwd, logger, http, apology, timeoutMs: options.botTimeoutMs });
   const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit });
   let address;
   try {
@@ -139,6 +152,10 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
 /** The banner lines: where the server and each channel listen. */
 export function banner(started: Started): string[] {
   const lines = [`Switchboard ${VERSION} listening on ${started.url}`];
-  for (const channel of started.channels) lines.push(`  ${channel.name().padEnd(14)} ${started.url}/webhooks/${channel.name()}/webhook`);
+  for (const channel of started.channels) {
+    const name = channel.name();
+    const where = started.server.hasWebhook(name) ? `${started.url}/webhooks/${name}/webhook` : `${started.url}/webhooks/${name}/`;
+    lines.push(`  ${name.padEnd(14)} ${where}`);
+  }
   return lines;
 }

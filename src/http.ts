@@ -222,8 +222,10 @@ function parseBody(text: string, response: Response): unknown {
 
 /** Query values are often tokens (`access_token=`): logs show the names only. */
 function redactQuery(url: URL): string {
-  if (!url.search) return url.toString();
   const copy = new URL(url.toString());
+  // Credentials in the URL itself (`https://user:pass@host`) are never logged either.
+  if (copy.username) copy.username = '…';
+  if (copy.password) copy.password = '…';
   for (const key of [...copy.searchParams.keys()]) copy.searchParams.set(key, '…');
   return copy.toString().replace(/%E2%80%A6/g, '…');
 }

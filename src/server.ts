@@ -45,6 +45,7 @@ export class SwitchboardServer {
   readonly logger: Logger;
   private readonly bot: Bot;
   private closing: Promise<void> | undefined;
+  private readonly webhooks = new Set<string>();
 
   constructor(options: ServerOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -113,6 +114,8 @@ export class SwitchboardServer {
       });
       const router = channel.router(this.pipeline.handlerFor(log));
       router.prefix(`/webhooks/${name}`);
+      const webhook = `/webhooks/${name}/webhook`;
+      if (router.stack.some((layer) => layer.path === webhook && layer.methods.includes('POST'))) this.webhooks.add(name);
       const prefix = `/webhooks/${name}`;
       app.use(async (ctx: Context, next: Next) => {
         if (ctx.path === prefix || ctx.path.startsWith(`${prefix}/`)) ctx.state.log = log;
@@ -124,6 +127,11 @@ export class SwitchboardServer {
 
     this.app = app;
     this.httpServer.on('request', app.callback());
+  }
+
+  /** Whether the channel has a `POST /webhooks/<name>/webhook` route (the console channel has none). */
+  hasWebhook(name: string): boolean {
+    return this.webhooks.has(name);
   }
 
   /** What to do when a channel asks the host to stop; the CLI sets it to its signal handler. Default: close. */

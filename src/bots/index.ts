@@ -1,7 +1,11 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import type { Bot } from '../bot.js';
+import { ConfigError } from '../errors.js';
 import { HttpClient } from '../http.js';
 import { loadFromSpec } from '../loader.js';
 import { silentLogger, type Logger } from '../logger.js';
+import type { BotMessage } from '../message.js';
 import { pickBot } from './module.js';
 import { RemoteBot } from './remote.js';
 import { RulesBot, defaultBotPath } from './rules.js';
@@ -15,6 +19,20 @@ export interface LoadBotOptions {
   cwd?: string;
   logger?: Logger;
   http?: HttpClient;
+  /** For a remote bot: what the user is told when the bot server cannot answer (default `DEFAULT_APOLOGY`). */
+  apology?: BotMessage[];
+  /** For a remote bot: the timeout of each attempt. */
+  timeoutMs?: number;
+}
+
+/**
+ * `my-bot.js` (no `./`) names a file in the working directory when there is one, as `bot.yml` does; otherwise the spec
+ * is left as it is (a package name). A `.ExportName` suffix is kept: `my-bot.js.myBot` → `./my-bot.js.myBot`.
+ */
+function localModuleSpec(spec: string, cwd: string): string {
+  if (spec.startsWith('.') || isAbsolute(spec) || spec.startsWith('file:')) return spec;
+  const file = /^(.+\.[cm]?js)(?:\.[A-Za-z_$][\w$]*)?$/.exec(spec)?.[1];
+  return file !== undefined && existsSync(resolve(cwd, file)) ? `./${spec}` : spec;
 }
 
 /**
@@ -25,10 +43,17 @@ export async function loadBot(spec: string | undefined, options: LoadBotOptions 
   const cwd = options.cwd ?? process.cwd();
   const logger = options.logger ?? silentLogger;
   if (spec === undefined || spec === '') return RulesBot.fromFile(defaultBotPath());
-  if (/^https?:\/\//i.test(spec)) return new RemoteBot({ url: spec, logger, http: options.http ?? new HttpClient({ logger }) });
-  if (/\.ya?ml$/i.test(spec)) {
-    const { resolve } = await import('node:path');
-    return RulesBot.fromFile(resolve(cwd, spec));
+  if (/^https?:\/\//i.test(spec)) {
+    // Checked at startup: otherwise every message would fail, each answered with the apology.
+    if (!URL.canParse(spec) || new URL(spec).hostname === '') throw new ConfigError(`bot server URL "${spec}" is not a valid URL`);
+    return new RemoteBot({
+      url: spec,
+      logger,
+      http: options.http ?? new HttpClient({ logger }),
+      apology: options.apology,
+      timeoutMs: options.timeoutMs,
+    });
   }
-  return loadFromSpec(spec, 'bot', pickBot, cwd);
+  if (/\.ya?ml$/i.test(spec)) return RulesBot.fromFile(resolve(cwd, spec));
+  return loadFromSpec(localModuleSpec(spec, cwd), 'bot', pickBot, cwd);
 }

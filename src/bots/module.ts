@@ -22,8 +22,14 @@ export function botFromFunction(fn: BotFunction): Bot {
 export function toBot(value: unknown): Bot | string {
   if (isBotObject(value)) return value;
   if (isClass(value)) {
-    if (typeof (value as { prototype?: { handle?: unknown } }).prototype?.handle !== 'function') return 'the class has no handle(message) method';
-    return new value() as Bot;
+    // Constructed first: `handle` may be an instance field (`handle = async (message) => ...`), not on the prototype.
+    let instance: unknown;
+    try {
+      instance = new value();
+    } catch (error) {
+      return `constructing the class without arguments failed: ${(error as Error)?.message ?? String(error)}`;
+    }
+    return isBotObject(instance) ? instance : 'the class has no handle(message) method';
   }
   if (typeof value === 'function') return botFromFunction(value as (m: UserMessage) => Promise<BotMessage[]>);
   return `it is ${value === null ? 'null' : typeof value}, not a bot (an object with handle(message), a class, or a function)`;
@@ -32,15 +38,21 @@ export function toBot(value: unknown): Bot | string {
 /** Picks the bot from a module: the named export, else the default export, else an export named `bot`. */
 export function pickBot(module: Record<string, unknown>, exportName: string | undefined): Bot | string {
   if (exportName !== undefined) {
-    if (!(exportName in module)) return `it has no export "${exportName}"`;
-    const bot = toBot(module[exportName]);
+    // A CommonJS module's exports object arrives as the default export, its names not always detected by Node.
+    const cjs = module.default !== null && typeof module.default === 'object' ? (module.default as Record<string, unknown>) : undefined;
+    const value = exportName in module ? module[exportName] : cjs?.[exportName];
+    if (value === undefined) return `it has no export "${exportName}" (it exports: ${Object.keys(module).join(', ') || 'nothing'})`;
+    const bot = toBot(value);
     return typeof bot === 'string' ? `its export "${exportName}" is not a bot: ${bot}` : bot;
   }
+  const problems: string[] = [];
   for (const name of ['default', 'bot']) {
     if (module[name] === undefined) continue;
     const bot = toBot(module[name]);
     if (typeof bot !== 'string') return bot;
-    return `its ${name} export is not a bot: ${bot}`;
+    // A default export that is not a bot (a config object) must not hide a valid `bot` export.
+    problems.push(`its ${name} export is not a bot: ${bot}`);
   }
+  if (problems.length > 0) return problems.join('; ');
   return `it has no default export and no export named "bot" (it exports: ${Object.keys(module).join(', ') || 'nothing'})`;
 }

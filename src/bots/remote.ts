@@ -27,8 +27,12 @@ export class RemoteBot implements Bot {
   private readonly timeoutMs: number;
   private readonly apology: BotMessage[];
 
+  /** The URL as logged: without credentials or query (a bot server URL may carry a token). */
+  private readonly logUrl: string;
+
   constructor(options: RemoteBotOptions) {
     this.url = options.url;
+    this.logUrl = urlForLogs(options.url);
     this.logger = options.logger ?? silentLogger;
     this.http = options.http ?? new HttpClient({ logger: this.logger });
     this.timeoutMs = options.timeoutMs ?? 30_000;
@@ -43,16 +47,29 @@ export class RemoteBot implements Bot {
         { timeoutMs: this.timeoutMs, channel: message.inputChannel, recipient: message.senderId },
       );
       if (!Array.isArray(response.body)) {
-        this.logger.error({ sender: message.senderId, url: this.url }, 'bot server did not answer a JSON array');
+        this.logger.error(
+          { sender: message.senderId, channel: message.inputChannel, url: this.logUrl, status: response.status, response: response.text.slice(0, 200) },
+          'bot server did not answer a JSON array',
+        );
         return structuredClone(this.apology);
       }
       return (response.body as unknown[])
-        .filter((answer): answer is Record<string, unknown> => answer !== null && typeof answer === 'object')
+        // Only objects are answers: a null, a string or a nested list would reach the output channel as garbage.
+        .filter((answer): answer is Record<string, unknown> => answer !== null && typeof answer === 'object' && !Array.isArray(answer))
         .map(({ recipient_id: _recipient, ...answer }) => answer as BotMessage);
     } catch (error) {
       const reason = error instanceof HttpRequestError ? error.message : (error as Error).message;
-      this.logger.error({ sender: message.senderId, channel: message.inputChannel, reason }, 'bot server failed to answer');
+      this.logger.error({ sender: message.senderId, channel: message.inputChannel, url: this.logUrl, reason }, 'bot server failed to answer');
       return structuredClone(this.apology);
     }
+  }
+}
+
+function urlForLogs(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return '(invalid URL)';
   }
 }

@@ -48,7 +48,7 @@ export async function renderCredentialsExample(): Promise<string> {
     const active = name === 'rest';
     const comment = active ? '' : '# ';
     lines.push(`# --- ${name}${ChannelClass.description ? `: ${ChannelClass.description}` : ''}`);
-    lines.push(`# POST /webhooks/${name}/webhook`);
+    lines.push(`# routes under /webhooks/${name}/`);
     lines.push(`${comment}${name}:${docs.length === 0 ? '  # no keys' : ''}`);
     for (const doc of docs) {
       const value = example(name, doc);
