@@ -129,7 +129,7 @@ export interface ChannelCase {
   sign?: (raw: string) => Record<string, string>;
   status: number;
   /** Exact JSON body, or exact text, or a check. */
-  response?: unknown | ((t: ExecutionContext, response: { text: string; json: unknown; headers: Headers }) => void);
+  response?: ((t: ExecutionContext, response: { text: string; json: unknown; headers: Headers }) => void) | string | number | boolean | object | null;
   /** What the bot answers. */
   answers?: BotMessage[];
   /** What the bot must receive (checked with t.like per message); [] asserts it received nothing. */

@@ -8,7 +8,8 @@ import { builtinChannels, loadChannelClass } from '../loader.js';
 import { describeCredentials, type KeyDoc } from '../schema.js';
 
 function envName(channel: string, key: string): string {
-  return `${channel}_${key}`.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
+  const name = key.toLowerCase().startsWith(`${channel.toLowerCase()}_`) ? key : `${channel}_${key}`;
+  return name.toUpperCase().replace(/[^A-Z0-9]+/g, '_');
 }
 
 function example(channel: string, doc: KeyDoc): string {
@@ -52,7 +53,7 @@ export async function renderCredentialsExample(): Promise<string> {
     lines.push(`${comment}${name}:${docs.length === 0 ? '  # no keys' : ''}`);
     for (const doc of docs) {
       const value = example(name, doc);
-      lines.push(`${comment}  ${doc.required ? '' : '# '}${doc.key}: ${value}`.padEnd(60) + `  # ${describe(doc)}`);
+      lines.push(`${comment}  ${doc.required || doc.verification ? '' : '# '}${doc.key}: ${value}`.padEnd(60) + `  # ${describe(doc)}`);
     }
     if (docs.some((d) => d.verification)) {
       lines.push(`${comment}  # allow_unverified: false`.padEnd(60) + '  # true accepts requests without verifying them (not for production)');

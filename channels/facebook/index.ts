@@ -1,0 +1,104 @@
+import {
+  ForbiddenError,
+  BadRequestError,
+  InputChannel,
+  UserMessage,
+  credentialsSchema,
+  jsonBody,
+  rawBody,
+  requireVerified,
+  safeEqual,
+  secret,
+  verificationSecret,
+  z,
+  type Context,
+  type OnNewMessage,
+  type Router,
+} from 'switchboard';
+import { MessengerOutput } from './output.js';
+import { parseDelivery } from './parse.js';
+import { verifySignature } from './verify.js';
+
+export { MessengerOutput } from './output.js';
+export { parseDelivery, parseEvent } from './parse.js';
+export { verifySignature } from './verify.js';
+
+const credentials = credentialsSchema({
+  verify: secret(z.string().min(1), 'the verify token: any string, typed again into the Meta app (Webhooks → Verify token)'),
+  secret: verificationSecret('the app secret (App settings → Basic): checks X-Hub-Signature-256 on every delivery'),
+  'page-access-token': secret(z.string().min(1), 'the Page access token (Messenger → Settings → Access tokens)'),
+  graph_version: z
+    .string()
+    .regex(/^v\d+\.\d+$/, 'must look like v21.0')
+    .default('v21.0')
+    .meta({ description: 'Graph API version of the outgoing calls' }),
+  api_url: z.url({ protocol: /^https?$/ }).default('https://graph.facebook.com').meta({ description: 'replaces the Graph API base URL (proxies, tests)' }),
+  typing_indicator: z.boolean().default(true).meta({ description: 'show "typing…" while a slow bot works' }),
+});
+
+type Credentials = z.output<typeof credentials>;
+
+/**
+ * Facebook Messenger, with Rasa's keys and webhook: `GET /webhook` answers Meta's subscription check, `POST /webhook`
+ * receives deliveries signed with the app secret. Meta retries slow answers, so each delivery is answered `success`
+ * at once and its messages are processed in the background, deduplicated by `mid`. See docs/channels/facebook.md.
+ */
+export class FacebookInput extends InputChannel {
+  static override credentials = credentials;
+  static override description = 'Facebook Messenger (a Page, through a Meta app)';
+
+  name(): string {
+    return 'facebook';
+  }
+
+  private get values(): Credentials {
+    return this.credentials as Credentials;
+  }
+
+  /** The Send API client; public so a bot-side integration can send outside an answer (a follow-up). */
+  output(): MessengerOutput {
+    const { api_url: apiUrl, graph_version: graphVersion } = this.values;
+    return new MessengerOutput(this.http, {
+      baseUrl: `${apiUrl.replace(/\/+$/, '')}/${graphVersion}`,
+      pageAccessToken: this.values['page-access-token'],
+      typingIndicator: this.values.typing_indicator,
+    });
+  }
+
+  /** Meta's subscription check: `hub.mode=subscribe`, `hub.verify_token` = `verify` → `hub.challenge` as text. */
+  private subscribe(ctx: Context): void {
+    const mode = ctx.query['hub.mode'];
+    const token = ctx.query['hub.verify_token'];
+    if (mode !== 'subscribe' || typeof token !== 'string' || !safeEqual(token, this.values.verify)) {
+      this.logger.warn({ mode }, 'webhook subscription check refused: wrong hub.mode or hub.verify_token');
+      throw new ForbiddenError('invalid verify token');
+    }
+    const challenge = ctx.query['hub.challenge'];
+    if (typeof challenge !== 'string') throw new BadRequestError('missing "hub.challenge"');
+    ctx.type = 'text/plain';
+    ctx.body = challenge;
+  }
+
+  router(onNewMessage: OnNewMessage): Router {
+    const router = this.newRouter();
+    const output = this.output();
+    router.get('/webhook', (ctx) => this.subscribe(ctx));
+    router.post(
+      '/webhook',
+      requireVerified((ctx) => verifySignature(rawBody(ctx), ctx.headers, this.values.secret), { skip: this.unverified }),
+      async (ctx) => {
+        const { messages, ignored } = parseDelivery(jsonBody(ctx));
+        for (const event of ignored) this.logger.debug({ sender: event.senderId, reason: event.reason }, 'messenger event ignored');
+        // Queued in delivery order, not awaited: Meta gets its answer before the bot runs.
+        for (const message of messages) {
+          await onNewMessage.enqueue(new UserMessage({ ...message, output, inputChannel: this.name() }));
+        }
+        ctx.type = 'text/plain';
+        ctx.body = 'success';
+      },
+    );
+    return router;
+  }
+}
+
+export default FacebookInput;

@@ -1,0 +1,31 @@
+import { verifyHmac } from 'switchboard';
+
+/** Request headers as Node gives them: lower-case names, a repeated header as a list. */
+export type Headers = Record<string, string | string[] | undefined>;
+
+function header(headers: Headers, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/**
+ * Checks a Messenger delivery's signature over the raw body: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>` keyed
+ * with the app secret. Meta still sends the older `X-Hub-Signature: sha1=<hex>` beside it; it is accepted only when
+ * the 256 header is absent (a proxy that drops unknown headers), so a forged sha1 cannot rescue a bad sha256.
+ * `true`, or the reason it failed (for the log, never the client).
+ */
+export function verifySignature(raw: string | Buffer, headers: Headers, secret: string | undefined): true | string {
+  if (!secret) return 'no app secret configured';
+  const sha256 = header(headers, 'x-hub-signature-256');
+  if (sha256 !== undefined) {
+    return verifyHmac({ algorithm: 'sha256', secret, payload: raw, signature: sha256, prefix: 'sha256=' })
+      ? true
+      : 'X-Hub-Signature-256 does not match the body';
+  }
+  const sha1 = header(headers, 'x-hub-signature');
+  if (sha1 === undefined) return 'missing X-Hub-Signature-256 header';
+  if (!sha1.startsWith('sha1=')) return 'X-Hub-Signature is not sha1=<hex>';
+  return verifyHmac({ algorithm: 'sha1', secret, payload: raw, signature: sha1, prefix: 'sha1=' })
+    ? true
+    : 'X-Hub-Signature (sha1) does not match the body';
+}

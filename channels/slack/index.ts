@@ -1,0 +1,136 @@
+import {
+  BadRequestError,
+  InputChannel,
+  UserMessage,
+  credentialsSchema,
+  formBody,
+  jsonBody,
+  rawBody,
+  requireVerified,
+  secret,
+  verificationSecret,
+  z,
+  type Context,
+  type OnNewMessage,
+  type Router,
+} from 'switchboard';
+import { parseEvent, parseInteractive, type SlackParsed } from './parse.js';
+import { SlackOutput } from './output.js';
+import { verifySlackRequest } from './verify.js';
+
+const credentials = credentialsSchema({
+  slack_token: secret(z.string().min(1), 'bot token (xoxb-…), from OAuth & Permissions'),
+  slack_signing_secret: verificationSecret('signing secret, from Basic Information → App Credentials'),
+  slack_channel: z.string().optional().meta({ description: 'a channel ID to listen in without a mention; answers go there' }),
+  use_threads: z.boolean().default(false).meta({ description: 'answer in the thread of the message' }),
+  errors_ignore_retry: z.array(z.string()).default(['http_timeout']).meta({ description: 'Slack retry reasons that are dropped, not processed' }),
+  slack_retry_reason_header: z.string().default('x-slack-retry-reason').meta({ description: 'header carrying the retry reason' }),
+  slack_retry_number_header: z.string().default('x-slack-retry-num').meta({ description: 'header carrying the retry number' }),
+  conversation_granularity: z.enum(['sender', 'channel', 'thread']).default('sender').meta({ description: 'one conversation per user, per user and channel, or per user and thread' }),
+  api_url: z.url({ protocol: /^https?$/ }).default('https://slack.com/api').meta({ description: "Slack's Web API base URL" }),
+});
+
+type SlackCredentials = z.output<typeof credentials>;
+
+function header(ctx: Context, name: string): string | undefined {
+  const value = ctx.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Slack's Events API and interactivity on `POST /webhooks/slack/webhook`: signature checked first, answered at once
+ * (Slack retries after 3 s), messages processed in the background and deduplicated by `event_id`.
+ */
+export class SlackInput extends InputChannel {
+  static override credentials = credentials;
+  static override description = 'Slack app: Events API messages and mentions, Block Kit buttons';
+
+  name(): string {
+    return 'slack';
+  }
+
+  private get settings(): SlackCredentials {
+    return this.credentials as SlackCredentials;
+  }
+
+  /** The request as Slack's words: an Events API JSON body, or an interactivity form with a `payload` field. */
+  private parse(ctx: Context): SlackParsed {
+    const options = { granularity: this.settings.conversation_granularity, slackChannel: this.settings.slack_channel };
+    if (!ctx.is('urlencoded')) return parseEvent(jsonBody(ctx), options);
+    const payload = formBody(ctx).payload;
+    if (payload === undefined) return { kind: 'invalid', reason: 'missing form field "payload"' };
+    try {
+      return parseInteractive(JSON.parse(payload), options);
+    } catch {
+      return { kind: 'invalid', reason: 'malformed JSON in "payload"' };
+    }
+  }
+
+  /** The output for one message: `slack_channel` wins, else where the message came from, else the sender. */
+  private output(metadata: { out_channel?: string | undefined; thread_id?: string | undefined }): SlackOutput {
+    const { slack_token, slack_channel, use_threads, api_url } = this.settings;
+    const channel = slack_channel ?? metadata.out_channel;
+    // A thread only exists in its own channel.
+    const inThread = use_threads && metadata.thread_id !== undefined && channel === metadata.out_channel;
+    return new SlackOutput(this.http, {
+      token: slack_token,
+      apiUrl: api_url.replace(/\/+$/, ''),
+      channel,
+      threadTs: inThread ? metadata.thread_id : undefined,
+    });
+  }
+
+  router(onNewMessage: OnNewMessage): Router {
+    const router = this.newRouter();
+    const settings = this.settings;
+    const check = (ctx: Context) => verifySlackRequest(rawBody(ctx), ctx.headers, settings.slack_signing_secret, Date.now());
+
+    router.post('/webhook', requireVerified(check, { skip: this.unverified }), async (ctx) => {
+      const log = this.logger;
+      const retryNum = header(ctx, settings.slack_retry_number_header);
+      const retryReason = header(ctx, settings.slack_retry_reason_header);
+      if (retryNum !== undefined && retryReason !== undefined && settings.errors_ignore_retry.includes(retryReason)) {
+        // As Rasa: Slack retries after 3 s without an answer, yet the first delivery is usually still being handled.
+        log.info({ retryNum, retryReason }, 'slack retry dropped (errors_ignore_retry)');
+        ctx.set('X-Slack-No-Retry', '1');
+        ctx.body = '';
+        return;
+      }
+
+      const parsed = this.parse(ctx);
+      if (parsed.kind === 'invalid') throw new BadRequestError(parsed.reason);
+      if (parsed.kind === 'challenge') {
+        ctx.type = 'text/plain';
+        ctx.body = parsed.challenge;
+        return;
+      }
+      if (parsed.kind === 'ignored') {
+        log.debug({ reason: parsed.reason }, 'slack request ignored');
+        ctx.type = 'text/plain';
+        ctx.body = parsed.answer ?? '';
+        return;
+      }
+
+      const { message } = parsed;
+      const accepted = await onNewMessage.enqueue(
+        new UserMessage({
+          text: message.text,
+          senderId: message.senderId,
+          output: this.output(message.metadata),
+          inputChannel: this.name(),
+          messageId: message.messageId,
+          metadata: message.metadata,
+        }),
+      );
+      if (accepted.duplicate) {
+        log.info({ messageId: message.messageId, retryNum, retryReason }, 'slack event already received: not processed again');
+        ctx.set('X-Slack-No-Retry', '1');
+      }
+      ctx.type = 'text/plain';
+      ctx.body = '';
+    });
+    return router;
+  }
+}
+
+export default SlackInput;

@@ -1,0 +1,220 @@
+import type { InputChannel, InputChannelClass } from '../channel.js';
+import { isValidChannelName } from '../channel.js';
+import type { BotMessage } from '../message.js';
+import type { OutputChannel } from '../output.js';
+import { describeCredentials, type CredentialsSchema } from '../schema.js';
+import { startFakePlatform, startTestHost, type FakePlatform, type TestHost } from './index.js';
+
+/** One BotMessage of each kind, and the awkward ones: more buttons than platforms show, multi-paragraph text. */
+export const EVERY_ANSWER_KIND: Array<{ kind: string; message: BotMessage }> = [
+  { kind: 'text', message: { text: 'Hello from the conformance kit' } },
+  { kind: 'text with paragraphs', message: { text: 'first paragraph\n\nsecond paragraph' } },
+  { kind: 'text with buttons', message: { text: 'Pick one', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'sad', payload: '/mood_unhappy' }] } },
+  {
+    kind: 'text with many buttons',
+    message: { text: 'Pick', buttons: Array.from({ length: 14 }, (_, i) => ({ title: `option ${i + 1}`, payload: `/option{"n":${i + 1}}` })) },
+  },
+  { kind: 'quick replies', message: { text: 'Quick?', quick_replies: [{ title: 'yes', payload: '/affirm' }, { title: 'no', payload: '/deny' }] } },
+  { kind: 'image', message: { image: 'https://i.imgur.com/nGF1K8f.jpg' } },
+  { kind: 'text and image', message: { text: 'Look:', image: 'https://i.imgur.com/nGF1K8f.jpg' } },
+  {
+    kind: 'elements',
+    message: {
+      elements: [
+        { title: 'Card one', subtitle: 'first', image_url: 'https://example.com/1.png', buttons: [{ title: 'open', payload: '/open' }] },
+        { title: 'Card two', subtitle: 'second', buttons: [{ title: 'site', type: 'web_url', url: 'https://example.com' }] },
+      ],
+    },
+  },
+  { kind: 'attachment', message: { attachment: { type: 'file', payload: { url: 'https://example.com/doc.pdf' } } } },
+  { kind: 'custom', message: { custom: { text: 'custom payload', data: { any: 'thing' } } } },
+];
+
+export interface ConformanceOptions {
+  /** A valid credentials section; a function gets the fake platform's URL (for keys such as callback's `url`). */
+  credentials: Record<string, unknown> | ((platformUrl: string) => Record<string, unknown>);
+  /** A request the platform would send, carrying one user message. Without it, the request checks are skipped. */
+  validRequest?: { body: string | object | URLSearchParams; headers?: Record<string, string>; path?: string };
+  /**
+   * Signs a request: gets the exact raw body and the full webhook URL, returns the headers to add. Required when the
+   * channel declares a verification key; then an unsigned copy of `validRequest` must be answered 401.
+   */
+  sign?: (raw: string, request: { url: string; headers: Record<string, string> }) => Record<string, string>;
+  /** False for channels without `POST /webhook` (a terminal channel). Default true. */
+  webhook?: boolean;
+  /** The credentials key that replaces the platform's base URL; set to the fake platform. Default `api_url` when declared. */
+  apiUrlKey?: string | false;
+  /** Called on each built channel before the host starts it (give a terminal channel its streams). */
+  prepare?: (channel: InputChannel) => void;
+  /** Where the output channel comes from when `validRequest` gives no message. */
+  output?: (channel: InputChannel) => OutputChannel;
+  /** Default true: throw a `ConformanceError` listing the failed checks. */
+  throwOnFailure?: boolean;
+}
+
+export interface ConformanceCheck {
+  name: string;
+  ok: boolean;
+  /** Why it failed. */
+  message?: string;
+}
+
+export interface ConformanceReport {
+  channel: string;
+  ok: boolean;
+  checks: ConformanceCheck[];
+  failures: ConformanceCheck[];
+}
+
+/** Thrown by `conformance()` when a check fails; its message lists every failure, one per line. */
+export class ConformanceError extends Error {
+  readonly report: ConformanceReport;
+
+  constructor(report: ConformanceReport) {
+    super(
+      `channel ${report.channel} fails ${report.failures.length} of ${report.checks.length} conformance checks:\n` +
+        report.failures.map((f) => `  ✘ ${f.name}: ${f.message ?? 'failed'}`).join('\n'),
+    );
+    this.name = 'ConformanceError';
+    this.report = report;
+  }
+}
+
+function serialise(body: string | object | URLSearchParams, headers: Record<string, string>): { raw: string; headers: Record<string, string> } {
+  const out = { ...headers };
+  const hasType = Object.keys(out).some((h) => h.toLowerCase() === 'content-type');
+  if (body instanceof URLSearchParams) {
+    if (!hasType) out['content-type'] = 'application/x-www-form-urlencoded';
+    return { raw: body.toString(), headers: out };
+  }
+  if (!hasType) out['content-type'] = 'application/json';
+  return { raw: typeof body === 'string' ? body : JSON.stringify(body), headers: out };
+}
+
+/**
+ * Checks a channel class against the contract every Switchboard channel keeps: `name()` is URL-safe and stable,
+ * `GET /` answers 200, malformed JSON is a 400 (never a 500), a signed request is accepted and an unsigned one
+ * refused when the channel verifies requests, `fromCredentials` names each missing key, and the output channel
+ * handles every `BotMessage` kind (natively or by fallback) without throwing. Runs against a real host on an
+ * ephemeral port, with the platform's API replaced by a local fake.
+ */
+export async function conformance(channelClass: InputChannelClass, options: ConformanceOptions): Promise<ConformanceReport> {
+  const checks: ConformanceCheck[] = [];
+  const check = async (name: string, run: () => void | string | Promise<void | string>) => {
+    try {
+      const problem = await run();
+      checks.push(typeof problem === 'string' ? { name, ok: false, message: problem } : { name, ok: true });
+    } catch (error) {
+      checks.push({ name, ok: false, message: (error as Error)?.message ?? String(error) });
+    }
+  };
+
+  let platform: FakePlatform | undefined;
+  let host: TestHost | undefined;
+  let label = (channelClass as { name?: string }).name ?? 'channel';
+  try {
+    platform = await startFakePlatform();
+    const schema = (channelClass as { credentials?: CredentialsSchema }).credentials;
+    const keys = describeCredentials(schema);
+    const base = typeof options.credentials === 'function' ? options.credentials(platform.url) : { ...options.credentials };
+    const apiUrlKey = options.apiUrlKey ?? (keys.some((k) => k.key === 'api_url') ? 'api_url' : false);
+    if (apiUrlKey) base[apiUrlKey] = platform.url;
+    const build = () => channelClass.fromCredentials(structuredClone(base));
+
+    let channel: InputChannel | undefined;
+    await check('fromCredentials builds the channel from valid credentials', async () => {
+      channel = await build();
+    });
+    if (!channel) return finish();
+    const name = channel.name();
+    label = `"${name}" (${label})`;
+    await check('name() is a URL-safe prefix', () => (isValidChannelName(name) ? undefined : `name() returned ${JSON.stringify(name)}`));
+    await check('name() is stable', async () => {
+      const again = (await build()).name();
+      if (channel!.name() !== name || again !== name) return `name() returned ${JSON.stringify(name)}, then ${JSON.stringify(channel!.name())} and ${JSON.stringify(again)}`;
+    });
+    for (const key of keys.filter((k) => k.required || k.verification)) {
+      await check(`fromCredentials rejects a section without "${key.key}", naming it`, async () => {
+        const section = structuredClone(base);
+        delete section[key.key];
+        delete section.allow_unverified;
+        try {
+          await channelClass.fromCredentials(section);
+        } catch (error) {
+          const message = (error as Error)?.message ?? '';
+          return message.includes(key.key) ? undefined : `the error does not name the key: ${JSON.stringify(message)}`;
+        }
+        return 'it built the channel anyway';
+      });
+    }
+
+    options.prepare?.(channel);
+    host = await startTestHost(channel, { answers: [] });
+    const webhookUrl = `${host.url}/webhooks/${name}${options.validRequest?.path ?? '/webhook'}`;
+    await check('GET / (health) answers 200', async () => {
+      const response = await host!.request(`/webhooks/${name}/`);
+      if (response.status !== 200) return `got ${response.status}: ${response.text.slice(0, 200)}`;
+    });
+    if (options.webhook !== false) {
+      await check('POST /webhook with malformed JSON answers 400, never 500', async () => {
+        const raw = '{"malformed": ';
+        const headers = { 'content-type': 'application/json', ...(options.sign?.(raw, { url: webhookUrl, headers: {} }) ?? {}) };
+        const response = await host!.post(name, raw, { headers, path: options.validRequest?.path });
+        if (response.status !== 400) return `got ${response.status}: ${response.text.slice(0, 200)}`;
+      });
+    }
+    const verifies = keys.some((k) => k.verification);
+    if (verifies && !options.sign && options.webhook !== false) {
+      checks.push({ name: 'signed requests can be checked', ok: false, message: 'the channel declares a verification key, but no sign() was given to conformance()' });
+    }
+    let output: OutputChannel | undefined = options.output?.(channel);
+    let recipient = 'conformance-user';
+    if (options.validRequest && options.webhook !== false) {
+      const request = serialise(options.validRequest.body, options.validRequest.headers ?? {});
+      if (options.sign) {
+        await check('a request without a signature is refused with 401', async () => {
+          const response = await host!.post(name, request.raw, { headers: request.headers, path: options.validRequest!.path });
+          if (response.status !== 401) return `got ${response.status}: ${response.text.slice(0, 200)}`;
+        });
+        await check('a request with a wrong signature is refused with 401', async () => {
+          const signed = options.sign!(`${request.raw} `, { url: webhookUrl, headers: request.headers });
+          const response = await host!.post(name, request.raw, { headers: { ...request.headers, ...signed }, path: options.validRequest!.path });
+          if (response.status !== 401) return `got ${response.status}: ${response.text.slice(0, 200)}`;
+        });
+        await check('nothing refused reached the bot', () => (host!.received.length === 0 ? undefined : `the bot received ${host!.received.length} message(s)`));
+      }
+      await check('a valid request is accepted (2xx) and reaches the bot', async () => {
+        const signed = options.sign?.(request.raw, { url: webhookUrl, headers: request.headers }) ?? {};
+        const response = await host!.post(name, request.raw, { headers: { ...request.headers, ...signed }, path: options.validRequest!.path });
+        if (response.status < 200 || response.status > 299) return `got ${response.status}: ${response.text.slice(0, 200)}`;
+        const [message] = await host!.bot.waitForMessages(1, 3_000);
+        output ??= message!.output;
+        recipient = message!.senderId;
+      });
+    }
+    if (output) {
+      for (const { kind, message } of EVERY_ANSWER_KIND) {
+        await check(`the output channel sends ${kind} without throwing`, async () => {
+          await output!.sendResponse(recipient, structuredClone(message));
+        });
+      }
+    } else {
+      checks.push({ name: 'the output channel can be checked', ok: false, message: 'no validRequest that reaches the bot and no output() option: the output channel was not checked' });
+    }
+    await check('no unexpected error was logged', () => {
+      const errors = host!.logs.lines.filter((line) => /"level":(50|60)/.test(line) && !/outgoing call failed/.test(line));
+      return errors.length === 0 ? undefined : `logged: ${errors.slice(0, 3).join(' | ')}`;
+    });
+    return finish();
+  } finally {
+    await host?.close();
+    await platform?.close();
+  }
+
+  function finish(): ConformanceReport {
+    const failures = checks.filter((c) => !c.ok);
+    const report: ConformanceReport = { channel: label, ok: failures.length === 0, checks, failures };
+    if (!report.ok && options.throwOnFailure !== false) throw new ConformanceError(report);
+    return report;
+  }
+}

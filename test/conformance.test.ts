@@ -1,0 +1,130 @@
+// Every built-in channel passes the conformance kit a third-party channel author runs (switchboard/testing), and a
+// deliberately broken channel fails it with readable messages.
+import test from 'ava';
+import { PassThrough } from 'node:stream';
+import { InputChannel, Router, credentialsSchema, secret, verificationSecret, z, type OnNewMessage } from 'switchboard';
+import { conformance, ConformanceError } from 'switchboard/testing';
+import { hmac } from 'switchboard';
+import RestInput from '../channels/rest/index.js';
+import CallbackInput from '../channels/callback/index.js';
+import ConsoleInput from '../channels/console/index.js';
+import { ConsoleOutput } from '../channels/console/output.js';
+import FacebookInput from '../channels/facebook/index.js';
+import SlackInput from '../channels/slack/index.js';
+
+test('rest passes conformance', async (t) => {
+  const report = await conformance(RestInput, { credentials: {}, validRequest: { body: { sender: 'u1', message: 'hello' } } });
+  t.true(report.ok);
+  t.true(report.checks.length >= 15, `${report.checks.length} checks`);
+});
+
+test('callback passes conformance', async (t) => {
+  const report = await conformance(CallbackInput, {
+    credentials: (platform) => ({ url: `${platform}/answers` }),
+    validRequest: { body: { sender: 'u1', message: 'hello' } },
+  });
+  t.true(report.ok);
+  t.truthy(report.checks.find((c) => c.name === 'fromCredentials rejects a section without "url", naming it')?.ok);
+});
+
+test('console passes conformance', async (t) => {
+  const report = await conformance(ConsoleInput, {
+    credentials: {},
+    webhook: false,
+    prepare: (channel) => {
+      (channel as InputChannel & { streams: unknown }).streams = { input: new PassThrough(), output: new PassThrough(), terminal: false };
+    },
+    output: () => new ConsoleOutput(new PassThrough()),
+  });
+  t.true(report.ok);
+});
+
+test('facebook passes conformance', async (t) => {
+  const secretValue = 'app-secret-conformance';
+  const report = await conformance(FacebookInput, {
+    credentials: { verify: 'verify-token', secret: secretValue, 'page-access-token': 'page-token' },
+    validRequest: {
+      body: {
+        object: 'page',
+        entry: [{ id: 'PAGE_ID', time: 1458692752478, messaging: [{ sender: { id: 'USER_ID' }, recipient: { id: 'PAGE_ID' }, timestamp: 1458692752478, message: { mid: 'mid.conformance', text: 'hello' } }] }],
+      },
+    },
+    sign: (raw) => ({ 'x-hub-signature-256': `sha256=${hmac('sha256', secretValue, raw)}` }),
+  });
+  t.true(report.ok);
+});
+
+test('slack passes conformance', async (t) => {
+  const signing = 'slack-signing-secret';
+  const report = await conformance(SlackInput, {
+    credentials: { slack_token: 'xoxb-conformance', slack_signing_secret: signing },
+    validRequest: {
+      body: {
+        token: 'x',
+        team_id: 'T1',
+        api_app_id: 'A1',
+        type: 'event_callback',
+        event_id: 'Ev_conformance',
+        event_time: 1700000000,
+        authorizations: [{ user_id: 'U0BOT', is_bot: true }],
+        event: { type: 'message', channel: 'D024BE91L', channel_type: 'im', user: 'U2147483697', text: 'hello', ts: '1355517523.000005' },
+      },
+    },
+    sign: (raw) => {
+      const ts = String(Math.floor(Date.now() / 1000));
+      return { 'x-slack-request-timestamp': ts, 'x-slack-signature': `v0=${hmac('sha256', signing, `v0:${ts}:${raw}`)}` };
+    },
+  });
+  t.true(report.ok);
+});
+
+test('a deliberately broken channel fails conformance with readable messages', async (t) => {
+  class BrokenInput extends InputChannel {
+    static override credentials = credentialsSchema({ token: secret(z.string()), signing_secret: verificationSecret() });
+    static instances = 0;
+    private readonly instance = ++BrokenInput.instances;
+    name(): string {
+      // Unstable: a second instance of the same class answers another prefix.
+      return this.instance === 1 ? 'broken' : 'broken-too';
+    }
+    router(_onNewMessage: OnNewMessage): Router {
+      const router = new Router();
+      // No health route; the webhook throws on anything (a 500) and never checks a signature.
+      router.post('/webhook', () => {
+        throw new Error('not parsed');
+      });
+      return router;
+    }
+  }
+  const error = await t.throwsAsync(
+    conformance(BrokenInput, { credentials: { token: 't', signing_secret: 's' }, validRequest: { body: { text: 'hi' } }, sign: () => ({ 'x-sig': 'x' }) }),
+    { instanceOf: ConformanceError },
+  );
+  const message = error!.message;
+  t.regex(message, /^channel "broken" \(BrokenInput\) fails \d+ of \d+ conformance checks:/);
+  t.regex(message, /✘ name\(\) is stable: name\(\) returned "broken", then "broken" and "broken-too"/);
+  t.regex(message, /✘ GET \/ \(health\) answers 200: got 40[45]/);
+  t.regex(message, /✘ a request without a signature is refused with 401: got 500/);
+  t.regex(message, /✘ a valid request is accepted \(2xx\) and reaches the bot: got 500/);
+  t.regex(message, /✘ the output channel can be checked: no validRequest that reaches the bot/);
+  t.regex(message, /✘ no unexpected error was logged: logged: .*not parsed/);
+  // Each failure on its own line, so a test runner shows them all.
+  t.true(message.split('\n').filter((line) => line.startsWith('  ✘ ')).length >= 6);
+});
+
+test('conformance can return the report instead of throwing', async (t) => {
+  class NoHealth extends InputChannel {
+    name() {
+      return 'nohealth';
+    }
+    router() {
+      return new Router();
+    }
+  }
+  const report = await conformance(NoHealth, { credentials: {}, webhook: false, throwOnFailure: false });
+  t.false(report.ok);
+  t.deepEqual(
+    report.failures.map((f) => f.name),
+    ['GET / (health) answers 200', 'the output channel can be checked'],
+  );
+});
