@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { banner, parseCli, start, USAGE } from './cli.js';
+import { banner, parseCli, start, USAGE, type Started } from './cli.js';
 import { ConfigError } from './errors.js';
 import { VERSION } from './version.js';
 
@@ -13,25 +13,35 @@ async function main(): Promise<void> {
   const parsed = parseCli(process.argv.slice(2));
   if (parsed.kind === 'help') return print(USAGE);
   if (parsed.kind === 'version') return print(VERSION);
-  const started = await start(parsed.options);
-  print(banner(started).join("\n"));
 
+  // Signals are handled from the start: one that arrives while starting stops the server as soon as it is up.
+  let started: Started | undefined;
+  let stopRequested: string | undefined;
   let stopping = false;
   const stop = (signal: string) => {
+    if (!started) {
+      stopRequested ??= signal;
+      return;
+    }
     if (stopping) return;
     stopping = true;
-    started.logger.info({ signal }, 'shutting down');
-    started.server.close().then(
+    const { logger, server } = started;
+    logger.info({ signal }, 'shutting down');
+    server.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        started.logger.error({ err: error }, 'error while shutting down');
+        logger.error({ err: error }, 'error while shutting down');
         process.exit(1);
       },
     );
   };
-  started.server.onShutdownRequest = () => stop('end of input');
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+
+  started = await start(parsed.options);
+  started.server.onShutdownRequest = () => stop('end of input');
+  print(banner(started).join('\n'));
+  if (stopRequested) stop(stopRequested);
 }
 
 main().catch((error: unknown) => {

@@ -24,7 +24,7 @@ async function startCli(t: import('ava').ExecutionContext, args: string[], cwd =
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   while (!/listening on (http:\/\/\S+)/.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`CLI did not start: ${err}${out}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -40,7 +40,7 @@ async function runCli(args: string[], cwd = PACKAGE_ROOT): Promise<{ code: numbe
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearTimeout(timer);
   return { code, stdout, stderr };
