@@ -11,6 +11,7 @@ import ConsoleInput from '../channels/console/index.js';
 import { ConsoleOutput } from '../channels/console/output.js';
 import FacebookInput from '../channels/facebook/index.js';
 import SlackInput from '../channels/slack/index.js';
+import TelegramInput from '../channels/telegram/index.js';
 
 test('rest passes conformance', async (t) => {
   const report = await conformance(RestInput, { credentials: {}, validRequest: { body: { sender: 'u1', message: 'hello' } } });
@@ -127,4 +128,19 @@ test('conformance can return the report instead of throwing', async (t) => {
     report.failures.map((f) => f.name),
     ['GET / (health) answers 200', 'the output channel can be checked'],
   );
+});
+
+test('telegram passes conformance', async (t) => {
+  const token = '123456:ABC-conformance';
+  const report = await conformance(TelegramInput, {
+    credentials: { access_token: token, verify: 'conformance_bot', webhook_url: 'https://bot.example.com/webhooks/telegram/webhook' },
+    validRequest: {
+      body: {
+        update_id: 10000,
+        message: { message_id: 1365, date: 1441645532, chat: { id: 1111111, type: 'private', first_name: 'Test' }, from: { id: 1111111, is_bot: false, first_name: 'Test' }, text: 'hello' },
+      },
+    },
+    sign: () => ({ 'x-telegram-bot-api-secret-token': hmac('sha256', token, 'switchboard-telegram-secret-token') }),
+  });
+  t.true(report.ok);
 });

@@ -1,0 +1,136 @@
+import {
+  InputChannel,
+  UserMessage,
+  credentialsSchema,
+  jsonBody,
+  requireVerified,
+  secret,
+  z,
+  type Context,
+  type OnNewMessage,
+  type Router,
+} from 'switchboard';
+import { TelegramOutput } from './output.js';
+import { parseUpdate, type TelegramUpdate } from './parse.js';
+import { SECRET_TOKEN_PATTERN, deriveSecretToken, verifySecretToken } from './verify.js';
+
+const credentials = credentialsSchema({
+  access_token: secret(z.string().min(1), 'bot token from @BotFather (123456:ABC-...)'),
+  verify: z.string().min(1).meta({ description: 'the bot username, without @' }),
+  webhook_url: z.url({ protocol: /^https?$/ }).meta({ description: 'public URL of this webhook: https://<host>/webhooks/telegram/webhook' }),
+  secret_token: secret(z.string().regex(SECRET_TOKEN_PATTERN, 'must be 1-256 characters of A-Z, a-z, 0-9, _ and -'), 'expected X-Telegram-Bot-Api-Secret-Token; derived from access_token when absent').optional(),
+  api_url: z.url({ protocol: /^https?$/ }).default('https://api.telegram.org').meta({ description: 'Bot API base URL (self-hosted Bot API server)' }),
+  typing_indicator: z.boolean().default(true).meta({ description: 'sendChatAction typing while a slow bot works' }),
+  edited_messages: z.boolean().default(true).meta({ description: 'edited messages reach the bot as new messages, as in Rasa' }),
+});
+
+type Credentials = z.output<typeof credentials>;
+
+/**
+ * Telegram: updates arrive at `POST /webhook`, stamped with the secret token registered by `setWebhook` (at startup
+ * and on `GET|POST /set_webhook`); answers go to `POST {api_url}/bot<token>/<method>`.
+ */
+export class TelegramInput extends InputChannel {
+  static override credentials = credentials;
+  static override description = 'Telegram bot (webhook, verified by its secret token)';
+
+  name(): string {
+    return 'telegram';
+  }
+
+  private get values(): Credentials {
+    return this.credentials as Credentials;
+  }
+
+  /** The configured secret token, else the one derived from the bot token. */
+  get secretToken(): string {
+    return this.values.secret_token ?? deriveSecretToken(this.values.access_token);
+  }
+
+  private get botUsername(): string {
+    return this.values.verify.replace(/^@/, '');
+  }
+
+  private output(): TelegramOutput {
+    return new TelegramOutput(this.http, {
+      apiUrl: this.values.api_url.replace(/\/+$/, ''),
+      accessToken: this.values.access_token,
+      typingIndicator: this.values.typing_indicator,
+      logger: this.logger,
+    });
+  }
+
+  /** Registers `webhook_url` with the secret token. Resolves with Telegram's error description on failure. */
+  async setWebhook(): Promise<string | undefined> {
+    try {
+      await this.output().call('setWebhook', { url: this.values.webhook_url, secret_token: this.secretToken });
+      this.logger.info({ url: this.values.webhook_url }, 'webhook registered with Telegram');
+      return undefined;
+    } catch (error) {
+      const body = (error as { responseBody?: string }).responseBody;
+      let description = (error as Error).message;
+      try {
+        description = String((JSON.parse(body ?? '') as { description?: unknown }).description ?? description);
+      } catch {
+        // not JSON: keep the error's message
+      }
+      this.logger.warn({ url: this.values.webhook_url, error: this.http.mask(description) }, 'registering the webhook with Telegram failed');
+      return this.http.mask(description);
+    }
+  }
+
+  /**
+   * Rasa registers the webhook at startup and stops when that fails; here a failure is logged and the server keeps
+   * running (other channels, and `/set_webhook` to retry once the URL is reachable).
+   */
+  override async start(): Promise<void> {
+    await this.setWebhook();
+  }
+
+  router(onNewMessage: OnNewMessage): Router {
+    const router = this.newRouter();
+    const output = this.output();
+    const parseOptions = { botUsername: this.botUsername, editedMessages: this.values.edited_messages };
+    const secretToken = this.secretToken;
+
+    const setWebhook = async (ctx: Context) => {
+      const failure = await this.setWebhook();
+      ctx.type = 'text/plain';
+      ctx.status = failure === undefined ? 200 : 502;
+      ctx.body = failure === undefined ? 'Webhook setup successful' : `Invalid webhook: ${failure}`;
+    };
+    router.get('/set_webhook', setWebhook);
+    router.post('/set_webhook', setWebhook);
+
+    router.post(
+      '/webhook',
+      requireVerified((ctx) => verifySecretToken(ctx.headers, secretToken), { skip: this.unverified }),
+      async (ctx) => {
+        const update = jsonBody(ctx) as TelegramUpdate;
+        const parsed = parseUpdate(update, parseOptions);
+        // Telegram redelivers anything not answered 200, so ignored updates are answered 200 too.
+        ctx.type = 'text/plain';
+        ctx.body = 'success';
+        if (typeof parsed === 'string') {
+          this.logger.debug({ update_id: update.update_id, reason: parsed }, 'update ignored');
+          return;
+        }
+        let fresh = false;
+        for (const incoming of parsed.messages) {
+          const accepted = await onNewMessage.enqueue(new UserMessage({ ...incoming, output, inputChannel: this.name() }));
+          fresh ||= !accepted.duplicate;
+        }
+        const chat = parsed.messages[0]?.senderId;
+        if (parsed.callbackQueryId !== undefined && fresh) {
+          // Not awaited: the acknowledgement to Telegram does not wait for it; a failure is only logged.
+          output.call('answerCallbackQuery', { callback_query_id: parsed.callbackQueryId }, chat).catch((error: unknown) => {
+            this.logger.warn({ err: error }, 'answerCallbackQuery failed');
+          });
+        }
+      },
+    );
+    return router;
+  }
+}
+
+export default TelegramInput;

@@ -1,0 +1,186 @@
+import { OutputChannel, type Button, type HttpClient, type Logger, type SendOptions } from 'switchboard';
+
+/** Telegram's limit on a message's text. */
+export const MAX_TEXT_LENGTH = 4096;
+/** Telegram's limit on a button's `callback_data`, in bytes. */
+const MAX_CALLBACK_DATA_BYTES = 64;
+
+export interface TelegramApi {
+  /** `https://api.telegram.org`, or a self-hosted Bot API server. */
+  apiUrl: string;
+  accessToken: string;
+  typingIndicator: boolean;
+  logger: Logger;
+}
+
+/**
+ * Splits a text into parts of at most `limit` characters, at the last whitespace before the limit (a word longer
+ * than the limit is cut), never inside a surrogate pair.
+ */
+export function splitText(text: string, limit = MAX_TEXT_LENGTH): string[] {
+  const parts: string[] = [];
+  let rest = text;
+  while (rest.length > limit) {
+    let cut = -1;
+    for (let i = limit; i > 0; i--) {
+      if (/\s/.test(rest[i]!)) {
+        cut = i;
+        break;
+      }
+    }
+    if (cut <= 0) {
+      cut = limit;
+      const code = rest.charCodeAt(cut - 1);
+      if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
+    }
+    const part = rest.slice(0, cut).trimEnd();
+    if (part !== '') parts.push(part);
+    rest = rest.slice(cut).trimStart();
+  }
+  if (rest !== '') parts.push(rest);
+  return parts;
+}
+
+/**
+ * Keys of a custom JSON answer that pick a Bot API method, in Rasa's order; every set whose keys are all present
+ * fires, its keys taken out. The keys no set takes (`caption`, `parse_mode`, `reply_markup`...) go with every call.
+ */
+const CUSTOM_METHODS: Array<[string[], string]> = [
+  [['text'], 'sendMessage'],
+  [['photo'], 'sendPhoto'],
+  [['audio'], 'sendAudio'],
+  [['document'], 'sendDocument'],
+  [['sticker'], 'sendSticker'],
+  [['video'], 'sendVideo'],
+  [['video_note'], 'sendVideoNote'],
+  [['animation'], 'sendAnimation'],
+  [['voice'], 'sendVoice'],
+  [['media'], 'sendMediaGroup'],
+  [['latitude', 'longitude', 'title', 'address'], 'sendVenue'],
+  [['latitude', 'longitude'], 'sendLocation'],
+  [['phone_number', 'first_name'], 'sendContact'],
+  [['game_short_name'], 'sendGame'],
+  [['action'], 'sendChatAction'],
+  // Rasa's invoice set misspells `description`, so it never fires there; here it does (provider_token is optional
+  // for payments in Telegram Stars, so it is a parameter, not a key of the set).
+  [['title', 'description', 'payload', 'currency', 'prices'], 'sendInvoice'],
+];
+
+/** The calls a custom JSON answer makes: `[method, parameters]`, without `chat_id`. Pure. */
+export function customCalls(json: Record<string, unknown>): Array<[string, Record<string, unknown>]> {
+  const remaining = { ...json };
+  delete remaining.chat_id;
+  const picked: Array<[string, Record<string, unknown>]> = [];
+  for (const [keys, method] of CUSTOM_METHODS) {
+    if (!keys.every((key) => remaining[key] !== undefined && remaining[key] !== null)) continue;
+    const params: Record<string, unknown> = {};
+    for (const key of keys) {
+      params[key] = remaining[key];
+      delete remaining[key];
+    }
+    picked.push([method, params]);
+  }
+  return picked.map(([method, params]) => [method, { ...remaining, ...params }]);
+}
+
+type Row = Array<Record<string, unknown>>;
+
+function buttonRows(buttons: Array<Button | Button[]>, vertical: boolean, render: (button: Button) => Record<string, unknown>): Row[] {
+  // Rasa lets `buttons` be a list of rows (a list of lists) for a reply keyboard; accepted for every keyboard here.
+  if (buttons.some((button) => Array.isArray(button))) {
+    return buttons.map((row) => (Array.isArray(row) ? row : [row]).map(render));
+  }
+  const flat = buttons as Button[];
+  return vertical ? flat.map((button) => [render(button)]) : [flat.map(render)];
+}
+
+function inlineButton(button: Button): Record<string, unknown> {
+  if (typeof button.url === 'string' && (button.payload === undefined || button.payload === null)) return { text: button.title, url: button.url };
+  return { text: button.title, callback_data: String(button.payload ?? button.title) };
+}
+
+/** Sends the bot's answers to one Telegram chat: `POST {api_url}/bot<token>/<method>`. */
+export class TelegramOutput extends OutputChannel {
+  constructor(
+    private readonly http: HttpClient,
+    private readonly api: TelegramApi,
+  ) {
+    super();
+  }
+
+  override name(): string {
+    return 'telegram';
+  }
+
+  /** Calls a Bot API method. The token is in the path: the host's client masks it wherever it logs the URL. */
+  async call(method: string, params: Record<string, unknown>, recipient?: string): Promise<unknown> {
+    const response = await this.http.post<{ result?: unknown }>(`${this.api.apiUrl}/bot${this.api.accessToken}/${method}`, params, {
+      channel: 'telegram',
+      recipient,
+      // The Bot API answers `{"ok": false, "description": ...}` on failure, normally with a 4xx; a 200 with ok:false
+      // is a failure too.
+      check: (body) => (body !== null && typeof body === 'object' && (body as { ok?: unknown }).ok === false
+        ? { error: String((body as { description?: unknown }).description ?? 'ok: false'), retry: false }
+        : undefined),
+    });
+    return (response.body as { result?: unknown } | undefined)?.result;
+  }
+
+  async sendTextMessage(recipientId: string, text: string): Promise<void> {
+    for (const part of splitText(text)) await this.call('sendMessage', { chat_id: recipientId, text: part }, recipientId);
+  }
+
+  override async sendImageUrl(recipientId: string, image: string): Promise<void> {
+    await this.call('sendPhoto', { chat_id: recipientId, photo: image }, recipientId);
+  }
+
+  /** Buttons as a keyboard chosen by the answer's `button_type`: `inline` (default), `vertical` or `reply`. */
+  override async sendTextWithButtons(recipientId: string, text: string, buttons: Button[], options: SendOptions = {}): Promise<void> {
+    const type = options.button_type ?? 'inline';
+    let replyMarkup: Record<string, unknown>;
+    if (type === 'reply') {
+      // A reply keyboard sends the button's title as the user's text, not its payload (as in Rasa).
+      replyMarkup = { keyboard: buttonRows(buttons, false, (button) => ({ text: button.title })), resize_keyboard: true, one_time_keyboard: true };
+    } else {
+      if (type !== 'inline' && type !== 'vertical') {
+        this.api.logger.warn({ button_type: type }, 'unknown button_type (inline, vertical or reply); sending an inline keyboard');
+      }
+      const tooLong = (buttons.flat() as Button[]).filter((button) => Buffer.byteLength(String(button.payload ?? button.title), 'utf8') > MAX_CALLBACK_DATA_BYTES && typeof button.url !== 'string');
+      if (tooLong.length > 0) {
+        // Telegram refuses the whole message when one callback_data is over 64 bytes: send the buttons as text.
+        this.api.logger.warn({ buttons: tooLong.map((button) => button.title) }, 'button payload longer than 64 bytes; sending the buttons as text');
+        await super.sendTextWithButtons(recipientId, text, buttons.flat() as Button[]);
+        return;
+      }
+      replyMarkup = { inline_keyboard: buttonRows(buttons, type === 'vertical', inlineButton) };
+    }
+    const parts = splitText(text);
+    // The keyboard goes with the last part of a long text. Telegram needs some text with a keyboard.
+    if (parts.length === 0) parts.push(buttons.length > 0 ? '\u2063' : '');
+    for (const [index, part] of parts.entries()) {
+      const last = index === parts.length - 1;
+      await this.call('sendMessage', { chat_id: recipientId, text: part, ...(last ? { reply_markup: replyMarkup } : {}) }, recipientId);
+    }
+  }
+
+  /** Custom JSON picks the Bot API method by its keys (see `customCalls`); `chat_id` overrides the recipient. */
+  override async sendCustomJson(recipientId: string, json: unknown): Promise<void> {
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+      this.api.logger.warn({ type: Array.isArray(json) ? 'array' : typeof json }, 'custom answer is not a JSON object; not sent');
+      return;
+    }
+    const object = json as Record<string, unknown>;
+    const chatId = object.chat_id ?? recipientId;
+    const calls = customCalls(object);
+    if (calls.length === 0) {
+      this.api.logger.warn({ keys: Object.keys(object) }, 'custom answer has no keys that pick a Telegram method; not sent');
+      return;
+    }
+    for (const [method, params] of calls) await this.call(method, { chat_id: chatId, ...params }, recipientId);
+  }
+
+  override async sendTyping(recipientId: string): Promise<void> {
+    if (!this.api.typingIndicator) return;
+    await this.call('sendChatAction', { chat_id: recipientId, action: 'typing' }, recipientId);
+  }
+}
