@@ -12,6 +12,8 @@ import { ConsoleOutput } from '../channels/console/output.js';
 import FacebookInput from '../channels/facebook/index.js';
 import SlackInput from '../channels/slack/index.js';
 import TelegramInput from '../channels/telegram/index.js';
+import TwilioInput from '../channels/twilio/index.js';
+import WebexTeamsInput from '../channels/webexteams/index.js';
 
 test('rest passes conformance', async (t) => {
   const report = await conformance(RestInput, { credentials: {}, validRequest: { body: { sender: 'u1', message: 'hello' } } });
@@ -141,6 +143,46 @@ test('telegram passes conformance', async (t) => {
       },
     },
     sign: () => ({ 'x-telegram-bot-api-secret-token': hmac('sha256', token, 'switchboard-telegram-secret-token') }),
+  });
+  t.true(report.ok);
+});
+
+test('twilio passes conformance', async (t) => {
+  const authToken = 'twilio-auth-token-conformance';
+  const report = await conformance(TwilioInput, {
+    credentials: { account_sid: `AC${'0'.repeat(32)}`, auth_token: authToken, twilio_number: '+15005550006' },
+    validRequest: {
+      body: new URLSearchParams({ MessageSid: 'SM' + 'a'.repeat(32), AccountSid: `AC${'0'.repeat(32)}`, From: '+14155550100', To: '+15005550006', Body: 'hello', NumMedia: '0' }),
+    },
+    sign: (raw, { url }) => {
+      const params = [...new URLSearchParams(raw)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return { 'x-twilio-signature': hmac('sha1', authToken, url + params.map(([k, v]) => k + v).join(''), 'base64') };
+    },
+  });
+  t.true(report.ok);
+});
+
+test('webexteams passes conformance', async (t) => {
+  const webhookSecret = 'webex-secret-conformance';
+  const report = await conformance(WebexTeamsInput, {
+    credentials: { access_token: 'webex-token', webhook_secret: webhookSecret },
+    platform: (request) => {
+      if (request.path.endsWith('/people/me')) return { body: { id: 'BOT_PERSON_ID' } };
+      if (request.method === 'GET' && request.path.includes('/messages/')) {
+        return { body: { id: 'MSG_ID', roomId: 'ROOM_ID', roomType: 'direct', text: 'hello', personId: 'USER_PERSON_ID', personEmail: 'user@example.com' } };
+      }
+      return undefined;
+    },
+    validRequest: {
+      body: {
+        id: 'WEBHOOK_ID',
+        name: 'switchboard',
+        resource: 'messages',
+        event: 'created',
+        data: { id: 'MSG_ID', roomId: 'ROOM_ID', roomType: 'direct', personId: 'USER_PERSON_ID', personEmail: 'user@example.com', created: '2026-11-25T12:00:00.000Z' },
+      },
+    },
+    sign: (raw) => ({ 'x-spark-signature': hmac('sha1', webhookSecret, raw) }),
   });
   t.true(report.ok);
 });

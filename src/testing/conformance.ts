@@ -44,6 +44,8 @@ export interface ConformanceOptions {
   webhook?: boolean;
   /** The credentials key that replaces the platform's base URL; set to the fake platform. Default `api_url` when declared. */
   apiUrlKey?: string | false;
+  /** How the fake platform answers a request (default: 200 `{"ok": true, ...}`), for channels that read answers. */
+  platform?: Parameters<typeof startFakePlatform>[0];
   /** Called on each built channel before the host starts it (give a terminal channel its streams). */
   prepare?: (channel: InputChannel) => void;
   /** Where the output channel comes from when `validRequest` gives no message. */
@@ -113,7 +115,7 @@ export async function conformance(channelClass: InputChannelClass, options: Conf
   let host: TestHost | undefined;
   let label = (channelClass as { name?: string }).name ?? 'channel';
   try {
-    platform = await startFakePlatform();
+    platform = await startFakePlatform(options.platform);
     const schema = (channelClass as { credentials?: CredentialsSchema }).credentials;
     const keys = describeCredentials(schema);
     const base = typeof options.credentials === 'function' ? options.credentials(platform.url) : { ...options.credentials };

@@ -1,0 +1,105 @@
+import {
+  InputChannel,
+  UserMessage,
+  credentialsSchema,
+  formBody,
+  rawBody,
+  requireVerified,
+  secret,
+  z,
+  BadRequestError,
+  type Context,
+  type OnNewMessage,
+  type Router,
+} from 'switchboard';
+import { TwilioOutput } from './output.js';
+import { parseMessage } from './parse.js';
+import { verifySignature } from './verify.js';
+
+export { TwilioOutput, splitText, apiName, MAX_BODY } from './output.js';
+export { parseMessage, locationText } from './parse.js';
+export { verifySignature, computeSignature, signedPayload, urlVariants } from './verify.js';
+
+/** E.164 (optionally `whatsapp:`), a short code, or an alphanumeric sender ID. */
+const SENDER = /^(whatsapp:)?\+[1-9]\d{5,14}$|^\d{3,8}$|^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/;
+
+const credentials = credentialsSchema({
+  account_sid: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be an account SID (AC followed by 32 hex digits)').meta({ description: 'Account SID (Console → Account info)' }),
+  auth_token: secret(z.string().min(1), 'Auth Token (Console → Account info): the API password and the webhook signature key'),
+  twilio_number: z.string().regex(SENDER, 'must be +<number>, whatsapp:+<number>, a short code or a sender ID').meta({ description: 'the number answers come from: +14155551234, or whatsapp:+14155238886 for WhatsApp' }),
+  messaging_service_sid: z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must be a Messaging Service SID (MG followed by 32 hex digits)').optional().meta({ description: 'send from this Messaging Service instead of twilio_number' }),
+  webhook_url: z.url({ protocol: /^https?$/ }).optional().meta({ description: 'the webhook URL exactly as set in Twilio, when a proxy changes the URL the server sees' }),
+  api_url: z.url({ protocol: /^https?$/ }).default('https://api.twilio.com').meta({ description: "Twilio's REST API base URL (proxies, tests)" }),
+});
+
+type Credentials = z.output<typeof credentials>;
+
+/** What Twilio expects back: TwiML saying "no reply here" (answers go through the REST API). */
+export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+
+/**
+ * Twilio Programmable Messaging (SMS, MMS, WhatsApp) on `POST /webhooks/twilio/webhook`: the signature is checked
+ * first, the request answered with empty TwiML at once, the message processed in the background and deduplicated by
+ * `MessageSid`; answers go through the Messages API. See docs/channels/twilio.md.
+ */
+export class TwilioInput extends InputChannel {
+  static override credentials = credentials;
+  static override description = 'Twilio SMS, MMS and WhatsApp (Programmable Messaging)';
+
+  name(): string {
+    return 'twilio';
+  }
+
+  private get values(): Credentials {
+    return this.credentials as Credentials;
+  }
+
+  /** The Messages API client; public so a bot-side integration can send outside an answer. */
+  output(): TwilioOutput {
+    return new TwilioOutput(this.http, {
+      apiUrl: this.values.api_url.replace(/\/+$/, ''),
+      accountSid: this.values.account_sid,
+      authToken: this.values.auth_token,
+      twilioNumber: this.values.twilio_number,
+      messagingServiceSid: this.values.messaging_service_sid,
+    });
+  }
+
+  /**
+   * The URL Twilio signed: `webhook_url` when set (a proxy rewrote the URL), with the request's query string when
+   * `webhook_url` has none; else the URL as received (Koa honours X-Forwarded-Proto and -Host).
+   */
+  signedUrl(ctx: Context): string {
+    const configured = this.values.webhook_url;
+    if (configured === undefined) return ctx.href;
+    return !configured.includes('?') && ctx.querystring !== '' ? `${configured}?${ctx.querystring}` : configured;
+  }
+
+  router(onNewMessage: OnNewMessage): Router {
+    const router = this.newRouter();
+    const output = this.output();
+    router.post(
+      '/webhook',
+      requireVerified(
+        (ctx) => verifySignature({ url: this.signedUrl(ctx), raw: rawBody(ctx), form: Boolean(ctx.is('urlencoded')), headers: ctx.headers }, this.values.auth_token),
+        { skip: this.unverified },
+      ),
+      async (ctx) => {
+        const fields = formBody(ctx);
+        const parsed = parseMessage(fields);
+        if ('reason' in parsed) {
+          if (parsed.invalid) throw new BadRequestError(parsed.reason);
+          this.logger.debug({ MessageSid: fields.MessageSid, reason: parsed.reason }, 'twilio request ignored');
+        } else {
+          // Queued, not awaited: Twilio times out after 15 s, and a slow bot must not make it retry.
+          await onNewMessage.enqueue(new UserMessage({ ...parsed, output, inputChannel: this.name() }));
+        }
+        ctx.type = 'text/xml';
+        ctx.body = EMPTY_TWIML;
+      },
+    );
+    return router;
+  }
+}
+
+export default TwilioInput;

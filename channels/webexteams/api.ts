@@ -1,0 +1,57 @@
+import type { HttpClient } from 'switchboard';
+
+export interface WebexApiSettings {
+  /** `api_url` without a trailing slash: `https://webexapis.com/v1`. */
+  baseUrl: string;
+  accessToken: string;
+}
+
+/**
+ * The few Webex REST calls the channel makes, all with the bot's Bearer token through the host's client (timeout,
+ * retries on 429/5xx honouring Retry-After, the token masked in logs).
+ */
+export class WebexApi {
+  private botIdPromise: Promise<string> | undefined;
+
+  constructor(
+    private readonly http: HttpClient,
+    private readonly settings: WebexApiSettings,
+  ) {}
+
+  private url(path: string): string {
+    return `${this.settings.baseUrl}${path}`;
+  }
+
+  private async get(path: string, recipient?: string): Promise<unknown> {
+    const response = await this.http.get(this.url(path), { bearer: this.settings.accessToken, channel: 'webexteams', recipient });
+    return response.body;
+  }
+
+  /** The bot's own person id (`GET /people/me`), fetched once; a failed lookup is not cached. */
+  botId(): Promise<string> {
+    this.botIdPromise ??= this.get('/people/me').then((me) => {
+      const id = me !== null && typeof me === 'object' ? (me as { id?: unknown }).id : undefined;
+      if (typeof id !== 'string' || id === '') throw new Error('GET /people/me answered without an "id"');
+      return id;
+    });
+    this.botIdPromise.catch(() => {
+      this.botIdPromise = undefined;
+    });
+    return this.botIdPromise;
+  }
+
+  /** `GET /messages/{id}`: the message a `messages` notification announces. */
+  message(id: string, roomId?: string): Promise<unknown> {
+    return this.get(`/messages/${encodeURIComponent(id)}`, roomId);
+  }
+
+  /** `GET /attachment/actions/{id}`: a card submission, with its `inputs`. */
+  attachmentAction(id: string, roomId?: string): Promise<unknown> {
+    return this.get(`/attachment/actions/${encodeURIComponent(id)}`, roomId);
+  }
+
+  /** `POST /messages` with one message body. */
+  async createMessage(body: Record<string, unknown>, recipient: string): Promise<void> {
+    await this.http.post(this.url('/messages'), body, { bearer: this.settings.accessToken, channel: 'webexteams', recipient });
+  }
+}

@@ -1,0 +1,81 @@
+import { OutputChannel, textWithButtonsToText, type Button, type SendOptions } from 'switchboard';
+import type { WebexApi } from './api.js';
+
+export const ADAPTIVE_CARD = 'application/vnd.microsoft.card.adaptive';
+
+/** A button as an Adaptive Card action: a link opens, anything else submits `{payload}` (see parse.ts). */
+function cardAction(button: Button): Record<string, unknown> {
+  if (typeof button.url === 'string' && button.url !== '') return { type: 'Action.OpenUrl', title: button.title, url: button.url };
+  return { type: 'Action.Submit', title: button.title, data: { payload: button.payload ?? button.title } };
+}
+
+/** An Adaptive Card (1.2: what every Webex client renders) with the text and one action per button. */
+export function buttonsCard(text: string, buttons: readonly Button[]): Record<string, unknown> {
+  return {
+    contentType: ADAPTIVE_CARD,
+    content: {
+      $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+      type: 'AdaptiveCard',
+      version: '1.2',
+      body: text === '' ? [] : [{ type: 'TextBlock', text, wrap: true }],
+      actions: buttons.map(cardAction),
+    },
+  };
+}
+
+/**
+ * Answers with `POST {api_url}/messages` (Bearer), into the room the message came from, or the `room` key when set:
+ * text `{roomId, text}`, image `{roomId, files: [url]}`, buttons an Adaptive Card whose presses come back as
+ * `attachmentActions`; the rest as the base class's text.
+ */
+export class WebexOutput extends OutputChannel {
+  constructor(
+    private readonly api: WebexApi,
+    /** The `room` key: every answer (but custom JSON) goes there instead of the sender's room. */
+    private readonly room: string | undefined,
+  ) {
+    super();
+  }
+
+  override name(): string {
+    return 'webexteams';
+  }
+
+  private async send(recipientId: string, body: Record<string, unknown>): Promise<void> {
+    const roomId = this.room ?? recipientId;
+    await this.api.createMessage({ roomId, ...body }, roomId);
+  }
+
+  async sendTextMessage(recipientId: string, text: string, _options?: SendOptions): Promise<void> {
+    await this.send(recipientId, { text });
+  }
+
+  override async sendImageUrl(recipientId: string, image: string): Promise<void> {
+    // Webex downloads the file and shows it inline; one file per message is all it accepts.
+    await this.send(recipientId, { files: [image] });
+  }
+
+  /** An Adaptive Card; `text` carries the numbered list for clients that cannot show cards (Webex requires one). */
+  override async sendTextWithButtons(recipientId: string, text: string, buttons: Button[], options?: SendOptions): Promise<void> {
+    if (buttons.length === 0) {
+      if (text !== '') await this.sendTextMessage(recipientId, text, options);
+      return;
+    }
+    await this.send(recipientId, { text: textWithButtonsToText(text, buttons), attachments: [buttonsCard(text, buttons)] });
+  }
+
+  /**
+   * The JSON is the `POST /messages` body (`markdown`, `attachments`, `parentId`, `toPersonEmail`…), sent as it is;
+   * `roomId` defaults to the sender's room unless it names a target itself. `room` does not apply, as in Rasa.
+   */
+  override async sendCustomJson(recipientId: string, json: unknown, options?: SendOptions): Promise<void> {
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+      await super.sendCustomJson(recipientId, json, options);
+      return;
+    }
+    const body = json as Record<string, unknown>;
+    const targeted = ['roomId', 'toPersonId', 'toPersonEmail'].some((key) => typeof body[key] === 'string' && body[key] !== '');
+    const target = targeted ? String(body.roomId ?? body.toPersonId ?? body.toPersonEmail) : recipientId;
+    await this.api.createMessage(targeted ? body : { roomId: recipientId, ...body }, target);
+  }
+}
