@@ -27,11 +27,13 @@ Options:
   --bot-timeout MS     how long to wait for a remote bot server per attempt (default 30000)
   --cors ORIGIN        allow this browser origin (repeatable; * for any)
   --body-limit SIZE    largest request body (default 1mb)
+  --no-webchat         do not serve the web chat page at /webchat
   --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
   -h, --help           show this help
   -v, --version        show the version
 
-With neither --credentials nor --channel, the rest channel is started.
+With neither --credentials nor --channel, the rest and socketio channels are started, and the
+web chat page is at /webchat.
 Built-in channels: ${builtinChannels().join(', ')}`;
 
 export interface CliOptions {
@@ -45,6 +47,8 @@ export interface CliOptions {
   botTimeoutMs?: number;
   cors: string[];
   bodyLimit: string;
+  /** Serve the web chat page at /webchat when a channel has one. */
+  webchat?: boolean;
   logLevel: string;
   /** Whether --log-level (or LOG_LEVEL) was given, rather than defaulted. */
   logLevelGiven?: boolean;
@@ -68,6 +72,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         'bot-timeout': { type: 'string' },
         cors: { type: 'string', multiple: true },
         'body-limit': { type: 'string' },
+        'no-webchat': { type: 'boolean' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -104,6 +109,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       bot: values.bot,
       cors: values.cors ?? [],
       bodyLimit,
+      webchat: !values['no-webchat'],
       logLevel,
       logLevelGiven: values['log-level'] !== undefined || env.LOG_LEVEL !== undefined,
     },
@@ -122,7 +128,12 @@ export interface Started {
 export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJS.ProcessEnv; logger?: Logger } = {}): Promise<Started> {
   const cwd = io.cwd ?? process.cwd();
   const sections: ChannelSection[] = options.credentials ? readCredentialsFile(options.credentials, io.env ?? process.env, cwd) : [];
-  const specs = options.credentials || options.channels.length > 0 ? options.channels : ['rest'];
+  const specs = options.channels;
+  if (!options.credentials && options.channels.length === 0) {
+    // Something that works at once: the REST webhook, and a web chat whose conversation survives a reload.
+    sections.push({ key: 'rest', spec: 'rest', aliased: false, values: {}, source: 'defaults' });
+    sections.push({ key: 'socketio', spec: 'socketio', aliased: false, values: { session_persistence: true }, source: 'defaults' });
+  }
   // The console channel owns the terminal: logs go to stderr, and only warnings unless asked otherwise.
   const terminal = [...specs, ...sections.map((s) => s.spec)].includes('console');
   const logger = io.logger ?? (terminal
@@ -133,7 +144,8 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const http = new HttpClient({ logger });
   const apology = options.botApology === undefined ? undefined : options.botApology === '' ? [] : [{ text: options.botApology }];
   const bot = await loadBot(options.bot, { cwd, logger, http, apology, timeoutMs: options.botTimeoutMs });
-  const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit });
+  if (options.webchat === false) for (const channel of channels) if ('serveWebchat' in channel) (channel as { serveWebchat?: boolean }).serveWebchat = false;
+  const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat });
   let address;
   try {
     address = await server.listen(options.port, options.host);
@@ -157,5 +169,6 @@ export function banner(started: Started): string[] {
     const where = started.server.hasWebhook(name) ? `${started.url}/webhooks/${name}/webhook` : `${started.url}/webhooks/${name}/`;
     lines.push(`  ${name.padEnd(14)} ${where}`);
   }
+  if (started.server.webchatPath) lines.push(`  ${'web chat'.padEnd(14)} ${started.url}${started.server.webchatPath}`);
   return lines;
 }

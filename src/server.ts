@@ -27,6 +27,8 @@ export interface ServerOptions {
   bodyLimit?: number | string;
   /** Dedup window for platform message ids. */
   dedupTtlMs?: number;
+  /** Serve a channel's web chat page (GET /webhooks/<name>/webchat) at /webchat too. Default true. */
+  webchat?: boolean;
 }
 
 /** Content types the host parses; anything else with a body is answered 415. */
@@ -46,6 +48,7 @@ export class SwitchboardServer {
   private readonly bot: Bot;
   private closing: Promise<void> | undefined;
   private readonly webhooks = new Set<string>();
+  private webchatRoute: string | undefined;
 
   constructor(options: ServerOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -95,6 +98,12 @@ export class SwitchboardServer {
     app.use(hostRouter.routes());
     app.use(hostRouter.allowedMethods());
 
+    // /webchat is the first channel's web chat page (the socketio channel's), under a short address.
+    app.use(async (ctx: Context, next: Next) => {
+      if (this.webchatRoute && ctx.path === '/webchat' && (ctx.method === 'GET' || ctx.method === 'HEAD')) ctx.path = this.webchatRoute;
+      await next();
+    });
+
     const seen = new Map<string, InputChannel>();
     for (const channel of this.channels) {
       const name = channel.name();
@@ -116,6 +125,10 @@ export class SwitchboardServer {
       router.prefix(`/webhooks/${name}`);
       const webhook = `/webhooks/${name}/webhook`;
       if (router.stack.some((layer) => layer.path === webhook && layer.methods.includes('POST'))) this.webhooks.add(name);
+      const page = `/webhooks/${name}/webchat`;
+      if (options.webchat !== false && this.webchatRoute === undefined && router.stack.some((layer) => layer.path === page && layer.methods.includes('GET'))) {
+        this.webchatRoute = page;
+      }
       const prefix = `/webhooks/${name}`;
       app.use(async (ctx: Context, next: Next) => {
         if (ctx.path === prefix || ctx.path.startsWith(`${prefix}/`)) ctx.state.log = log;
@@ -127,6 +140,11 @@ export class SwitchboardServer {
 
     this.app = app;
     this.httpServer.on('request', app.callback());
+  }
+
+  /** `/webchat` when a channel serves a web chat page and it is enabled. */
+  get webchatPath(): string | undefined {
+    return this.webchatRoute ? '/webchat' : undefined;
   }
 
   /** Whether the channel has a `POST /webhooks/<name>/webhook` route (the console channel has none). */

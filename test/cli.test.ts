@@ -145,3 +145,19 @@ test('a port in use is a clear error', async (t) => {
   t.is(result.code, 2);
   t.is(result.stderr.trim(), `switchboard: port ${port} is already in use; pick another with --port`);
 });
+
+test('with no options the web chat page is served at /webchat and its URL printed; --no-webchat turns it off', async (t) => {
+  const cli = await startCli(t, []);
+  t.regex(cli.stdout(), /socketio\s+http:\/\/127\.0\.0\.1:\d+\/webhooks\/socketio\//);
+  t.regex(cli.stdout(), /web chat\s+http:\/\/127\.0\.0\.1:\d+\/webchat/);
+  const page = await fetch(`${cli.url}/webchat`);
+  t.is(page.status, 200);
+  t.regex(page.headers.get('content-type') ?? '', /^text\/html/);
+  t.regex(await page.text(), /<meta name="switchboard-webchat"/);
+  const client = await fetch(`${cli.url}/socket.io/socket.io.js`);
+  t.is(client.status, 200);
+
+  const off = await startCli(t, ['--no-webchat']);
+  t.notRegex(off.stdout(), /web chat/);
+  t.is((await fetch(`${off.url}/webchat`)).status, 404);
+});

@@ -1,0 +1,360 @@
+import test, { type ExecutionContext } from 'ava';
+import { createHmac } from 'node:crypto';
+import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import type { BotMessage, UserMessage } from 'switchboard';
+import SocketIOInput, { SocketIOInput as Named, verifyJwt } from '../channels/socketio/index.js';
+import { ScriptedBot, startServer, type TestServer } from './harness.js';
+
+interface Started {
+  channel: SocketIOInput;
+  host: TestServer;
+  bot: ScriptedBot;
+}
+
+async function start(
+  t: ExecutionContext,
+  credentials: Record<string, unknown> = {},
+  answers: ConstructorParameters<typeof ScriptedBot>[0] = (m: UserMessage) => [{ text: `you said: ${m.text}` }],
+): Promise<Started> {
+  const channel = SocketIOInput.fromCredentials(credentials);
+  const bot = new ScriptedBot(answers);
+  const host = await startServer(t, [channel], { bot });
+  return { channel, host, bot };
+}
+
+type ClientOptions = Partial<ManagerOptions & SocketOptions> & { namespace?: string };
+
+/** A connected client (websocket only, no reconnection), disconnected in the test's teardown. */
+async function connect(t: ExecutionContext, host: TestServer, options: ClientOptions = {}): Promise<ClientSocket> {
+  const { namespace = '/', ...rest } = options;
+  const socket = connectClient(host.url + (namespace === '/' ? '' : namespace), { transports: ['websocket'], reconnection: false, forceNew: true, ...rest });
+  t.teardown(() => {
+    socket.disconnect();
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', (error) => reject(error));
+  });
+  return socket;
+}
+
+/** The next `event` on the socket. */
+function next<T = unknown>(socket: ClientSocket, event: string, timeoutMs = 3_000): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${event} event within ${timeoutMs} ms`)), timeoutMs);
+    socket.once(event, (value: T) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
+}
+
+/** Collects `count` events (fails on timeout with what arrived). */
+function collect(socket: ClientSocket, event: string, count: number, timeoutMs = 3_000): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  return new Promise<unknown[]>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, on);
+      reject(new Error(`expected ${count} ${event} events, got ${seen.length}: ${JSON.stringify(seen)}`));
+    }, timeoutMs);
+    function on(value: unknown) {
+      seen.push(value);
+      if (seen.length === count) {
+        clearTimeout(timer);
+        socket.off(event, on);
+        resolve(seen);
+      }
+    }
+    socket.on(event, on);
+  });
+}
+
+/** Collects every `event` for `ms` milliseconds. */
+async function quiet(socket: ClientSocket, event: string, ms = 150): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const on = (value: unknown) => seen.push(value);
+  socket.on(event, on);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  socket.off(event, on);
+  return seen;
+}
+
+async function session(socket: ClientSocket, sessionId?: string): Promise<string> {
+  const confirmed = next<string>(socket, 'session_confirm');
+  socket.emit('session_request', sessionId === undefined ? {} : { session_id: sessionId });
+  return confirmed;
+}
+
+test('the default export is the channel class, named socketio, with a health route', async (t) => {
+  t.is(SocketIOInput, Named);
+  const { host } = await start(t);
+  const health = await host.request('/webhooks/socketio/');
+  t.is(health.status, 200);
+  t.deepEqual(health.json, { status: 'ok' });
+  const root = await host.request('/');
+  t.deepEqual((root.json as { channels: string[] }).channels, ['socketio']);
+});
+
+test('without session_persistence: session_confirm is a bare id, the socket id is the sender', async (t) => {
+  const { host, bot } = await start(t);
+  const socket = await connect(t, host);
+  const fresh = await session(socket);
+  t.regex(fresh, /^[0-9a-f]{32}$/, 'a new uuid4 hex when no id is given');
+  t.is(await session(socket, 'my-session'), 'my-session', 'the given id is confirmed as it is');
+
+  const answer = next(socket, 'bot_uttered');
+  socket.emit('user_uttered', { message: '  hello  ', session_id: 'my-session' });
+  t.deepEqual(await answer, { text: 'you said: hello' });
+  t.is(bot.received.length, 1);
+  t.like(bot.received[0], { text: 'hello', senderId: socket.id, inputChannel: 'socketio' });
+
+  // A second socket of the "same" session gets nothing: without persistence the socket is the conversation.
+  const other = await connect(t, host);
+  await session(other, 'my-session');
+  const elsewhere = quiet(other, 'bot_uttered');
+  const again = next(socket, 'bot_uttered');
+  socket.emit('user_uttered', { message: 'again', session_id: 'my-session' });
+  await again;
+  t.deepEqual(await elsewhere, []);
+});
+
+test('with session_persistence: the session id is the sender, every socket of the session gets the answers, a reconnect keeps the sender', async (t) => {
+  const { host, bot } = await start(t, { session_persistence: true });
+  const first = await connect(t, host);
+  const sessionId = await session(first);
+  const second = await connect(t, host);
+  t.is(await session(second, sessionId), sessionId);
+  const stranger = await connect(t, host);
+  await session(stranger);
+
+  const toFirst = next(first, 'bot_uttered');
+  const toSecond = next(second, 'bot_uttered');
+  const toStranger = quiet(stranger, 'bot_uttered', 300);
+  first.emit('user_uttered', { message: 'hi', session_id: sessionId });
+  t.deepEqual(await toFirst, { text: 'you said: hi' });
+  t.deepEqual(await toSecond, { text: 'you said: hi' });
+  t.deepEqual(await toStranger, [], 'other sessions hear nothing');
+  t.is(bot.received[0]?.senderId, sessionId);
+
+  // The page reloads: a new socket asks for the stored session and carries on the same conversation.
+  first.disconnect();
+  second.disconnect();
+  const again = await connect(t, host);
+  t.is(await session(again, sessionId), sessionId);
+  const answer = next(again, 'bot_uttered');
+  again.emit('user_uttered', { message: 'still me', session_id: sessionId });
+  t.deepEqual(await answer, { text: 'you said: still me' });
+  t.is(bot.received[1]?.senderId, sessionId);
+  t.not(again.id, sessionId);
+
+  // A client that sends before its session_request (a reconnect racing it) is joined to the session and answered.
+  const eager = await connect(t, host);
+  const eagerAnswer = next(eager, 'bot_uttered');
+  eager.emit('user_uttered', { message: 'eager', session_id: sessionId });
+  t.deepEqual(await eagerAnswer, { text: 'you said: eager' });
+  t.is(bot.received[2]?.senderId, sessionId);
+});
+
+test('every answer kind is one event per answer part, in Rasa\'s shapes and in order', async (t) => {
+  const element = { title: 'Card', subtitle: 'sub', image_url: 'https://example.com/c.png', buttons: [{ title: 'Go', payload: '/go' }] };
+  const answers: BotMessage[] = [
+    { text: 'first\n\nsecond' },
+    { text: 'Pick one', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'no payload' }] },
+    { text: 'one\n\ntwo', quick_replies: [{ title: 'yes', payload: '/affirm' }] },
+    { image: 'https://example.com/cat.png' },
+    { elements: [element, { title: 'Second' }] },
+    { attachment: { type: 'video', payload: { src: 'https://example.com/v.mp4' } } },
+    { custom: { data: { kind: 'payload-only' }, other: 'ignored' } },
+    { custom: { whole: 'object' } },
+    { text: 'caption', image: 'https://example.com/after.png' },
+  ];
+  const { host } = await start(t, {}, answers);
+  const socket = await connect(t, host);
+  await session(socket);
+  const events = collect(socket, 'bot_uttered', 13);
+  socket.emit('user_uttered', { message: 'show me everything' });
+  t.deepEqual(await events, [
+    { text: 'first' },
+    { text: 'second' },
+    { text: 'Pick one', quick_replies: [{ content_type: 'text', title: 'great', payload: '/mood_great' }, { content_type: 'text', title: 'no payload', payload: 'no payload' }] },
+    { text: 'one', quick_replies: [] },
+    { text: 'two', quick_replies: [{ content_type: 'text', title: 'yes', payload: '/affirm' }] },
+    { attachment: { type: 'image', payload: { src: 'https://example.com/cat.png' } } },
+    { attachment: { type: 'template', payload: { template_type: 'generic', elements: element } } },
+    { attachment: { type: 'template', payload: { template_type: 'generic', elements: { title: 'Second' } } } },
+    { attachment: { type: 'video', payload: { src: 'https://example.com/v.mp4' } } },
+    { kind: 'payload-only' },
+    { whole: 'object' },
+    { text: 'caption' },
+    { attachment: { type: 'image', payload: { src: 'https://example.com/after.png' } } },
+  ]);
+  t.deepEqual(await quiet(socket, 'bot_uttered'), [], 'nothing more');
+});
+
+test('custom event names from the credentials', async (t) => {
+  const { host, bot } = await start(t, { user_message_evt: 'user_says', bot_message_evt: 'bot_says' });
+  const socket = await connect(t, host);
+  await session(socket);
+  const wrongName = quiet(socket, 'bot_uttered', 300);
+  const answer = next(socket, 'bot_says');
+  socket.emit('user_uttered', { message: 'ignored: not the configured event' });
+  socket.emit('user_says', { message: 'hello' });
+  t.deepEqual(await answer, { text: 'you said: hello' });
+  t.deepEqual(await wrongName, []);
+  t.is(bot.received.length, 1);
+  t.is(bot.received[0]?.text, 'hello');
+});
+
+test('reserved event names are refused in the credentials', (t) => {
+  t.throws(() => SocketIOInput.fromCredentials({ bot_message_evt: 'connect' }), { message: /bot_message_evt/ });
+  t.throws(() => SocketIOInput.fromCredentials({ user_message_evt: 'session_request' }), { message: /user_message_evt/ });
+});
+
+test('bad events get an error event (and the ack) and never reach the bot; later good events are answered', async (t) => {
+  const { host, bot } = await start(t, { session_persistence: true });
+  const socket = await connect(t, host);
+  const sessionId = await session(socket);
+  const bad: unknown[] = ['just a string', 42, null, [1, 2], {}, { message: 7, session_id: sessionId }, { message: '   ', session_id: sessionId }, { message: 'no session' }, { message: 'bad session', session_id: { x: 1 } }];
+  const errors = collect(socket, 'error', bad.length);
+  for (const data of bad) socket.emit('user_uttered', data);
+  const received = (await errors) as Array<{ error: string; event: string }>;
+  t.true(received.every((e) => e.event === 'user_uttered' && typeof e.error === 'string' && e.error !== ''));
+  t.regex(received[7]!.error, /session_id is required/);
+  const acked = await socket.timeout(2_000).emitWithAck('user_uttered', { nomessage: true });
+  t.regex((acked as { error: string }).error, /message must be a non-empty string/);
+  const badSession = next<{ error: string }>(socket, 'error');
+  socket.emit('session_request', { session_id: 'x'.repeat(300) });
+  t.regex((await badSession).error, /session_id must be a string/);
+
+  const answer = next(socket, 'bot_uttered');
+  socket.emit('user_uttered', { message: 'good', session_id: sessionId });
+  t.deepEqual(await answer, { text: 'you said: good' });
+  t.deepEqual(bot.received.map((m) => m.text), ['good']);
+  t.regex(host.logs.text, /bad event ignored/);
+});
+
+test('an oversized event closes that connection; the server carries on', async (t) => {
+  const { host, bot } = await start(t, { max_payload_bytes: 2048 });
+  const socket = await connect(t, host);
+  await session(socket);
+  const closed = next<string>(socket, 'disconnect');
+  socket.emit('user_uttered', { message: 'x'.repeat(10_000) });
+  t.is(await closed, 'transport close');
+  const other = await connect(t, host);
+  await session(other);
+  const answer = next(other, 'bot_uttered');
+  other.emit('user_uttered', { message: 'small' });
+  t.deepEqual(await answer, { text: 'you said: small' });
+  t.deepEqual(bot.received.map((m) => m.text), ['small']);
+});
+
+test('metadata: customData (object or JSON string), Rasa\'s metadata field, a custom metadata_key', async (t) => {
+  const { host, bot } = await start(t);
+  const socket = await connect(t, host);
+  const answers = collect(socket, 'bot_uttered', 4);
+  socket.emit('user_uttered', { message: 'a', customData: { language: 'de' } });
+  socket.emit('user_uttered', { message: 'b', customData: '{"page":"/pricing"}' });
+  socket.emit('user_uttered', { message: 'c', metadata: { from: 'rasa' } });
+  socket.emit('user_uttered', { message: 'd', customData: 'not json' });
+  await answers;
+  t.deepEqual(bot.received.map((m) => m.metadata), [{ language: 'de' }, { page: '/pricing' }, { from: 'rasa' }, {}]);
+
+  const custom = await start(t, { metadata_key: 'extra' });
+  const s2 = await connect(t, custom.host);
+  const two = collect(s2, 'bot_uttered', 2);
+  s2.emit('user_uttered', { message: 'a', extra: { x: 1 } });
+  s2.emit('user_uttered', { message: 'b', customData: { y: 2 } });
+  await two;
+  t.deepEqual(custom.bot.received.map((m) => m.metadata), [{ x: 1 }, {}]);
+});
+
+test('a namespace and a socketio_path from the credentials', async (t) => {
+  const { host, bot } = await start(t, { namespace: 'chat', socketio_path: '/chat-io' });
+  const socket = await connect(t, host, { namespace: '/chat', path: '/chat-io' });
+  await session(socket);
+  const answer = next(socket, 'bot_uttered');
+  socket.emit('user_uttered', { message: 'in the namespace' });
+  t.deepEqual(await answer, { text: 'you said: in the namespace' });
+  t.is(bot.received.length, 1);
+  // The root namespace has no handlers.
+  const root = await connect(t, host, { path: '/chat-io' });
+  root.emit('user_uttered', { message: 'nobody listens' });
+  t.deepEqual(await quiet(root, 'bot_uttered'), []);
+  t.is(bot.received.length, 1);
+  const client = await host.request('/chat-io/socket.io.min.js');
+  t.is(client.status, 200);
+});
+
+test('cors_allowed_origins refuses other browser origins, also over WebSocket', async (t) => {
+  const { host } = await start(t, { cors_allowed_origins: ['https://shop.example'] });
+  await t.notThrowsAsync(connect(t, host, { extraHeaders: { origin: 'https://shop.example' } }));
+  await t.notThrowsAsync(connect(t, host), 'no Origin header: not a browser');
+  await t.throwsAsync(connect(t, host, { extraHeaders: { origin: 'https://evil.example' } }));
+});
+
+function hs256(payload: Record<string, unknown>, key: string): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const data = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(payload)}`;
+  return `${data}.${createHmac('sha256', key).update(data).digest('base64url')}`;
+}
+
+test('jwt_key: a connection needs a valid auth.token', async (t) => {
+  const key = 'jwt-secret-for-tests';
+  const { host, channel } = await start(t, { jwt_key: key });
+  const now = Math.floor(Date.now() / 1000);
+  await t.throwsAsync(connect(t, host), { message: /not authorized/ });
+  await t.throwsAsync(connect(t, host, { auth: { token: hs256({ sub: 'u' }, 'wrong key') } }), { message: /not authorized/ });
+  await t.throwsAsync(connect(t, host, { auth: { token: hs256({ sub: 'u', exp: now - 10 }, key) } }), { message: /not authorized/ });
+  const socket = await connect(t, host, { auth: { token: `Bearer ${hs256({ sub: 'u', exp: now + 60 }, key)}` } });
+  const answer = next(socket, 'bot_uttered');
+  socket.emit('user_uttered', { message: 'authorized' });
+  t.deepEqual(await answer, { text: 'you said: authorized' });
+  t.false(JSON.stringify(host.logs.lines).includes(key), 'the key is never logged');
+  t.true(channel.unknownKeys.length === 0);
+});
+
+test('verifyJwt checks the algorithm, signature and times', async (t) => {
+  const token = hs256({ sub: 'u', nbf: 2_000 }, 'k');
+  t.like((await verifyJwt(token, 'k', 'HS256', 3_000_000)) as object, { sub: 'u' });
+  t.is(await verifyJwt(token, 'k', 'HS256', 1_000_000), 'token not yet valid');
+  t.is(await verifyJwt(hs256({ sub: 'u', exp: 2_000 }, 'k'), 'k', 'HS256', 3_000_000), 'token expired');
+  t.is(await verifyJwt(token, 'k', 'HS512', 3_000_000), 'algorithm not allowed (expected HS512)');
+  t.is(await verifyJwt('a.b', 'k', 'HS256'), 'malformed JWT');
+  t.is(await verifyJwt(token.slice(0, -2) + 'xx', 'k', 'HS256', 3_000_000), 'bad signature');
+  t.is(await verifyJwt(token, 'other key', 'HS256', 3_000_000), 'bad signature');
+});
+
+test('the web chat page is served by the channel with a strict CSP; webchat: false turns it off', async (t) => {
+  const { host } = await start(t, { bot_message_evt: 'answer' });
+  const page = await host.request('/webhooks/socketio/webchat');
+  t.is(page.status, 200);
+  t.regex(page.headers.get('content-type') ?? '', /^text\/html/);
+  t.regex(page.text, /<meta name="switchboard-webchat" content="\{&quot;path&quot;:&quot;\/socket.io&quot;/);
+  t.regex(page.text, /&quot;botMessageEvt&quot;:&quot;answer&quot;/);
+  t.regex(page.text, /<script src="\/socket.io\/socket.io.min.js">/);
+  t.regex(page.text, /aria-live="polite"/);
+  t.regex(page.text, /<label for="message"/);
+  const csp = page.headers.get('content-security-policy') ?? '';
+  t.regex(csp, /script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
+  t.false(csp.includes('unsafe-inline'));
+  const client = await host.request('/socket.io/socket.io.min.js');
+  t.is(client.status, 200);
+  t.regex(client.headers.get('content-type') ?? '', /javascript/);
+
+  const off = await start(t, { webchat: false });
+  t.is((await off.host.request('/webhooks/socketio/webchat')).status, 404);
+
+  const channel = SocketIOInput.fromCredentials({});
+  channel.serveWebchat = false;
+  const cli = await startServer(t, [channel]);
+  t.is((await cli.request('/webhooks/socketio/webchat')).status, 404, 'serveWebchat = false (--no-webchat) wins');
+});
+
+test('closing the host disconnects the clients and stops Socket.IO', async (t) => {
+  const { host } = await start(t);
+  const socket = await connect(t, host);
+  const gone = next<string>(socket, 'disconnect');
+  await host.server.close(100);
+  t.truthy(await gone);
+  t.is(host.server.httpServer.listening, false);
+});
