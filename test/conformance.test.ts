@@ -2,7 +2,7 @@
 // deliberately broken channel fails it with readable messages.
 import test from 'ava';
 import { PassThrough } from 'node:stream';
-import { InputChannel, Router, credentialsSchema, secret, verificationSecret, z, type OnNewMessage } from 'switchboard';
+import { InputChannel, Router, credentialsSchema, secret, verificationSecret, z, type OnNewMessage, type OutputChannel } from 'switchboard';
 import { conformance, ConformanceError } from 'switchboard/testing';
 import { hmac } from 'switchboard';
 import RestInput from '../channels/rest/index.js';
@@ -14,6 +14,7 @@ import SlackInput from '../channels/slack/index.js';
 import TelegramInput from '../channels/telegram/index.js';
 import TwilioInput from '../channels/twilio/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
+import SocketIOInput from '../channels/socketio/index.js';
 
 test('rest passes conformance', async (t) => {
   const report = await conformance(RestInput, { credentials: {}, validRequest: { body: { sender: 'u1', message: 'hello' } } });
@@ -183,6 +184,15 @@ test('webexteams passes conformance', async (t) => {
       },
     },
     sign: (raw) => ({ 'x-spark-signature': hmac('sha1', webhookSecret, raw) }),
+  });
+  t.true(report.ok);
+});
+
+test('socketio passes conformance', async (t) => {
+  const report = await conformance(SocketIOInput, {
+    credentials: { session_persistence: true },
+    webhook: false,
+    output: (channel) => (channel as unknown as { output: OutputChannel }).output,
   });
   t.true(report.ok);
 });
