@@ -15,45 +15,21 @@ import {
   type InputChannelClass,
   type UserMessage,
 } from 'switchboard';
-import { Writable } from 'node:stream';
+import { LogCapture, ScriptedBot as KitBot } from 'switchboard/testing';
 
-/** A bot that records what it receives and answers from a script. */
-export class ScriptedBot implements Bot {
-  readonly received: UserMessage[] = [];
-  private waiters: Array<() => void> = [];
-
-  constructor(private readonly answers: BotMessage[] | ((message: UserMessage) => BotMessage[] | Promise<BotMessage[]>) = []) {}
-
-  async handle(message: UserMessage): Promise<BotMessage[]> {
-    this.received.push(message);
-    for (const wake of this.waiters.splice(0)) wake();
-    return typeof this.answers === 'function' ? this.answers(message) : structuredClone(this.answers);
+/** The testing kit's scripted bot, answering nothing unless told, with the harness's `waitFor(count)`. */
+export class ScriptedBot extends KitBot {
+  constructor(answers: KitBot['answers'] = []) {
+    super(answers);
   }
 
   /** Resolves once the bot has received `count` messages (or rejects after `timeoutMs`). */
   async waitFor(count: number, timeoutMs = 3_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.received.length < count) {
-      if (Date.now() > deadline) throw new Error(`bot received ${this.received.length} messages, expected ${count}`);
-      await new Promise<void>((resolve) => {
-        this.waiters.push(resolve);
-        setTimeout(resolve, 25);
-      });
-    }
+    await this.waitForMessages(count, timeoutMs);
   }
 }
 
-/** Collects log lines so tests can assert what was (and was not) logged. */
-export class LogCapture extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _encoding: string, callback: () => void): void {
-    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    callback();
-  }
-  get text(): string {
-    return this.lines.join('\n');
-  }
-}
+export { LogCapture };
 
 export interface TestServer {
   server: SwitchboardServer;
