@@ -15,6 +15,9 @@ import TelegramInput from '../channels/telegram/index.js';
 import TwilioInput from '../channels/twilio/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
 import SocketIOInput from '../channels/socketio/index.js';
+import BotFrameworkInput from '../channels/botframework/index.js';
+import MattermostInput from '../channels/mattermost/index.js';
+import RocketChatInput from '../channels/rocketchat/index.js';
 
 test('rest passes conformance', async (t) => {
   const report = await conformance(RestInput, { credentials: {}, validRequest: { body: { sender: 'u1', message: 'hello' } } });
@@ -193,6 +196,83 @@ test('socketio passes conformance', async (t) => {
     credentials: { session_persistence: true },
     webhook: false,
     output: (channel) => (channel as unknown as { output: OutputChannel }).output,
+  });
+  t.true(report.ok);
+});
+
+test('botframework passes conformance', async (t) => {
+  const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
+  const { publicKey, privateKey } = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'conformance-key', use: 'sig', endorsements: ['msteams'] };
+  const appId = '00000000-0000-4000-8000-00000000c0f0';
+  const serviceUrl = 'https://smba.trafficmanager.net/amer/';
+  const token = await new SignJWT({ serviceUrl })
+    .setProtectedHeader({ alg: 'RS256', kid: 'conformance-key', typ: 'JWT' })
+    .setIssuer('https://api.botframework.com')
+    .setAudience(appId)
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(privateKey);
+  let platformUrl = '';
+  const report = await conformance(BotFrameworkInput, {
+    credentials: (platform) => {
+      platformUrl = platform;
+      return { app_id: appId, app_password: 'conformance-password', token_url: `${platform}/token`, openid_metadata: `${platform}/openid` };
+    },
+    platform: (request) => {
+      if (request.path === '/openid') return { body: { issuer: 'https://api.botframework.com', jwks_uri: `${platformUrl}/keys` } };
+      if (request.path === '/keys') return { body: { keys: [jwk] } };
+      if (request.path === '/token') return { body: { token_type: 'Bearer', expires_in: 3599, access_token: 'conformance-bot-token' } };
+      return undefined;
+    },
+    validRequest: {
+      body: {
+        type: 'message',
+        id: '1732536000000',
+        timestamp: '2026-11-25T12:00:00.000Z',
+        serviceUrl,
+        channelId: 'msteams',
+        from: { id: '29:conformance-user', name: 'Megan Bowen' },
+        conversation: { id: 'a:conformance-conversation' },
+        recipient: { id: `28:${appId}`, name: 'Switchboard' },
+        text: 'hello',
+      },
+    },
+    sign: () => ({ authorization: `Bearer ${token}` }),
+  });
+  t.true(report.ok);
+});
+
+test('mattermost passes conformance', async (t) => {
+  const webhookToken = 'mattermost-webhook-token-conformance';
+  const report = await conformance(MattermostInput, {
+    credentials: { url: 'https://chat.example.com/api/v4', token: 'mattermost-bot-token', webhook_url: 'https://bot.example.com/webhooks/mattermost/webhook', webhook_token: webhookToken },
+    platform: (request) => (request.path.endsWith('/users/me') ? { body: { id: 'bq6dkzc9ijbyuxrbfzmrxwdnhe', username: 'switchboard' } } : undefined),
+    validRequest: {
+      // Mattermost sends the token in the body; a relay may move it to `Authorization: Token …`, which sign() uses.
+      body: { team_id: 'kwoknj9nwpypzgzy78wkw516qe', team_domain: 'someteam', channel_id: 'hawos4dqtby53pd64o4a4cmeoo', channel_name: 'town-square', timestamp: 1445532266, user_id: 'rnina9994bde8mua79zqcg5hmo', user_name: 'somename', post_id: 'axdygg1957njfe5pu38saikdho', text: '@switchboard hello', trigger_word: '@switchboard' },
+    },
+    sign: () => ({ authorization: `Token ${webhookToken}` }),
+  });
+  t.true(report.ok);
+});
+
+test('rocketchat passes conformance', async (t) => {
+  const webhookToken = 'rocketchat-webhook-token-conformance';
+  const report = await conformance(RocketChatInput, {
+    credentials: { user: 'switchboard', password: 'bot-password', server_url: 'https://chat.example.com', webhook_token: webhookToken },
+    platform: (request) =>
+      request.path.endsWith('/api/v1/login') ? { body: { status: 'success', data: { authToken: 'rc-auth-token', userId: 'aobEdbYhXfu5hkeqG' } } } : undefined,
+    validRequest: {
+      // An Omnichannel webhook: its secret comes in the X-RocketChat-Livechat-Token header (integrations put it in the body).
+      body: {
+        _id: 'hFK3xNbQyXgTm5XZP',
+        type: 'Message',
+        visitor: { _id: 'qWgBxNRgpXPfHwA5E', token: 'visitor-token', name: 'Visitor', username: 'guest-1' },
+        messages: [{ u: { _id: 'qWgBxNRgpXPfHwA5E', username: 'guest-1' }, msg: 'hello', ts: '2023-11-22T10:01:02.514Z', _id: 'ZXy2rLkPqTa9bN3sW' }],
+      },
+    },
+    sign: () => ({ 'x-rocketchat-livechat-token': webhookToken }),
   });
   t.true(report.ok);
 });

@@ -1,0 +1,115 @@
+import {
+  BadRequestError,
+  InputChannel,
+  UserMessage,
+  credentialsSchema,
+  jsonBody,
+  rawBody,
+  requireVerified,
+  secret,
+  z,
+  type Context,
+  type OnNewMessage,
+  type Router,
+} from 'switchboard';
+import { OpenIdKeys, TokenCache } from './auth.js';
+import { BotFrameworkOutput } from './output.js';
+import { parseActivity, type ReplyContext } from './parse.js';
+import { verifyToken } from './verify.js';
+
+export { OpenIdKeys, TokenCache, BOT_FRAMEWORK_SCOPE, type KeySource, type OpenIdKeysOptions } from './auth.js';
+export { BotFrameworkOutput, cardAction, elementCard, heroCard, HERO_CARD } from './output.js';
+export { parseActivity, activityText, type ReplyContext } from './parse.js';
+export { verifyToken, BOT_FRAMEWORK_ISSUER, CLOCK_TOLERANCE_S } from './verify.js';
+
+const OPENID_METADATA = 'https://login.botframework.com/v1/.well-known/openidconfiguration';
+
+const credentials = credentialsSchema({
+  app_id: z.string().min(1).meta({ description: "the bot's Microsoft App ID (Azure Bot → Configuration): the audience of incoming tokens" }),
+  app_password: secret(z.string().min(1), 'a client secret of that app registration (Certificates & secrets)'),
+  tenant_id: z.string().min(1).default('botframework.com').meta({ description: 'the tenant outgoing tokens come from: your directory id for a single-tenant bot' }),
+  openid_metadata: z.url({ protocol: /^https?$/ }).default(OPENID_METADATA).meta({ description: 'where the keys signing incoming requests are listed (other clouds, tests)' }),
+  token_url: z.url({ protocol: /^https?$/ }).optional().meta({ description: 'token endpoint; default https://login.microsoftonline.com/<tenant_id>/oauth2/v2.0/token' }),
+  api_url: z.url({ protocol: /^https?$/ }).optional().meta({ description: "replaces each activity's serviceUrl for answers (proxies, tests)" }),
+  typing_indicator: z.boolean().default(true).meta({ description: 'send a "typing" activity while a slow bot works' }),
+});
+
+type Credentials = z.output<typeof credentials>;
+
+/** The parts of an activity the token is checked against, read leniently: a body that is not JSON is a 400 later. */
+function activityClaims(raw: string): { serviceUrl?: unknown; channelId?: unknown } | undefined {
+  try {
+    const value: unknown = JSON.parse(raw);
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Microsoft Bot Framework (Azure Bot Service: Teams, Web Chat, Direct Line, Slack-through-Azure…) with Rasa's keys:
+ * each request's Bearer token is checked against Bot Framework's published keys, `message` activities are queued for
+ * the bot (deduplicated by activity id) and answered `success` at once; answers are posted to the activity's service
+ * URL with a client-credentials token. See docs/channels/botframework.md.
+ */
+export class BotFrameworkInput extends InputChannel {
+  static override credentials = credentials;
+  static override description = 'Microsoft Bot Framework (Azure Bot Service, Teams)';
+
+  private keysClient: OpenIdKeys | undefined;
+  private tokenCache: TokenCache | undefined;
+
+  name(): string {
+    return 'botframework';
+  }
+
+  private get values(): Credentials {
+    return this.credentials as Credentials;
+  }
+
+  /** The keys incoming tokens are checked with. */
+  get keys(): OpenIdKeys {
+    this.keysClient ??= new OpenIdKeys(this.http, this.values.openid_metadata);
+    return this.keysClient;
+  }
+
+  /** The bot's outgoing token, shared by every answer. */
+  get tokens(): TokenCache {
+    const { tenant_id: tenant, token_url: tokenUrl } = this.values;
+    this.tokenCache ??= new TokenCache(this.http, {
+      tokenUrl: tokenUrl ?? `https://login.microsoftonline.com/${encodeURIComponent(tenant)}/oauth2/v2.0/token`,
+      appId: this.values.app_id,
+      appPassword: this.values.app_password,
+    });
+    return this.tokenCache;
+  }
+
+  /** The output answering one activity; public so an integration can answer into a conversation it has seen. */
+  output(reply: ReplyContext): BotFrameworkOutput {
+    return new BotFrameworkOutput(this.http, this.tokens, reply, { apiUrl: this.values.api_url, typingIndicator: this.values.typing_indicator });
+  }
+
+  private async check(ctx: Context): Promise<true | string> {
+    const keys = await this.keys.source();
+    return verifyToken(ctx.headers, keys, { appId: this.values.app_id, activity: activityClaims(rawBody(ctx)) });
+  }
+
+  router(onNewMessage: OnNewMessage): Router {
+    const router = this.newRouter();
+    router.post('/webhook', requireVerified((ctx) => this.check(ctx), { skip: this.unverified }), async (ctx) => {
+      const parsed = parseActivity(jsonBody(ctx));
+      if (parsed.kind === 'invalid') throw new BadRequestError(parsed.reason);
+      if (parsed.kind === 'ignored') {
+        this.logger.debug({ reason: parsed.reason }, 'bot framework activity ignored');
+      } else {
+        const { reply, ...message } = parsed.message;
+        await onNewMessage.enqueue(new UserMessage({ ...message, output: this.output(reply), inputChannel: this.name() }));
+      }
+      ctx.type = 'text/plain';
+      ctx.body = 'success';
+    });
+    return router;
+  }
+}
+
+export default BotFrameworkInput;

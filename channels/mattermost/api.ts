@@ -1,0 +1,103 @@
+import { HttpRequestError, type HttpClient } from 'switchboard';
+
+export interface MattermostApiSettings {
+  /** `api_url` (or `url`) without a trailing slash: `https://chat.example.com/api/v4`. */
+  baseUrl: string;
+  /** A bot or personal access token; else `user` + `pw` log in. */
+  token?: string | undefined;
+  user?: string | undefined;
+  pw?: string | undefined;
+}
+
+/**
+ * The Mattermost REST calls the channel makes (API v4), through the host's client (timeout, retries on 429/5xx,
+ * secrets masked in logs). With `user` + `pw` it logs in (`POST /users/login`, the session token comes back in the
+ * `Token` header), keeps the session, and logs in again once when a call answers 401 (the session expired).
+ */
+export class MattermostApi {
+  private session: Promise<string> | undefined;
+  private botIdPromise: Promise<string> | undefined;
+  /** The user id the login answered with: the bot's own. */
+  private loginUserId: string | undefined;
+
+  constructor(
+    private readonly http: HttpClient,
+    private readonly settings: MattermostApiSettings,
+  ) {}
+
+  private url(path: string): string {
+    return `${this.settings.baseUrl}${path}`;
+  }
+
+  private get loginMode(): boolean {
+    return !this.settings.token;
+  }
+
+  /** `POST /users/login {login_id, password}` → the `Token` header; the body is the bot's user, so its id too. */
+  private login(): Promise<string> {
+    const session = this.http
+      .post(this.url('/users/login'), { login_id: this.settings.user, password: this.settings.pw }, { channel: 'mattermost' })
+      .then((response) => {
+        const token = response.headers.get('token');
+        if (!token) throw new Error('POST /users/login answered without a "Token" header');
+        const id = response.body !== null && typeof response.body === 'object' ? (response.body as { id?: unknown }).id : undefined;
+        if (typeof id === 'string' && id !== '') this.loginUserId = id;
+        return token;
+      });
+    // A failed login is not kept: the next call tries again.
+    session.catch(() => {
+      if (this.session === session) this.session = undefined;
+    });
+    this.session = session;
+    return session;
+  }
+
+  private token(): Promise<string> {
+    if (this.settings.token) return Promise.resolve(this.settings.token);
+    return this.session ?? this.login();
+  }
+
+  /** One call with the token; in login mode a 401 logs in again and repeats the call once, never more. */
+  private async call(method: 'GET' | 'POST', path: string, json: unknown, options: { recipient?: string; retries?: number } = {}): Promise<unknown> {
+    const send = async (token: string) =>
+      (await this.http.request(this.url(path), { method, json, bearer: token, channel: 'mattermost', recipient: options.recipient, retries: options.retries })).body;
+    const token = await this.token();
+    try {
+      return await send(token);
+    } catch (error) {
+      if (!this.loginMode || !(error instanceof HttpRequestError) || error.status !== 401) throw error;
+      // Another call may have logged in meanwhile: only the first to see the stale session logs in again.
+      const current = await this.token().catch(() => undefined);
+      return send(current !== undefined && current !== token ? current : await this.login());
+    }
+  }
+
+  /** The bot's own user id (`GET /users/me`, or the login answer), fetched once; a failed lookup is not cached. */
+  botId(): Promise<string> {
+    this.botIdPromise ??= (async () => {
+      if (this.loginMode) {
+        await this.token();
+        if (this.loginUserId !== undefined) return this.loginUserId;
+      }
+      const me = await this.call('GET', '/users/me', undefined);
+      const id = me !== null && typeof me === 'object' ? (me as { id?: unknown }).id : undefined;
+      if (typeof id !== 'string' || id === '') throw new Error('GET /users/me answered without an "id"');
+      return id;
+    })();
+    const pending = this.botIdPromise;
+    pending.catch(() => {
+      if (this.botIdPromise === pending) this.botIdPromise = undefined;
+    });
+    return pending;
+  }
+
+  /** `POST /posts` with one post body (`channel_id`, `message`, `props`…). */
+  async createPost(body: Record<string, unknown>, recipient: string): Promise<void> {
+    await this.call('POST', '/posts', body, { recipient });
+  }
+
+  /** `POST /users/me/typing {channel_id}`; not retried, the host repeats it while the bot works. */
+  async typing(channelId: string): Promise<void> {
+    await this.call('POST', '/users/me/typing', { channel_id: channelId }, { recipient: channelId, retries: 0 });
+  }
+}
