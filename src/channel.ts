@@ -39,14 +39,17 @@ export function isValidChannelName(name: unknown): name is string {
  * One platform. Subclasses declare `static credentials` (a schema built with `credentialsSchema`), implement
  * `name()` and `router()`, and usually an output channel. The host mounts the router under `/webhooks/<name()>/`.
  */
-export abstract class InputChannel {
+export abstract class InputChannel<C extends Record<string, unknown> = Record<string, unknown>> {
   /** The channel's `credentials.yml` keys: validation, redaction and documentation derive from it. */
   static credentials?: CredentialsSchema;
   /** One line saying what the channel is, for generated docs (`credentials.example.yml`). */
   static description?: string;
 
-  /** The validated credentials section (with defaults applied). */
-  readonly credentials: Record<string, unknown>;
+  /**
+   * The validated credentials section, with defaults applied. Typed by the class's type argument:
+   * `class MyInput extends InputChannel<z.output<typeof credentials>>`.
+   */
+  readonly credentials: C;
   /** True when the section allows unverified requests (`allow_unverified: true`). */
   unverified = false;
   /** Keys in the section the schema does not declare; the host logs them as warnings. */
@@ -54,7 +57,7 @@ export abstract class InputChannel {
 
   private channelContext: ChannelContext | undefined;
 
-  constructor(credentials: Record<string, unknown> = {}) {
+  constructor(credentials: C = {} as C) {
     this.credentials = credentials;
   }
 
@@ -63,11 +66,11 @@ export abstract class InputChannel {
    * `CredentialsError` naming the key at fault. Override to map keys onto a custom constructor.
    */
   static fromCredentials<T extends InputChannel>(
-    this: (new (credentials: Record<string, unknown>) => T) & { credentials?: CredentialsSchema },
+    this: (new (credentials: never) => T) & { credentials?: CredentialsSchema },
     credentials?: unknown,
   ): T {
     const parsed = parseCredentials(this.credentials, credentials);
-    const channel = new this(parsed.values as Record<string, unknown>);
+    const channel = new (this as unknown as new (credentials: unknown) => T)(parsed.values);
     channel.unverified = parsed.unverified;
     channel.unknownKeys = parsed.unknownKeys;
     return channel;

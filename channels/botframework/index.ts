@@ -52,7 +52,7 @@ function activityClaims(raw: string): { serviceUrl?: unknown; channelId?: unknow
  * the bot (deduplicated by activity id) and answered `success` at once; answers are posted to the activity's service
  * URL with a client-credentials token. See docs/channels/botframework.md.
  */
-export class BotFrameworkInput extends InputChannel {
+export class BotFrameworkInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Microsoft Bot Framework (Azure Bot Service, Teams)';
 
@@ -63,35 +63,32 @@ export class BotFrameworkInput extends InputChannel {
     return 'botframework';
   }
 
-  private get values(): Credentials {
-    return this.credentials as Credentials;
-  }
 
   /** The keys incoming tokens are checked with. */
   get keys(): OpenIdKeys {
-    this.keysClient ??= new OpenIdKeys(this.http, this.values.openid_metadata);
+    this.keysClient ??= new OpenIdKeys(this.http, this.credentials.openid_metadata);
     return this.keysClient;
   }
 
   /** The bot's outgoing token, shared by every answer. */
   get tokens(): TokenCache {
-    const { tenant_id: tenant, token_url: tokenUrl } = this.values;
+    const { tenant_id: tenant, token_url: tokenUrl } = this.credentials;
     this.tokenCache ??= new TokenCache(this.http, {
       tokenUrl: tokenUrl ?? `https://login.microsoftonline.com/${encodeURIComponent(tenant)}/oauth2/v2.0/token`,
-      appId: this.values.app_id,
-      appPassword: this.values.app_password,
+      appId: this.credentials.app_id,
+      appPassword: this.credentials.app_password,
     });
     return this.tokenCache;
   }
 
   /** The output answering one activity; public so an integration can answer into a conversation it has seen. */
   output(reply: ReplyContext): BotFrameworkOutput {
-    return new BotFrameworkOutput(this.http, this.tokens, reply, { apiUrl: this.values.api_url, typingIndicator: this.values.typing_indicator });
+    return new BotFrameworkOutput(this.http, this.tokens, reply, { apiUrl: this.credentials.api_url, typingIndicator: this.credentials.typing_indicator });
   }
 
   private async check(ctx: Context): Promise<true | string> {
     const keys = await this.keys.source();
-    return verifyToken(ctx.headers, keys, { appId: this.values.app_id, activity: activityClaims(rawBody(ctx)) });
+    return verifyToken(ctx.headers, keys, { appId: this.credentials.app_id, activity: activityClaims(rawBody(ctx)) });
   }
 
   router(onNewMessage: OnNewMessage): Router {

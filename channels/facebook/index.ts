@@ -43,7 +43,7 @@ type Credentials = z.output<typeof credentials>;
  * receives deliveries signed with the app secret. Meta retries slow answers, so each delivery is answered `success`
  * at once and its messages are processed in the background, deduplicated by `mid`. See docs/channels/facebook.md.
  */
-export class FacebookInput extends InputChannel {
+export class FacebookInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Facebook Messenger (a Page, through a Meta app)';
 
@@ -51,17 +51,14 @@ export class FacebookInput extends InputChannel {
     return 'facebook';
   }
 
-  private get values(): Credentials {
-    return this.credentials as Credentials;
-  }
 
   /** The Send API client; public so a bot-side integration can send outside an answer (a follow-up). */
   output(): MessengerOutput {
-    const { api_url: apiUrl, graph_version: graphVersion } = this.values;
+    const { api_url: apiUrl, graph_version: graphVersion } = this.credentials;
     return new MessengerOutput(this.http, {
       baseUrl: `${apiUrl.replace(/\/+$/, '')}/${graphVersion}`,
-      pageAccessToken: this.values['page-access-token'],
-      typingIndicator: this.values.typing_indicator,
+      pageAccessToken: this.credentials['page-access-token'],
+      typingIndicator: this.credentials.typing_indicator,
     });
   }
 
@@ -69,7 +66,7 @@ export class FacebookInput extends InputChannel {
   private subscribe(ctx: Context): void {
     const mode = ctx.query['hub.mode'];
     const token = ctx.query['hub.verify_token'];
-    if (mode !== 'subscribe' || typeof token !== 'string' || !safeEqual(token, this.values.verify)) {
+    if (mode !== 'subscribe' || typeof token !== 'string' || !safeEqual(token, this.credentials.verify)) {
       this.logger.warn({ mode }, 'webhook subscription check refused: wrong hub.mode or hub.verify_token');
       throw new ForbiddenError('invalid verify token');
     }
@@ -85,7 +82,7 @@ export class FacebookInput extends InputChannel {
     router.get('/webhook', (ctx) => this.subscribe(ctx));
     router.post(
       '/webhook',
-      requireVerified((ctx) => verifySignature(rawBody(ctx), ctx.headers, this.values.secret), { skip: this.unverified }),
+      requireVerified((ctx) => verifySignature(rawBody(ctx), ctx.headers, this.credentials.secret), { skip: this.unverified }),
       async (ctx) => {
         const { messages, ignored } = parseDelivery(jsonBody(ctx));
         for (const event of ignored) this.logger.debug({ sender: event.senderId, reason: event.reason }, 'messenger event ignored');

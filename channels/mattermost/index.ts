@@ -13,6 +13,7 @@ import {
   type Context,
   type OnNewMessage,
   type Router,
+  type CredentialsSchema,
 } from 'switchboard';
 import { MattermostApi } from './api.js';
 import { MattermostOutput } from './output.js';
@@ -43,14 +44,14 @@ type Credentials = z.output<typeof credentials>;
  * interactive buttons, with Rasa's keys and answers. Answered at once, deduplicated by `post_id`; answers go to the
  * channel of the message through the REST API. See docs/channels/mattermost.md.
  */
-export class MattermostInput extends InputChannel {
+export class MattermostInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Mattermost bot: outgoing webhook in, REST API out, interactive buttons';
 
   private apiClient: MattermostApi | undefined;
 
   /** Checks what the schema cannot: a token, or a user and its password. */
-  static override fromCredentials<T extends InputChannel>(this: new (credentials: Record<string, unknown>) => T, raw?: unknown): T {
+  static override fromCredentials<T extends InputChannel>(this: (new (credentials: never) => T) & { credentials?: CredentialsSchema }, raw?: unknown): T {
     const channel = InputChannel.fromCredentials.call(this as never, raw) as unknown as T;
     const values = channel.credentials as Credentials;
     if (!values.token && !(values.user && values.pw)) {
@@ -63,12 +64,9 @@ export class MattermostInput extends InputChannel {
     return 'mattermost';
   }
 
-  private get values(): Credentials {
-    return this.credentials as Credentials;
-  }
 
   get api(): MattermostApi {
-    const { api_url, url, token, user, pw } = this.values;
+    const { api_url, url, token, user, pw } = this.credentials;
     this.apiClient ??= new MattermostApi(this.http, { baseUrl: (api_url ?? url).replace(/\/+$/, ''), token, user, pw });
     return this.apiClient;
   }
@@ -77,9 +75,9 @@ export class MattermostInput extends InputChannel {
   output(channelId?: string): MattermostOutput {
     return new MattermostOutput(this.api, {
       channelId,
-      webhookUrl: this.values.webhook_url,
-      webhookToken: this.values.webhook_token,
-      typingIndicator: this.values.typing_indicator,
+      webhookUrl: this.credentials.webhook_url,
+      webhookToken: this.credentials.webhook_token,
+      typingIndicator: this.credentials.typing_indicator,
     });
   }
 
@@ -108,8 +106,8 @@ export class MattermostInput extends InputChannel {
       const click = parsed.kind === 'message' && parsed.click;
       if (!this.unverified) {
         const verified = 'context' in body && body.context !== null && typeof body.context === 'object' && !Array.isArray(body.context)
-          ? verifyClick(body.context as Record<string, unknown>, body.channel_id, this.values.webhook_token)
-          : verifyWebhookToken(body, ctx.headers, this.values.webhook_token);
+          ? verifyClick(body.context as Record<string, unknown>, body.channel_id, this.credentials.webhook_token)
+          : verifyWebhookToken(body, ctx.headers, this.credentials.webhook_token);
         if (verified !== true) {
           this.logger.warn({ reason: verified }, 'request rejected: not verified');
           throw new UnauthorizedError('request could not be verified');

@@ -36,7 +36,7 @@ type Credentials = z.output<typeof credentials>;
  * deduplicated by `message_id`; the room is the sender, and answers go there through the REST API as the bot user.
  * See docs/channels/rocketchat.md.
  */
-export class RocketChatInput extends InputChannel {
+export class RocketChatInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Rocket.Chat bot user: outgoing integration (or Omnichannel webhook) in, REST API out';
 
@@ -46,12 +46,9 @@ export class RocketChatInput extends InputChannel {
     return 'rocketchat';
   }
 
-  private get values(): Credentials {
-    return this.credentials as Credentials;
-  }
 
   get api(): RocketChatApi {
-    const { api_url, server_url, user, password } = this.values;
+    const { api_url, server_url, user, password } = this.credentials;
     this.apiClient ??= new RocketChatApi(this.http, { baseUrl: (api_url ?? server_url).replace(/\/+$/, ''), user, password });
     return this.apiClient;
   }
@@ -67,13 +64,13 @@ export class RocketChatInput extends InputChannel {
       // Parsed first: the integration's token is a body field (a 400 for a body that cannot be read).
       const body = jsonBody(ctx);
       if (!this.unverified) {
-        const verified = verifyToken(body, ctx.headers, this.values.webhook_token);
+        const verified = verifyToken(body, ctx.headers, this.credentials.webhook_token);
         if (verified !== true) {
           this.logger.warn({ reason: verified }, 'request rejected: not verified');
           throw new UnauthorizedError('request could not be verified');
         }
       }
-      const parsed = parseRequest(body, this.values.user);
+      const parsed = parseRequest(body, this.credentials.user);
       if (parsed.kind === 'invalid') throw new BadRequestError(parsed.reason);
       if (parsed.kind === 'ignored') {
         this.logger.debug({ reason: parsed.reason }, 'rocketchat request ignored');

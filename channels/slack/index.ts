@@ -41,7 +41,7 @@ function header(ctx: Context, name: string): string | undefined {
  * Slack's Events API and interactivity on `POST /webhooks/slack/webhook`: signature checked first, answered at once
  * (Slack retries after 3 s), messages processed in the background and deduplicated by `event_id`.
  */
-export class SlackInput extends InputChannel {
+export class SlackInput extends InputChannel<SlackCredentials> {
   static override credentials = credentials;
   static override description = 'Slack app: Events API messages and mentions, Block Kit buttons';
 
@@ -49,13 +49,10 @@ export class SlackInput extends InputChannel {
     return 'slack';
   }
 
-  private get settings(): SlackCredentials {
-    return this.credentials as SlackCredentials;
-  }
 
   /** The request as Slack's words: an Events API JSON body, or an interactivity form with a `payload` field. */
   private parse(ctx: Context): SlackParsed {
-    const options = { granularity: this.settings.conversation_granularity, slackChannel: this.settings.slack_channel };
+    const options = { granularity: this.credentials.conversation_granularity, slackChannel: this.credentials.slack_channel };
     if (!ctx.is('urlencoded')) return parseEvent(jsonBody(ctx), options);
     const payload = formBody(ctx).payload;
     if (payload === undefined) return { kind: 'invalid', reason: 'missing form field "payload"' };
@@ -68,7 +65,7 @@ export class SlackInput extends InputChannel {
 
   /** The output for one message: `slack_channel` wins, else where the message came from, else the sender. */
   private output(metadata: { out_channel?: string | undefined; thread_id?: string | undefined }): SlackOutput {
-    const { slack_token, slack_channel, use_threads, api_url } = this.settings;
+    const { slack_token, slack_channel, use_threads, api_url } = this.credentials;
     const channel = slack_channel ?? metadata.out_channel;
     // A thread only exists in its own channel.
     const inThread = use_threads && metadata.thread_id !== undefined && channel === metadata.out_channel;
@@ -82,7 +79,7 @@ export class SlackInput extends InputChannel {
 
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
-    const settings = this.settings;
+    const settings = this.credentials;
     const check = (ctx: Context) => verifySlackRequest(rawBody(ctx), ctx.headers, settings.slack_signing_secret, Date.now());
 
     router.post('/webhook', requireVerified(check, { skip: this.unverified }), async (ctx) => {

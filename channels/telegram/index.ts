@@ -30,7 +30,7 @@ type Credentials = z.output<typeof credentials>;
  * Telegram: updates arrive at `POST /webhook`, stamped with the secret token registered by `setWebhook` (at startup
  * and on `GET|POST /set_webhook`); answers go to `POST {api_url}/bot<token>/<method>`.
  */
-export class TelegramInput extends InputChannel {
+export class TelegramInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Telegram bot (webhook, verified by its secret token)';
 
@@ -38,24 +38,21 @@ export class TelegramInput extends InputChannel {
     return 'telegram';
   }
 
-  private get values(): Credentials {
-    return this.credentials as Credentials;
-  }
 
   /** The configured secret token, else the one derived from the bot token. */
   get secretToken(): string {
-    return this.values.secret_token ?? deriveSecretToken(this.values.access_token);
+    return this.credentials.secret_token ?? deriveSecretToken(this.credentials.access_token);
   }
 
   private get botUsername(): string {
-    return this.values.verify.replace(/^@/, '');
+    return this.credentials.verify.replace(/^@/, '');
   }
 
   private output(): TelegramOutput {
     return new TelegramOutput(this.http, {
-      apiUrl: this.values.api_url.replace(/\/+$/, ''),
-      accessToken: this.values.access_token,
-      typingIndicator: this.values.typing_indicator,
+      apiUrl: this.credentials.api_url.replace(/\/+$/, ''),
+      accessToken: this.credentials.access_token,
+      typingIndicator: this.credentials.typing_indicator,
       logger: this.logger,
     });
   }
@@ -63,8 +60,8 @@ export class TelegramInput extends InputChannel {
   /** Registers `webhook_url` with the secret token. Resolves with Telegram's error description on failure. */
   async setWebhook(): Promise<string | undefined> {
     try {
-      await this.output().call('setWebhook', { url: this.values.webhook_url, secret_token: this.secretToken });
-      this.logger.info({ url: this.values.webhook_url }, 'webhook registered with Telegram');
+      await this.output().call('setWebhook', { url: this.credentials.webhook_url, secret_token: this.secretToken });
+      this.logger.info({ url: this.credentials.webhook_url }, 'webhook registered with Telegram');
       return undefined;
     } catch (error) {
       const body = (error as { responseBody?: string }).responseBody;
@@ -74,7 +71,7 @@ export class TelegramInput extends InputChannel {
       } catch {
         // not JSON: keep the error's message
       }
-      this.logger.warn({ url: this.values.webhook_url, error: this.http.mask(description) }, 'registering the webhook with Telegram failed');
+      this.logger.warn({ url: this.credentials.webhook_url, error: this.http.mask(description) }, 'registering the webhook with Telegram failed');
       return this.http.mask(description);
     }
   }
@@ -90,7 +87,7 @@ export class TelegramInput extends InputChannel {
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
     const output = this.output();
-    const parseOptions = { botUsername: this.botUsername, editedMessages: this.values.edited_messages };
+    const parseOptions = { botUsername: this.botUsername, editedMessages: this.credentials.edited_messages };
     const secretToken = this.secretToken;
 
     const setWebhook = async (ctx: Context) => {

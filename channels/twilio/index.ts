@@ -42,7 +42,7 @@ export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
  * first, the request answered with empty TwiML at once, the message processed in the background and deduplicated by
  * `MessageSid`; answers go through the Messages API. See docs/channels/twilio.md.
  */
-export class TwilioInput extends InputChannel {
+export class TwilioInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Twilio SMS, MMS and WhatsApp (Programmable Messaging)';
 
@@ -50,18 +50,15 @@ export class TwilioInput extends InputChannel {
     return 'twilio';
   }
 
-  private get values(): Credentials {
-    return this.credentials as Credentials;
-  }
 
   /** The Messages API client; public so a bot-side integration can send outside an answer. */
   output(): TwilioOutput {
     return new TwilioOutput(this.http, {
-      apiUrl: this.values.api_url.replace(/\/+$/, ''),
-      accountSid: this.values.account_sid,
-      authToken: this.values.auth_token,
-      twilioNumber: this.values.twilio_number,
-      messagingServiceSid: this.values.messaging_service_sid,
+      apiUrl: this.credentials.api_url.replace(/\/+$/, ''),
+      accountSid: this.credentials.account_sid,
+      authToken: this.credentials.auth_token,
+      twilioNumber: this.credentials.twilio_number,
+      messagingServiceSid: this.credentials.messaging_service_sid,
     });
   }
 
@@ -70,7 +67,7 @@ export class TwilioInput extends InputChannel {
    * `webhook_url` has none; else the URL as received (Koa honours X-Forwarded-Proto and -Host).
    */
   signedUrl(ctx: Context): string {
-    const configured = this.values.webhook_url;
+    const configured = this.credentials.webhook_url;
     if (configured === undefined) return ctx.href;
     return !configured.includes('?') && ctx.querystring !== '' ? `${configured}?${ctx.querystring}` : configured;
   }
@@ -81,7 +78,7 @@ export class TwilioInput extends InputChannel {
     router.post(
       '/webhook',
       requireVerified(
-        (ctx) => verifySignature({ url: this.signedUrl(ctx), raw: rawBody(ctx), form: Boolean(ctx.is('urlencoded')), headers: ctx.headers }, this.values.auth_token),
+        (ctx) => verifySignature({ url: this.signedUrl(ctx), raw: rawBody(ctx), form: Boolean(ctx.is('urlencoded')), headers: ctx.headers }, this.credentials.auth_token),
         { skip: this.unverified },
       ),
       async (ctx) => {

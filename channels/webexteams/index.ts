@@ -40,7 +40,7 @@ const FETCH_DEDUP_MS = 15 * 60_000;
  * 200 at once, and the message is then fetched (`GET /messages/{id}`) and queued in the background, in arrival order
  * per room. The bot's own messages (its id from `GET /people/me`) are dropped. See docs/channels/webexteams.md.
  */
-export class WebexTeamsInput extends InputChannel {
+export class WebexTeamsInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Webex (Teams) bot, through a webhook';
 
@@ -52,17 +52,14 @@ export class WebexTeamsInput extends InputChannel {
     return 'webexteams';
   }
 
-  private get values(): Credentials {
-    return this.credentials as Credentials;
-  }
 
   get api(): WebexApi {
-    this.apiClient ??= new WebexApi(this.http, { baseUrl: this.values.api_url.replace(/\/+$/, ''), accessToken: this.values.access_token });
+    this.apiClient ??= new WebexApi(this.http, { baseUrl: this.credentials.api_url.replace(/\/+$/, ''), accessToken: this.credentials.access_token });
     return this.apiClient;
   }
 
   output(): WebexOutput {
-    return new WebexOutput(this.api, this.values.room);
+    return new WebexOutput(this.api, this.credentials.room);
   }
 
   /** Runs `task` after the room's earlier ones, so a slow fetch cannot let a later message overtake it. */
@@ -112,7 +109,7 @@ export class WebexTeamsInput extends InputChannel {
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
     const output = this.output();
-    const check = (ctx: Context) => verifySignature(rawBody(ctx), ctx.headers, this.values.webhook_secret);
+    const check = (ctx: Context) => verifySignature(rawBody(ctx), ctx.headers, this.credentials.webhook_secret);
     router.post('/webhook', requireVerified(check, { skip: this.unverified }), (ctx) => {
       const parsed = parseNotification(jsonBody(ctx));
       if (parsed.kind === 'invalid') throw new BadRequestError(parsed.reason);

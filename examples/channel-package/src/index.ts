@@ -24,7 +24,7 @@ const credentials = credentialsSchema({
 });
 
 /** Echo SMS: a JSON webhook signed with HMAC-SHA256, answered through a REST API. */
-export class EchoSmsInput extends InputChannel {
+export class EchoSmsInput extends InputChannel<z.output<typeof credentials>> {
   static override credentials = credentials;
   static override description = 'Echo SMS (an example channel package)';
 
@@ -33,7 +33,7 @@ export class EchoSmsInput extends InputChannel {
   }
 
   router(onNewMessage: OnNewMessage): Router {
-    const values = this.credentials as z.output<typeof credentials>;
+    const values = this.credentials;
     const output = new EchoSmsOutput({ http: this.http, apiUrl: values.api_url.replace(/\/$/, ''), apiKey: values.api_key, number: values.number });
     const router = this.newRouter();
     const verified = requireVerified(
