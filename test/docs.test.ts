@@ -24,3 +24,25 @@ test('the README documents the quick start and the test command', (t) => {
   t.regex(readme, /npm test/);
   t.regex(readme, /curl .*\/webhooks\/rest\/webhook/);
 });
+
+test("the README's channel example type-checks against the public API (strict, NodeNext)", async (t) => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { writeFileSync } = await import('node:fs');
+  const { makeProject } = await import('./fixtures.js');
+  const readme = readFileSync(path.join(PACKAGE_ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Creating a new channel'));
+  const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  t.truthy(code, 'a ts example in "Creating a new channel"');
+  const project = makeProject();
+  t.teardown(() => project.remove());
+  writeFileSync(path.join(project.dir, 'package.json'), '{"type":"module"}');
+  project.write('echo-sms.ts', code!);
+  const tsc = path.join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const args = [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', path.join(PACKAGE_ROOT, 'node_modules', '@types'), '--skipLibCheck', 'echo-sms.ts'];
+  const result = await promisify(execFile)(process.execPath, args, { cwd: project.dir }).then(
+    () => '',
+    (error: { stdout?: string }) => error.stdout ?? String(error),
+  );
+  t.is(result, '');
+});
