@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { InputChannel, UserMessage, credentialsSchema, secret, z, type OnNewMessage, type Router } from 'switchboard';
-import { JWT_METHODS, verifyJwt, type JwtMethod } from './jwt.js';
+import { JWT_METHODS, verifyJwt, type JwtMethod } from './verify.js';
 import { SocketIOOutput } from './output.js';
 import { renderWebchat } from './webchat.js';
 
 export { SocketIOOutput } from './output.js';
 export type { RoomEmitter, SocketQuickReply } from './output.js';
-export { verifyJwt, JWT_METHODS } from './jwt.js';
+export { verifyJwt, JWT_METHODS } from './verify.js';
 export { renderWebchat, WEBCHAT_HTML } from './webchat.js';
 
 /** The metadata field rasa-webchat sends; Rasa's own default is `metadata`, also read when this key is the default. */
