@@ -20,6 +20,7 @@ export type { HttpClientOptions, RequestOptions, HttpResponse } from './http.js'
 export { hmac, safeEqual, verifyHmac, rawBody, requireVerified } from './signature.js';
 export type { HmacAlgorithm, HmacCheck, RequestCheck } from './signature.js';
 export { jsonBody, formBody } from './body.js';
+export { isObject, nonEmptyString, idString, compact } from './payload.js';
 export {
   HttpError,
   BadRequestError,

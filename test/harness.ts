@@ -5,17 +5,8 @@
  */
 import type { ExecutionContext, TestFn } from 'ava';
 import nock from 'nock';
-import {
-  HttpClient,
-  SwitchboardServer,
-  createLogger,
-  type Bot,
-  type BotMessage,
-  type InputChannel,
-  type InputChannelClass,
-  type UserMessage,
-} from 'switchboard';
-import { LogCapture, ScriptedBot as KitBot } from 'switchboard/testing';
+import type { BotMessage, InputChannel, InputChannelClass, SwitchboardServer } from 'switchboard';
+import { LogCapture, ScriptedBot as KitBot, startTestHost } from 'switchboard/testing';
 
 /** The testing kit's scripted bot, answering nothing unless told, with the harness's `waitFor(count)`. */
 export class ScriptedBot extends KitBot {
@@ -46,33 +37,12 @@ export interface StartOptions {
   bodyLimit?: string | number;
 }
 
-/** Starts a host with these channels on port 0; closed in the test's teardown. */
+/** Starts a host with these channels on port 0 (the testing kit's `startTestHost`); closed in the test's teardown. */
 export async function startServer(t: ExecutionContext, channels: InputChannel[], options: StartOptions = {}): Promise<TestServer> {
   const bot = options.bot ?? new ScriptedBot();
-  const logs = new LogCapture();
-  const logger = createLogger({ level: 'debug', destination: logs });
-  const http = new HttpClient({ logger, minDelayMs: 5, maxDelayMs: 20 });
-  const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit });
-  const address = await server.listen(0, '127.0.0.1');
-  t.teardown(() => server.close(100));
-  const url = `http://127.0.0.1:${address.port}`;
-  return {
-    server,
-    url,
-    bot,
-    logs,
-    async request(path, init) {
-      const response = await fetch(url + path, init);
-      const text = await response.text();
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: response.status, headers: response.headers, text, json };
-    },
-  };
+  const host = await startTestHost(channels, { bot, cors: options.cors, bodyLimit: options.bodyLimit });
+  t.teardown(() => host.close());
+  return { server: host.server, url: host.url, bot, logs: host.logs, request: host.request };
 }
 
 /** One outgoing call the channel must make, and what the platform answers. */

@@ -3,15 +3,11 @@
  * (https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-api-reference#activity-object).
  */
 
+import { compact, isObject, nonEmptyString as str } from 'switchboard';
+
 type Json = Record<string, unknown>;
 
-function isObject(value: unknown): value is Json {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
 
 /** A channel account (`from`, `recipient`): `{id, name, aadObjectId?, role?}`. */
 export interface ChannelAccount {
@@ -69,10 +65,6 @@ export function activityText(activity: Json): string {
   return '';
 }
 
-/** Drops undefined values, so metadata holds only what the activity had. */
-function compact(fields: Json): Json {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
-}
 
 /**
  * An activity (`{type, id, timestamp, serviceUrl, channelId, from, conversation, recipient, text, attachments?,

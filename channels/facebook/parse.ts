@@ -3,6 +3,8 @@
  * (https://developers.facebook.com/docs/messenger-platform/webhooks), so the code reads beside the docs.
  */
 
+import { isObject, idString as str } from 'switchboard';
+
 /** One message a user sent (or a button they pressed), ready to become a `UserMessage`. */
 export interface IncomingMessage {
   text: string;
@@ -29,13 +31,7 @@ const MEDIA_TYPES = new Set(['audio', 'image', 'video', 'file']);
 
 type Json = Record<string, unknown>;
 
-function isObject(value: unknown): value is Json {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
-}
 
 /**
  * A delivery (`{object: "page", entry: [{messaging: [...]}]}`) → every message in it, in order (Rasa takes only

@@ -3,21 +3,12 @@
  * Field names are Mattermost's (developers.mattermost.com: outgoing webhooks, interactive messages).
  */
 
+import { compact, isObject, idString as str } from 'switchboard';
+
 type Json = Record<string, unknown>;
 
-function isObject(value: unknown): value is Json {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
-function str(value: unknown): string | undefined {
-  if (typeof value === 'number') return String(value);
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
 
-/** Drops undefined values, so metadata holds only what Mattermost sent. */
-function compact(fields: Json): Json {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
-}
 
 /** One message ready to become a `UserMessage`. */
 export interface IncomingMessage {

@@ -3,19 +3,12 @@
  * Field names are Rocket.Chat's (docs.rocket.chat: outgoing webhooks; Omnichannel webhooks).
  */
 
+import { compact, isObject, nonEmptyString as str } from 'switchboard';
+
 type Json = Record<string, unknown>;
 
-function isObject(value: unknown): value is Json {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
 
-function compact(fields: Json): Json {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
-}
 
 /** One message ready to become a `UserMessage`. */
 export interface IncomingMessage {

@@ -1,4 +1,6 @@
 /** Whose conversation a message belongs to: Rasa's `conversation_granularity`. */
+
+import { nonEmptyString as str } from 'switchboard';
 export type Granularity = 'sender' | 'channel' | 'thread';
 
 export interface ParseOptions {
@@ -33,7 +35,6 @@ export type SlackParsed =
 type Json = Record<string, unknown>;
 
 const isObject = (value: unknown): value is Json => value !== null && typeof value === 'object' && !Array.isArray(value);
-const str = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 
 /** Message subtypes a person sends; every other subtype (edits, deletions, joins, bot_message…) is not for the bot. */
 const USER_SUBTYPES = new Set(['file_share', 'thread_broadcast', 'me_message']);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Server, type Namespace, type Socket } from 'socket.io';
-import { InputChannel, UserMessage, credentialsSchema, secret, z, type OnNewMessage, type Router } from 'switchboard';
+import { InputChannel, UserMessage, credentialsSchema, isObject, secret, z, type OnNewMessage, type Router } from 'switchboard';
 import { JWT_METHODS, verifyJwt, type JwtMethod } from './verify.js';
 import { SocketIOOutput } from './output.js';
 import { renderWebchat } from './webchat.js';
@@ -51,9 +51,6 @@ export interface SocketIOSettings {
 
 type Ack = (answer: unknown) => void;
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /**
  * Rasa's socket.io channel: browser widgets (rasa-webchat, our web chat page) connect with Socket.IO 4 to

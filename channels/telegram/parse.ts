@@ -1,4 +1,6 @@
 /** Telegram Bot API objects, with the fields this channel reads (names as in https://core.telegram.org/bots/api). */
+
+import { isObject } from 'switchboard';
 export interface TelegramUser {
   id: number;
   is_bot?: boolean;
@@ -70,9 +72,6 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 function isMessage(value: unknown): value is TelegramMessage {
   return isObject(value) && isObject(value.chat) && (typeof value.chat.id === 'number' || typeof value.chat.id === 'string');

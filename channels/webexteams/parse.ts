@@ -3,15 +3,11 @@
  * Field names are Webex's (https://developer.webex.com/docs/api/guides/webhooks), so the code reads beside the docs.
  */
 
+import { compact, isObject, nonEmptyString as str } from 'switchboard';
+
 type Json = Record<string, unknown>;
 
-function isObject(value: unknown): value is Json {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
-function str(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
 
 /**
  * A notification worth fetching. Webex sends only ids (`data.id`), never the text: the text is read with
@@ -74,10 +70,6 @@ export interface IncomingMessage {
   metadata: Record<string, unknown>;
 }
 
-/** Drops undefined values, so metadata holds only what Webex sent. */
-function compact(fields: Json): Json {
-  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
-}
 
 /**
  * A message (`GET /messages/{id}`: `{id, roomId, roomType, text, markdown, html, files, personId, personEmail,

@@ -94,6 +94,9 @@ export interface TestHostOptions {
   /** The answers of the default ScriptedBot. */
   answers?: ScriptedBot['answers'];
   logLevel?: string;
+  /** As the host's `--cors` and `--body-limit`. */
+  cors?: string[];
+  bodyLimit?: string | number;
 }
 
 async function readResponse(response: Response): Promise<WebhookResponse> {
@@ -113,7 +116,14 @@ export async function startTestHost(channels: InputChannel | InputChannel[], opt
   const logs = new LogCapture();
   const logger = createLogger({ level: options.logLevel ?? 'debug', destination: logs });
   const http = new HttpClient({ logger, minDelayMs: 5, maxDelayMs: 20, timeoutMs: 3_000 });
-  const server = new SwitchboardServer({ channels: Array.isArray(channels) ? channels : [channels], bot, logger, http });
+  const server = new SwitchboardServer({
+    channels: Array.isArray(channels) ? channels : [channels],
+    bot,
+    logger,
+    http,
+    cors: options.cors,
+    bodyLimit: options.bodyLimit,
+  });
   const address = await server.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${address.port}`;
   return {
