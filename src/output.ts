@@ -13,6 +13,30 @@ export function buttonToText(button: Button, index: number): string {
     : `${index + 1}: ${button.title}`;
 }
 
+/**
+ * Splits a text longer than a platform's limit into parts of at most `limit` characters: at the last whitespace
+ * before the limit, or, inside a word longer than the limit, hard (never between the halves of a surrogate pair).
+ * Parts are trimmed; empty ones are dropped.
+ */
+export function splitText(text: string, limit: number): string[] {
+  const parts: string[] = [];
+  let rest = text;
+  while (rest.length > limit) {
+    let cut = limit;
+    while (cut > 0 && !/\s/.test(rest[cut]!)) cut--;
+    if (cut === 0) {
+      cut = limit;
+      const code = rest.charCodeAt(cut - 1);
+      if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
+    }
+    const part = rest.slice(0, cut).trimEnd();
+    if (part !== '') parts.push(part);
+    rest = rest.slice(cut).trimStart();
+  }
+  if (rest !== '') parts.push(rest);
+  return parts;
+}
+
 /** Text followed by its buttons as a numbered list, one line each. */
 export function textWithButtonsToText(text: string, buttons: readonly Button[]): string {
   const lines = buttons.map(buttonToText);

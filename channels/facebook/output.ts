@@ -1,4 +1,4 @@
-import { OutputChannel, textWithButtonsToText, type Button, type Element, type HttpClient, type SendOptions } from 'switchboard';
+import { OutputChannel, textWithButtonsToText, type Button, type Element, type HttpClient, type SendOptions, splitText as splitAt } from 'switchboard';
 
 export interface MessengerSettings {
   /** `{api_url}/{graph_version}`, without a trailing slash. */
@@ -32,18 +32,9 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** Splits a text longer than Messenger's limit at the last whitespace before it (or hard, in a long word). */
+/** Messenger's parts of a long text (2000 characters each). */
 export function splitText(text: string, limit = MAX_TEXT): string[] {
-  const parts: string[] = [];
-  let rest = text;
-  while (rest.length > limit) {
-    const cut = rest.lastIndexOf(' ', limit);
-    const at = cut > 0 ? cut : limit;
-    parts.push(rest.slice(0, at).trimEnd());
-    rest = rest.slice(at).trimStart();
-  }
-  if (rest !== '') parts.push(rest);
-  return parts;
+  return splitAt(text, limit);
 }
 
 /**

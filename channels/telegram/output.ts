@@ -1,4 +1,4 @@
-import { OutputChannel, type Button, type HttpClient, type Logger, type SendOptions } from 'switchboard';
+import { OutputChannel, type Button, type HttpClient, type Logger, type SendOptions, splitText as splitAt } from 'switchboard';
 
 /** Telegram's limit on a message's text. */
 export const MAX_TEXT_LENGTH = 4096;
@@ -13,32 +13,9 @@ export interface TelegramApi {
   logger: Logger;
 }
 
-/**
- * Splits a text into parts of at most `limit` characters, at the last whitespace before the limit (a word longer
- * than the limit is cut), never inside a surrogate pair.
- */
+/** Telegram's parts of a long text (4096 characters each). */
 export function splitText(text: string, limit = MAX_TEXT_LENGTH): string[] {
-  const parts: string[] = [];
-  let rest = text;
-  while (rest.length > limit) {
-    let cut = -1;
-    for (let i = limit; i > 0; i--) {
-      if (/\s/.test(rest[i]!)) {
-        cut = i;
-        break;
-      }
-    }
-    if (cut <= 0) {
-      cut = limit;
-      const code = rest.charCodeAt(cut - 1);
-      if (code >= 0xd800 && code <= 0xdbff) cut -= 1;
-    }
-    const part = rest.slice(0, cut).trimEnd();
-    if (part !== '') parts.push(part);
-    rest = rest.slice(cut).trimStart();
-  }
-  if (rest !== '') parts.push(rest);
-  return parts;
+  return splitAt(text, limit);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { OutputChannel, type BotMessage, type HttpClient, type SendOptions } from 'switchboard';
+import { OutputChannel, type BotMessage, type HttpClient, type SendOptions, splitText as splitAt } from 'switchboard';
 
 export interface TwilioSettings {
   /** `{api_url}`, without a trailing slash. */
@@ -17,27 +17,9 @@ export const MAX_BODY = 1600;
 /** A Twilio API form: a repeated name (`MediaUrl`) is a list. */
 export type TwilioForm = Record<string, string | string[]>;
 
-/**
- * Splits a text longer than `limit` at the last line break, else the last space, before the limit; a single word
- * longer than the limit is cut hard (never inside a surrogate pair).
- */
+/** Twilio's parts of a long text (1600 characters each). */
 export function splitText(text: string, limit = MAX_BODY): string[] {
-  const parts: string[] = [];
-  let rest = text;
-  while (rest.length > limit) {
-    const window = rest.slice(0, limit + 1);
-    let at = Math.max(window.lastIndexOf('\n'), window.lastIndexOf(' '));
-    if (at <= 0) {
-      at = limit;
-      const code = rest.charCodeAt(at - 1);
-      if (code >= 0xd800 && code <= 0xdbff) at -= 1;
-    }
-    const part = rest.slice(0, at).trimEnd();
-    if (part !== '') parts.push(part);
-    rest = rest.slice(at).trimStart();
-  }
-  if (rest !== '') parts.push(rest);
-  return parts;
+  return splitAt(text, limit);
 }
 
 /** `media_url` → `MediaUrl`, `from_` → `From`: the Python library's argument names as the REST API's. */
