@@ -17,8 +17,8 @@ export { MemoryStore } from './store.js';
 export type { Store } from './store.js';
 export { HttpClient, HttpRequestError, parseRetryAfter } from './http.js';
 export type { HttpClientOptions, RequestOptions, HttpResponse } from './http.js';
-export { hmac, safeEqual, verifyHmac, rawBody, requireVerified } from './signature.js';
-export type { HmacAlgorithm, HmacCheck, RequestCheck } from './signature.js';
+export { hmac, safeEqual, verifyHmac, rawBody, requireVerified, headerValue } from './signature.js';
+export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './signature.js';
 export { jsonBody, formBody } from './body.js';
 export { isObject, nonEmptyString, idString, compact } from './payload.js';
 export {

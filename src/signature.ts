@@ -44,6 +44,15 @@ export function verifyHmac(check: HmacCheck): boolean {
   return (check.encoding ?? 'hex') === 'hex' ? safeEqual(given.toLowerCase(), expected) : safeEqual(given, expected);
 }
 
+/** Request headers as Node gives them (`ctx.headers`): lower-case names, a repeated header as a list. */
+export type RequestHeaders = Record<string, string | string[] | undefined>;
+
+/** One header's value, the first when it is repeated; the name is matched case-insensitively. */
+export function headerValue(headers: RequestHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
 /**
  * The raw request body as received, kept by the host's body parser for signature checks. Empty when the request
  * had no body.

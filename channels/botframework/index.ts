@@ -11,6 +11,7 @@ import {
   type Context,
   type OnNewMessage,
   type Router,
+  isObject,
 } from 'switchboard';
 import { OpenIdKeys, TokenCache } from './auth.js';
 import { BotFrameworkOutput } from './output.js';
@@ -40,7 +41,7 @@ type Credentials = z.output<typeof credentials>;
 function activityClaims(raw: string): { serviceUrl?: unknown; channelId?: unknown } | undefined {
   try {
     const value: unknown = JSON.parse(raw);
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return isObject(value) ? value : undefined;
   } catch {
     return undefined;
   }

@@ -1,4 +1,5 @@
 import { errors, jwtVerify } from 'jose';
+import { headerValue, type RequestHeaders as Headers } from 'switchboard';
 import type { KeySource } from './auth.js';
 
 /** Who signs the tokens of requests coming from the Bot Connector service. */
@@ -7,8 +8,6 @@ export const BOT_FRAMEWORK_ISSUER = 'https://api.botframework.com';
 /** Bot Framework allows 5 minutes of clock skew on `exp` and `nbf`. */
 export const CLOCK_TOLERANCE_S = 5 * 60;
 
-/** Request headers as Node gives them: lower-case names, a repeated header as a list. */
-export type Headers = Record<string, string | string[] | undefined>;
 
 export interface TokenCheck {
   /** `app_id`: the audience the token must be for. */
@@ -36,8 +35,7 @@ function reasonOf(error: unknown): string {
  * `channelId` among them. `true`, or the reason it failed (for the log, never the client). Never throws.
  */
 export async function verifyToken(headers: Headers, keys: KeySource, check: TokenCheck): Promise<true | string> {
-  const value = headers.authorization;
-  const authorization = Array.isArray(value) ? value[0] : value;
+  const authorization = headerValue(headers, 'authorization');
   if (authorization === undefined || authorization === '') return 'missing Authorization header';
   const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
   if (!match) return 'Authorization is not a Bearer token';

@@ -1,12 +1,4 @@
-import { verifyHmac } from 'switchboard';
-
-/** Request headers as Node gives them: lower-case names, a repeated header as a list. */
-export type Headers = Record<string, string | string[] | undefined>;
-
-function header(headers: Headers, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-}
+import { verifyHmac, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
 
 /**
  * Checks a Messenger delivery's signature over the raw body: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>` keyed

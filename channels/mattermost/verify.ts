@@ -1,12 +1,4 @@
-import { hmac, safeEqual } from 'switchboard';
-
-/** Request headers as Node gives them: lower-case names, a repeated header as a list. */
-export type Headers = Record<string, string | string[] | undefined>;
-
-function header(headers: Headers, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
+import { hmac, safeEqual, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
 
 /**
  * Checks an outgoing-webhook delivery: Mattermost puts the hook's token in the body's `token` field (JSON or form);

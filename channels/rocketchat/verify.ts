@@ -1,7 +1,4 @@
-import { safeEqual } from 'switchboard';
-
-/** Request headers as Node gives them: lower-case names, a repeated header as a list. */
-export type Headers = Record<string, string | string[] | undefined>;
+import { safeEqual, type RequestHeaders as Headers, headerValue } from 'switchboard';
 
 export const LIVECHAT_TOKEN_HEADER = 'x-rocketchat-livechat-token';
 
@@ -12,8 +9,7 @@ export const LIVECHAT_TOKEN_HEADER = 'x-rocketchat-livechat-token';
  */
 export function verifyToken(body: Record<string, unknown>, headers: Headers, secret: string | undefined): true | string {
   if (!secret) return 'no webhook_token configured';
-  const value = headers[LIVECHAT_TOKEN_HEADER];
-  const header = Array.isArray(value) ? value[0] : value;
+  const header = headerValue(headers, LIVECHAT_TOKEN_HEADER);
   if (header !== undefined && header !== '') return safeEqual(header, secret) ? true : 'X-RocketChat-Livechat-Token does not match webhook_token';
   const token = body.token;
   if (typeof token !== 'string' || token === '') return 'missing "token" field (or X-RocketChat-Livechat-Token header)';

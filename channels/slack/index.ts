@@ -13,6 +13,7 @@ import {
   type Context,
   type OnNewMessage,
   type Router,
+  headerValue,
 } from 'switchboard';
 import { parseEvent, parseInteractive, type SlackParsed } from './parse.js';
 import { SlackOutput } from './output.js';
@@ -32,10 +33,7 @@ const credentials = credentialsSchema({
 
 type SlackCredentials = z.output<typeof credentials>;
 
-function header(ctx: Context, name: string): string | undefined {
-  const value = ctx.headers[name.toLowerCase()];
-  return Array.isArray(value) ? value[0] : value;
-}
+const header = (ctx: Context, name: string): string | undefined => headerValue(ctx.headers, name);
 
 /**
  * Slack's Events API and interactivity on `POST /webhooks/slack/webhook`: signature checked first, answered at once

@@ -1,14 +1,7 @@
-import { verifyHmac } from 'switchboard';
+import { verifyHmac, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
 
 /** Slack refuses nothing older than this itself; a request signed longer ago (or ahead) is treated as a replay. */
 export const MAX_CLOCK_SKEW_SECONDS = 300;
-
-type Headers = Record<string, string | string[] | undefined>;
-
-function header(headers: Headers, name: string): string | undefined {
-  const value = headers[name.toLowerCase()];
-  return Array.isArray(value) ? value[0] : value;
-}
 
 /**
  * Slack's request signing: `X-Slack-Signature` is `v0=` + hex HMAC-SHA256(signing secret,

@@ -1,8 +1,5 @@
 import { createHash } from 'node:crypto';
-import { hmac, safeEqual } from 'switchboard';
-
-/** Request headers as Node gives them: lower-case names, a repeated header as a list. */
-export type Headers = Record<string, string | string[] | undefined>;
+import { hmac, safeEqual, type RequestHeaders as Headers } from 'switchboard';
 
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
 

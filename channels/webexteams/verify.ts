@@ -1,7 +1,4 @@
-import { verifyHmac } from 'switchboard';
-
-/** Request headers as Node gives them: lower-case names, a repeated header as a list. */
-export type Headers = Record<string, string | string[] | undefined>;
+import { verifyHmac, type RequestHeaders as Headers, headerValue } from 'switchboard';
 
 /**
  * Checks a Webex webhook delivery: `X-Spark-Signature` is the hex HMAC-SHA1 of the raw body keyed with the `secret`
@@ -10,8 +7,7 @@ export type Headers = Record<string, string | string[] | undefined>;
  */
 export function verifySignature(raw: string | Buffer, headers: Headers, secret: string | undefined): true | string {
   if (!secret) return 'no webhook_secret configured';
-  const value = headers['x-spark-signature'];
-  const signature = Array.isArray(value) ? value.join(', ') : value;
+  const signature = headerValue(headers, 'x-spark-signature');
   if (signature === undefined || signature === '') return 'missing X-Spark-Signature header';
   return verifyHmac({ algorithm: 'sha1', secret, payload: raw, signature }) ? true : 'X-Spark-Signature does not match the body';
 }
