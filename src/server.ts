@@ -104,6 +104,16 @@ export class SwitchboardServer {
       await next();
     });
 
+    // Errors inside a channel's routes are logged with the channel's logger (its name bound, its secrets redacted).
+    const channelLogs = new Map<string, Logger>();
+    app.use(async (ctx: Context, next: Next) => {
+      if (ctx.path.startsWith('/webhooks/')) {
+        const log = channelLogs.get(ctx.path.slice('/webhooks/'.length).split('/', 1)[0]!);
+        if (log) ctx.state.log = log;
+      }
+      await next();
+    });
+
     const seen = new Map<string, InputChannel>();
     for (const channel of this.channels) {
       const name = channel.name();
@@ -129,11 +139,7 @@ export class SwitchboardServer {
       if (options.webchat !== false && this.webchatRoute === undefined && router.stack.some((layer) => layer.path === page && layer.methods.includes('GET'))) {
         this.webchatRoute = page;
       }
-      const prefix = `/webhooks/${name}`;
-      app.use(async (ctx: Context, next: Next) => {
-        if (ctx.path === prefix || ctx.path.startsWith(`${prefix}/`)) ctx.state.log = log;
-        await next();
-      });
+      channelLogs.set(name, log);
       app.use(router.routes());
       app.use(router.allowedMethods());
     }
