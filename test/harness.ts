@@ -5,7 +5,7 @@
  */
 import type { ExecutionContext, TestFn } from 'ava';
 import nock from 'nock';
-import type { BotMessage, InputChannel, InputChannelClass, SwitchboardServer } from 'switchboard';
+import { createLogger, type BotMessage, type InputChannel, type InputChannelClass, type Logger, type SwitchboardServer } from 'switchboard';
 import { LogCapture, ScriptedBot as KitBot, startTestHost } from 'switchboard/testing';
 
 /** The testing kit's scripted bot, answering nothing unless told, with the harness's `waitFor(count)`. */
@@ -21,6 +21,16 @@ export class ScriptedBot extends KitBot {
 }
 
 export { LogCapture };
+
+/** A logger at `level` whose JSON lines are kept: as text, or parsed. */
+export function captureLogs(level = 'debug'): { logger: Logger; text: () => string; lines: () => Array<Record<string, unknown>> } {
+  const capture = new LogCapture();
+  return {
+    logger: createLogger({ level, destination: capture }),
+    text: () => capture.text,
+    lines: () => capture.lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
 
 export interface TestServer {
   server: SwitchboardServer;

@@ -1,11 +1,10 @@
 // The shared outgoing HTTP client: bodies, auth, query strings, retries (network errors, 429, 5xx, Retry-After),
 // timeouts, and secrets masked in everything it logs or throws. Outgoing calls are intercepted with nock; tests run
 // serially because nock's interceptors are global to the process.
-import { Writable } from 'node:stream';
 import test from 'ava';
+import { captureLogs } from './harness.js';
 import nock from 'nock';
 import { HttpClient, HttpRequestError, parseRetryAfter } from '#src/http.js';
-import { createLogger } from '#src/logger.js';
 
 nock.disableNetConnect();
 nock.enableNetConnect('127.0.0.1');
@@ -16,22 +15,6 @@ test.afterEach.always(() => {
   nock.cleanAll();
 });
 
-/** A debug logger whose output is kept as text. */
-function captureLogs() {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      chunks.push(chunk.toString());
-      callback();
-    },
-  });
-  const logger = createLogger({ level: 'debug', destination });
-  return {
-    logger,
-    text: () => chunks.join(''),
-    lines: () => chunks.join('').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}
 
 const fast = (extra: ConstructorParameters<typeof HttpClient>[0] = {}) => new HttpClient({ minDelayMs: 5, maxDelayMs: 20, ...extra });
 

@@ -1,23 +1,9 @@
 // The host's logger: levels, redaction of credential keys (always, and per channel from its schema's secret keys),
 // and maskSecrets for values inside texts (URLs, error messages).
-import { Writable } from 'node:stream';
 import test from 'ava';
+import { captureLogs as capture } from './harness.js';
 import { channelLogger, createLogger, maskSecrets, silentLogger } from '#src/logger.js';
 
-function capture(level = 'debug') {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      chunks.push(chunk.toString());
-      callback();
-    },
-  });
-  return {
-    logger: createLogger({ level, destination }),
-    text: () => chunks.join(''),
-    lines: () => chunks.join('').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}
 
 test('createLogger writes JSON lines at its level to the destination, without pid or hostname', (t) => {
   const { logger, lines } = capture('info');

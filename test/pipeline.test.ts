@@ -1,9 +1,8 @@
 // The message pipeline: deduplication by (channel, message id), strict order per sender, concurrency across senders,
 // the typing indicator, flush, and errors that are logged and never break other senders or later messages.
-import { Writable } from 'node:stream';
 import test from 'ava';
+import { captureLogs } from './harness.js';
 import type { Bot } from '#src/bot.js';
-import { createLogger } from '#src/logger.js';
 import { UserMessage, type BotMessage } from '#src/message.js';
 import { CollectingOutputChannel, OutputChannel } from '#src/output.js';
 import { Pipeline, type Outcome } from '#src/pipeline.js';
@@ -29,19 +28,6 @@ function random(seed: number): () => number {
   };
 }
 
-function captureLogs() {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      chunks.push(chunk.toString());
-      callback();
-    },
-  });
-  return {
-    logger: createLogger({ level: 'debug', destination }),
-    lines: () => chunks.join('').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}
 
 /** A collecting output that also records typing indicators and flushes, in order with the answers. */
 class RecordingOutput extends CollectingOutputChannel {
