@@ -21,6 +21,7 @@ export { hmac, safeEqual, verifyHmac, rawBody, requireVerified, headerValue } fr
 export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './signature.js';
 export { jsonBody, formBody } from './body.js';
 export { isObject, nonEmptyString, idString, compact } from './payload.js';
+export { Cached } from './cached.js';
 export {
   HttpError,
   BadRequestError,

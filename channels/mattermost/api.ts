@@ -1,4 +1,4 @@
-import { HttpRequestError, type HttpClient } from 'switchboard';
+import { Cached, type HttpClient } from 'switchboard';
 
 export interface MattermostApiSettings {
   /** `api_url` (or `url`) without a trailing slash: `https://chat.example.com/api/v4`. */
@@ -15,8 +15,8 @@ export interface MattermostApiSettings {
  * `Token` header), keeps the session, and logs in again once when a call answers 401 (the session expired).
  */
 export class MattermostApi {
-  private session: Promise<string> | undefined;
-  private botIdPromise: Promise<string> | undefined;
+  private readonly session = new Cached(() => this.login());
+  private readonly botIdCache = new Cached(() => this.lookUpBotId());
   /** The user id the login answered with: the bot's own. */
   private loginUserId: string | undefined;
 
@@ -34,61 +34,36 @@ export class MattermostApi {
   }
 
   /** `POST /users/login {login_id, password}` → the `Token` header; the body is the bot's user, so its id too. */
-  private login(): Promise<string> {
-    const session = this.http
-      .post(this.url('/users/login'), { login_id: this.settings.user, password: this.settings.pw }, { channel: 'mattermost' })
-      .then((response) => {
-        const token = response.headers.get('token');
-        if (!token) throw new Error('POST /users/login answered without a "Token" header');
-        const id = response.body !== null && typeof response.body === 'object' ? (response.body as { id?: unknown }).id : undefined;
-        if (typeof id === 'string' && id !== '') this.loginUserId = id;
-        return token;
-      });
-    // A failed login is not kept: the next call tries again.
-    session.catch(() => {
-      if (this.session === session) this.session = undefined;
-    });
-    this.session = session;
-    return session;
-  }
-
-  private token(): Promise<string> {
-    if (this.settings.token) return Promise.resolve(this.settings.token);
-    return this.session ?? this.login();
+  private async login(): Promise<string> {
+    const response = await this.http.post(this.url('/users/login'), { login_id: this.settings.user, password: this.settings.pw }, { channel: 'mattermost' });
+    const token = response.headers.get('token');
+    if (!token) throw new Error('POST /users/login answered without a "Token" header');
+    const id = response.body !== null && typeof response.body === 'object' ? (response.body as { id?: unknown }).id : undefined;
+    if (typeof id === 'string' && id !== '') this.loginUserId = id;
+    return token;
   }
 
   /** One call with the token; in login mode a 401 logs in again and repeats the call once, never more. */
   private async call(method: 'GET' | 'POST', path: string, json: unknown, options: { recipient?: string; retries?: number } = {}): Promise<unknown> {
     const send = async (token: string) =>
       (await this.http.request(this.url(path), { method, json, bearer: token, channel: 'mattermost', recipient: options.recipient, retries: options.retries })).body;
-    const token = await this.token();
-    try {
-      return await send(token);
-    } catch (error) {
-      if (!this.loginMode || !(error instanceof HttpRequestError) || error.status !== 401) throw error;
-      // Another call may have logged in meanwhile: only the first to see the stale session logs in again.
-      const current = await this.token().catch(() => undefined);
-      return send(current !== undefined && current !== token ? current : await this.login());
-    }
+    return this.settings.token ? send(this.settings.token) : this.session.withRenewal(send);
   }
 
   /** The bot's own user id (`GET /users/me`, or the login answer), fetched once; a failed lookup is not cached. */
   botId(): Promise<string> {
-    this.botIdPromise ??= (async () => {
-      if (this.loginMode) {
-        await this.token();
-        if (this.loginUserId !== undefined) return this.loginUserId;
-      }
-      const me = await this.call('GET', '/users/me', undefined);
-      const id = me !== null && typeof me === 'object' ? (me as { id?: unknown }).id : undefined;
-      if (typeof id !== 'string' || id === '') throw new Error('GET /users/me answered without an "id"');
-      return id;
-    })();
-    const pending = this.botIdPromise;
-    pending.catch(() => {
-      if (this.botIdPromise === pending) this.botIdPromise = undefined;
-    });
-    return pending;
+    return this.botIdCache.get();
+  }
+
+  private async lookUpBotId(): Promise<string> {
+    if (this.loginMode) {
+      await this.session.get();
+      if (this.loginUserId !== undefined) return this.loginUserId;
+    }
+    const me = await this.call('GET', '/users/me', undefined);
+    const id = me !== null && typeof me === 'object' ? (me as { id?: unknown }).id : undefined;
+    if (typeof id !== 'string' || id === '') throw new Error('GET /users/me answered without an "id"');
+    return id;
   }
 
   /** `POST /posts` with one post body (`channel_id`, `message`, `props`…). */

@@ -1,4 +1,4 @@
-import { HttpRequestError, type HttpClient } from 'switchboard';
+import { Cached, type HttpClient } from 'switchboard';
 
 export interface RocketChatApiSettings {
   /** `api_url` (or `server_url`) without a trailing slash: `https://chat.example.com`. */
@@ -17,7 +17,7 @@ interface Session {
  * keeps the session (Rasa logs in for every message); a 401 logs in again and repeats the call once, never more.
  */
 export class RocketChatApi {
-  private session: Promise<Session> | undefined;
+  private readonly session = new Cached(() => this.login());
 
   constructor(
     private readonly http: HttpClient,
@@ -28,33 +28,17 @@ export class RocketChatApi {
     return `${this.settings.baseUrl}${path}`;
   }
 
-  private login(): Promise<Session> {
-    const session = this.http
-      .post(this.url('/api/v1/login'), { user: this.settings.user, password: this.settings.password }, { channel: 'rocketchat' })
-      .then((response) => {
-        const data = response.body !== null && typeof response.body === 'object' ? (response.body as { data?: Partial<Session> }).data : undefined;
-        if (typeof data?.authToken !== 'string' || typeof data.userId !== 'string') throw new Error('POST /api/v1/login answered without data.authToken and data.userId');
-        return { authToken: data.authToken, userId: data.userId };
-      });
-    session.catch(() => {
-      if (this.session === session) this.session = undefined;
-    });
-    this.session = session;
-    return session;
+  private async login(): Promise<Session> {
+    const response = await this.http.post(this.url('/api/v1/login'), { user: this.settings.user, password: this.settings.password }, { channel: 'rocketchat' });
+    const data = response.body !== null && typeof response.body === 'object' ? (response.body as { data?: Partial<Session> }).data : undefined;
+    if (typeof data?.authToken !== 'string' || typeof data.userId !== 'string') throw new Error('POST /api/v1/login answered without data.authToken and data.userId');
+    return { authToken: data.authToken, userId: data.userId };
   }
 
   private async post(path: string, body: Record<string, unknown>, recipient: string): Promise<void> {
     const send = (session: Session) =>
       this.http.post(this.url(path), body, { headers: { 'X-Auth-Token': session.authToken, 'X-User-Id': session.userId }, channel: 'rocketchat', recipient });
-    const session = await (this.session ?? this.login());
-    try {
-      await send(session);
-    } catch (error) {
-      if (!(error instanceof HttpRequestError) || error.status !== 401) throw error;
-      // Another call may have logged in meanwhile: only the first to see the stale session logs in again.
-      const current = await (this.session ?? Promise.resolve(undefined)).catch(() => undefined);
-      await send(current !== undefined && current !== session ? current : await this.login());
-    }
+    await this.session.withRenewal(send);
   }
 
   /** `POST /api/v1/chat.postMessage` with one message body (`roomId` or `channel`, `text`, `attachments`…). */

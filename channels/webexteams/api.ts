@@ -1,4 +1,4 @@
-import type { HttpClient } from 'switchboard';
+import { Cached, type HttpClient } from 'switchboard';
 
 export interface WebexApiSettings {
   /** `api_url` without a trailing slash: `https://webexapis.com/v1`. */
@@ -11,7 +11,7 @@ export interface WebexApiSettings {
  * retries on 429/5xx honouring Retry-After, the token masked in logs).
  */
 export class WebexApi {
-  private botIdPromise: Promise<string> | undefined;
+  private readonly botIdCache = new Cached(() => this.lookUpBotId());
 
   constructor(
     private readonly http: HttpClient,
@@ -29,15 +29,14 @@ export class WebexApi {
 
   /** The bot's own person id (`GET /people/me`), fetched once; a failed lookup is not cached. */
   botId(): Promise<string> {
-    this.botIdPromise ??= this.get('/people/me').then((me) => {
-      const id = me !== null && typeof me === 'object' ? (me as { id?: unknown }).id : undefined;
-      if (typeof id !== 'string' || id === '') throw new Error('GET /people/me answered without an "id"');
-      return id;
-    });
-    this.botIdPromise.catch(() => {
-      this.botIdPromise = undefined;
-    });
-    return this.botIdPromise;
+    return this.botIdCache.get();
+  }
+
+  private async lookUpBotId(): Promise<string> {
+    const me = await this.get('/people/me');
+    const id = me !== null && typeof me === 'object' ? (me as { id?: unknown }).id : undefined;
+    if (typeof id !== 'string' || id === '') throw new Error('GET /people/me answered without an "id"');
+    return id;
   }
 
   /** `GET /messages/{id}`: the message a `messages` notification announces. */
