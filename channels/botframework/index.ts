@@ -21,7 +21,7 @@ import { verifyToken } from './verify.js';
 export { OpenIdKeys, TokenCache, BOT_FRAMEWORK_SCOPE, type KeySource, type OpenIdKeysOptions } from './auth.js';
 export { BotFrameworkOutput, cardAction, elementCard, heroCard, HERO_CARD } from './output.js';
 export { parseActivity, activityText, type ReplyContext } from './parse.js';
-export { verifyToken, BOT_FRAMEWORK_ISSUER, CLOCK_TOLERANCE_S } from './verify.js';
+export { verifyToken, BOT_FRAMEWORK_ISSUER, CLOCK_TOLERANCE_S, SIGNING_ALGORITHMS, SERVICE_URL_CLAIM } from './verify.js';
 
 const OPENID_METADATA = 'https://login.botframework.com/v1/.well-known/openidconfiguration';
 

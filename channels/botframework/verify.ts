@@ -1,4 +1,4 @@
-import { errors, jwtVerify } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { headerValue, type RequestHeaders as Headers } from 'switchboard';
 import type { KeySource } from './auth.js';
 
@@ -8,6 +8,14 @@ export const BOT_FRAMEWORK_ISSUER = 'https://api.botframework.com';
 /** Bot Framework allows 5 minutes of clock skew on `exp` and `nbf`. */
 export const CLOCK_TOLERANCE_S = 5 * 60;
 
+/** The signing algorithms Microsoft's SDKs accept (`AuthenticationConstants.AllowedSigningAlgorithms`). */
+export const SIGNING_ALGORITHMS = ['RS256', 'RS384', 'RS512'];
+
+/**
+ * The claim naming the service URL a token was minted for. The Bot Connector writes it all lower case
+ * (`AuthenticationConstants.ServiceUrlClaim` in Microsoft's SDKs, which compare claim names case-sensitively).
+ */
+export const SERVICE_URL_CLAIM = 'serviceurl';
 
 export interface TokenCheck {
   /** `app_id`: the audience the token must be for. */
@@ -29,9 +37,10 @@ function reasonOf(error: unknown): string {
 }
 
 /**
- * Checks the `Authorization: Bearer <jwt>` of a request from Bot Framework, as its connector SDKs do: RS256, signed
- * by a key of the OpenID metadata, issuer `https://api.botframework.com`, audience `app_id`, within its lifetime
- * (5 minutes of skew), its `serviceUrl` claim the activity's, and — when the key lists `endorsements` — the activity's
+ * Checks the `Authorization: Bearer <jwt>` of a request from Bot Framework, as its connector SDKs do: RS256, RS384 or
+ * RS512, signed by the key its `kid` names in the OpenID metadata, issuer `https://api.botframework.com`, audience
+ * `app_id`, within its lifetime (an `exp` is required; 5 minutes of skew), its `serviceurl` claim the activity's
+ * `serviceUrl` (the spelling `serviceUrl` is accepted too), and — when the key lists `endorsements` — the activity's
  * `channelId` among them. `true`, or the reason it failed (for the log, never the client). Never throws.
  */
 export async function verifyToken(headers: Headers, keys: KeySource, check: TokenCheck): Promise<true | string> {
@@ -39,13 +48,24 @@ export async function verifyToken(headers: Headers, keys: KeySource, check: Toke
   if (authorization === undefined || authorization === '') return 'missing Authorization header';
   const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
   if (!match) return 'Authorization is not a Bearer token';
+  const token = match[1]!;
+  let kid: unknown;
+  try {
+    kid = decodeProtectedHeader(token).kid;
+  } catch {
+    return 'token invalid: Invalid Compact JWS';
+  }
+  // The Bot Connector always names its key; without a kid jose would try any key, and check the endorsements of none.
+  if (typeof kid !== 'string' || kid === '') return 'token names no signing key ("kid")';
   let verified;
   try {
-    verified = await jwtVerify(match[1]!, keys.getKey, {
-      algorithms: ['RS256'],
+    verified = await jwtVerify(token, keys.getKey, {
+      algorithms: SIGNING_ALGORITHMS,
       issuer: BOT_FRAMEWORK_ISSUER,
       audience: check.appId,
       clockTolerance: CLOCK_TOLERANCE_S,
+      // Bot Connector tokens live an hour; one without an expiry would be good forever once captured.
+      requiredClaims: ['exp'],
       ...(check.now ? { currentDate: check.now } : {}),
     });
   } catch (error) {
@@ -53,11 +73,13 @@ export async function verifyToken(headers: Headers, keys: KeySource, check: Toke
   }
   const activity = check.activity;
   if (activity) {
-    const claim = verified.payload.serviceUrl;
-    if (typeof claim !== 'string' || claim !== activity.serviceUrl) return 'the token\'s "serviceUrl" claim is not the activity\'s serviceUrl';
-    // A key endorsed for some channels only may not vouch for others (an activity without channelId asserts none).
+    const { payload } = verified;
+    const claim = payload[SERVICE_URL_CLAIM] ?? payload.serviceUrl;
+    if (typeof claim !== 'string' || claim !== activity.serviceUrl) return 'the token\'s "serviceurl" claim is not the activity\'s serviceUrl';
+    // A key endorsed for some channels only may not vouch for others (an activity without channelId asserts none, and
+    // a key with an empty list is not restricted: Microsoft's SDKs check only non-empty lists).
     const endorsements = keys.jwk(verified.protectedHeader.kid)?.endorsements;
-    if (typeof activity.channelId === 'string' && activity.channelId !== '' && Array.isArray(endorsements) && !endorsements.includes(activity.channelId)) {
+    if (typeof activity.channelId === 'string' && activity.channelId !== '' && Array.isArray(endorsements) && endorsements.length > 0 && !endorsements.includes(activity.channelId)) {
       return `the signing key is not endorsed for channel "${activity.channelId}"`;
     }
   }

@@ -2,7 +2,7 @@ import test from 'ava';
 import nock from 'nock';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, createLocalJWKSet, type JWK } from 'jose';
 import { HttpClient } from 'switchboard';
 import BotFrameworkInput, {
   BotFrameworkOutput,
@@ -15,6 +15,7 @@ import BotFrameworkInput, {
   type KeySource,
 } from '../../channels/botframework/index.js';
 import { runChannelCases, startServer, ScriptedBot, type OutgoingCall } from '../harness.js';
+import { connectorKey, connectorToken, type ConnectorKey } from './botframework.tokens.js';
 
 const APP_ID = '8b0f7e2c-3d4a-4a5b-9c6d-7e8f90a1b2c3';
 const APP_PASSWORD = 'Qx8Q~not.a.real.secret_7yT3dLkW2pZr';
@@ -33,40 +34,36 @@ const ACTIVITIES_URL = `${SERVICE_URL}v3/conversations/${encodeURIComponent(CONV
 const tokens: Record<string, string> = {};
 let metadataUrl = '';
 let keySet: { keys: JWK[] } = { keys: [] };
-let signingKey: CryptoKey;
-let otherKey: CryptoKey;
+let signingKey: ConnectorKey;
+let otherKey: ConnectorKey;
 let keyServer: Server;
 const hits: string[] = [];
 
 interface Claims {
   iss?: string;
   aud?: string;
-  serviceUrl?: string | undefined;
+  /** The `serviceurl` claim, as the Bot Connector names it; `undefined`: absent. */
+  serviceurl?: string | undefined;
   /** Seconds relative to now. */
   exp?: number;
   nbf?: number;
+  extra?: Record<string, unknown>;
 }
 
-async function signToken(claims: Claims = {}, key: CryptoKey = signingKey, kid = 'key-1'): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const payload = 'serviceUrl' in claims ? (claims.serviceUrl === undefined ? {} : { serviceUrl: claims.serviceUrl }) : { serviceUrl: SERVICE_URL };
-  return new SignJWT(payload)
-    .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
-    .setIssuer(claims.iss ?? ISSUER)
-    .setAudience(claims.aud ?? APP_ID)
-    .setIssuedAt(now - 60)
-    .setNotBefore(now + (claims.nbf ?? -60))
-    .setExpirationTime(now + (claims.exp ?? 3600))
-    .sign(key);
+/** A token as the Bot Connector mints it (claims `aud, exp, iss, nbf, serviceurl`), see botframework.tokens.ts. */
+async function signToken(claims: Claims = {}, key: ConnectorKey = signingKey, kid = 'key-1'): Promise<string> {
+  return connectorToken(
+    key,
+    { aud: claims.aud ?? APP_ID, serviceurl: 'serviceurl' in claims ? claims.serviceurl : SERVICE_URL, iss: claims.iss ?? ISSUER, nbf: claims.nbf ?? -60, exp: claims.exp ?? 3600, ...(claims.extra ? { extra: claims.extra } : {}) },
+    { kid },
+  );
 }
 
 test.before(async () => {
-  const first = await generateKeyPair('RS256');
-  const second = await generateKeyPair('RS256');
-  signingKey = first.privateKey;
-  otherKey = second.privateKey;
+  signingKey = connectorKey('key-1');
+  otherKey = connectorKey('key-unknown');
   // As login.botframework.com lists them: each key names the channels that endorse it.
-  keySet = { keys: [{ ...(await exportJWK(first.publicKey)), kid: 'key-1', kty: 'RSA', use: 'sig', endorsements: ['msteams', 'webchat', 'directline', 'emulator'] } as JWK] };
+  keySet = { keys: [signingKey.jwk] };
   keyServer = createServer((req, res) => {
     hits.push(req.url ?? '');
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -87,14 +84,23 @@ test.before(async () => {
   tokens.notYetValid = await signToken({ nbf: 10 * 60 });
   tokens.wrongAudience = await signToken({ aud: 'another-bots-app-id' });
   tokens.wrongIssuer = await signToken({ iss: 'https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/' });
-  tokens.otherServiceUrl = await signToken({ serviceUrl: 'https://smba.trafficmanager.net/emea/' });
-  tokens.noServiceUrl = await signToken({ serviceUrl: undefined });
+  tokens.otherServiceUrl = await signToken({ serviceurl: 'https://smba.trafficmanager.net/emea/' });
+  tokens.noServiceUrl = await signToken({ serviceurl: undefined });
+  // The camel-case spelling some self-made relays mint: accepted too, though the Bot Connector never sends it.
+  tokens.legacyServiceUrl = await signToken({ serviceurl: undefined, extra: { serviceUrl: SERVICE_URL } });
+  tokens.legacyOtherServiceUrl = await signToken({ serviceurl: undefined, extra: { serviceUrl: 'https://smba.trafficmanager.net/emea/' } });
+  // Both spellings: the Bot Connector's `serviceurl` is the one that counts.
+  tokens.bothSpellingsWrongLower = await signToken({ serviceurl: 'https://smba.trafficmanager.net/emea/', extra: { serviceUrl: SERVICE_URL } });
+  tokens.rs384 = await connectorToken(signingKey, { aud: APP_ID, serviceurl: SERVICE_URL }, { alg: 'RS384' });
+  tokens.rs512 = await connectorToken(signingKey, { aud: APP_ID, serviceurl: SERVICE_URL }, { alg: 'RS512' });
+  tokens.noKid = await connectorToken(signingKey, { aud: APP_ID, serviceurl: SERVICE_URL }, { kid: undefined });
+  tokens.noExp = await connectorToken(signingKey, { aud: APP_ID, serviceurl: SERVICE_URL, exp: undefined });
   tokens.unknownKey = await signToken({}, otherKey, 'key-unknown');
   tokens.wrongKeyKnownKid = await signToken({}, otherKey, 'key-1');
   // A real header and payload with the signature of another token: the signature does not match.
   const [header, payload] = tokens.valid.split('.');
   tokens.badSignature = `${header}.${payload}.${tokens.wrongAudience.split('.')[2]}`;
-  tokens.hs256 = await new SignJWT({ serviceUrl: SERVICE_URL })
+  tokens.hs256 = await new SignJWT({ serviceurl: SERVICE_URL })
     .setProtectedHeader({ alg: 'HS256', kid: 'key-1' })
     .setIssuer(ISSUER)
     .setAudience(APP_ID)
@@ -184,6 +190,16 @@ runChannelCases(test, {
       ],
       outgoing: [tokenCall(), post({ text: 'Hey there!' })],
     },
+    ...(['legacyServiceUrl', 'rs384', 'rs512'] as const).map((token) => ({
+      label: `botframework: ${{ legacyServiceUrl: 'the legacy camel-case serviceUrl claim', rs384: 'an RS384 token', rs512: 'an RS512 token' }[token]} is accepted`,
+      body: activity({ id: `accepted-${token}` }),
+      sign: bearer(token),
+      answers: [],
+      status: 200,
+      response: 'success',
+      received: [{ text: 'hello', messageId: `accepted-${token}` }],
+      outgoing: [],
+    })),
     {
       label: 'botframework: a token expired less than 5 minutes ago is accepted (clock skew)',
       body: activity(),
@@ -278,8 +294,12 @@ runChannelCases(test, {
     refused('a token not valid for 10 more minutes', 'notYetValid'),
     refused('a token for another audience', 'wrongAudience'),
     refused('a token from another issuer', 'wrongIssuer'),
-    refused('a serviceUrl claim that is not the activity serviceUrl', 'otherServiceUrl'),
-    refused('a token without a serviceUrl claim', 'noServiceUrl'),
+    refused('a serviceurl claim that is not the activity serviceUrl', 'otherServiceUrl'),
+    refused('a token without a serviceurl claim', 'noServiceUrl'),
+    refused('a camel-case serviceUrl claim that is not the activity serviceUrl', 'legacyOtherServiceUrl'),
+    refused('a wrong serviceurl claim, with a right camel-case serviceUrl beside it', 'bothSpellingsWrongLower'),
+    refused('a token whose header names no key (kid)', 'noKid'),
+    refused('a token without an expiry (exp)', 'noExp'),
     refused('a token signed by a key the metadata does not list', 'unknownKey'),
     refused("a token signed by another key under a listed key's id", 'wrongKeyKnownKid'),
     refused('a token whose signature does not match', 'badSignature'),
@@ -549,7 +569,7 @@ test.serial('botframework output: a 401 from the connector renews the token and 
 });
 
 test.serial('botframework OpenIdKeys: a token naming a new key id makes the keys be fetched again (rotation)', async (t) => {
-  const next = await generateKeyPair('RS256');
+  const next = connectorKey('key-2', undefined);
   const saved = keySet;
   t.teardown(() => {
     keySet = saved;
@@ -557,9 +577,9 @@ test.serial('botframework OpenIdKeys: a token naming a new key id makes the keys
   const keys = new OpenIdKeys(new HttpClient({ retries: 0 }), metadataUrl, { cooldownDuration: 0 });
   const check = { appId: APP_ID, activity: { serviceUrl: SERVICE_URL, channelId: 'msteams' } };
   t.true(await verifyToken({ authorization: `Bearer ${tokens.valid}` }, await keys.source(), check));
-  const rotated = await signToken({}, next.privateKey, 'key-2');
+  const rotated = await signToken({}, next, 'key-2');
   t.is(await verifyToken({ authorization: `Bearer ${rotated}` }, await keys.source(), check), 'token signed with a key the OpenID metadata does not list');
-  keySet = { keys: [...saved.keys, { ...(await exportJWK(next.publicKey)), kid: 'key-2', use: 'sig' }] };
+  keySet = { keys: [...saved.keys, next.jwk] };
   t.true(await verifyToken({ authorization: `Bearer ${rotated}` }, await keys.source(), check));
 });
 
@@ -574,13 +594,21 @@ test('botframework verifyToken: reasons, never throws; the clock is injectable',
   t.is(await verifyToken({}, keys, check), 'missing Authorization header');
   t.is(await verifyToken({ authorization: 'Basic abc' }, keys, check), 'Authorization is not a Bearer token');
   t.is(await verifyToken({ authorization: 'Bearer not-a-jwt' }, keys, check), 'token invalid: Invalid Compact JWS');
+  t.is(await verifyToken({ authorization: 'Bearer e30.e30.' }, keys, check), 'token names no signing key ("kid")');
   t.is(await verifyToken(auth('expired'), keys, check), 'token expired');
   t.regex(String(await verifyToken(auth('wrongAudience'), keys, check)), /^token claim "aud" invalid/);
   t.regex(String(await verifyToken(auth('wrongIssuer'), keys, check)), /^token claim "iss" invalid/);
   t.regex(String(await verifyToken(auth('notYetValid'), keys, check)), /^token claim "nbf" invalid/);
   t.is(await verifyToken(auth('badSignature'), keys, check), 'token signature invalid');
   t.is(await verifyToken(auth('hs256'), keys, check), 'token algorithm not allowed');
-  t.is(await verifyToken(auth('otherServiceUrl'), keys, check), 'the token\'s "serviceUrl" claim is not the activity\'s serviceUrl');
+  t.is(await verifyToken(auth('otherServiceUrl'), keys, check), 'the token\'s "serviceurl" claim is not the activity\'s serviceUrl');
+  t.is(await verifyToken(auth('noServiceUrl'), keys, check), 'the token\'s "serviceurl" claim is not the activity\'s serviceUrl');
+  t.true(await verifyToken(auth('legacyServiceUrl'), keys, check), 'the camel-case "serviceUrl" spelling is accepted too');
+  t.true(await verifyToken(auth('rs384'), keys, check));
+  t.true(await verifyToken(auth('rs512'), keys, check));
+  t.is(await verifyToken(auth('noKid'), keys, check), 'token names no signing key ("kid")');
+  t.is(await verifyToken(auth('noExp'), keys, check), 'token claim "exp" invalid: missing');
+  t.true(await verifyToken(auth('valid'), { ...keys, jwk: (kid) => ({ ...keys.jwk(kid), endorsements: [] }) }, { ...check, activity: { serviceUrl: SERVICE_URL, channelId: 'skype' } }), 'an empty endorsement list restricts nothing');
   t.is(await verifyToken(auth('valid'), keys, { ...check, activity: { serviceUrl: SERVICE_URL, channelId: 'skype' } }), 'the signing key is not endorsed for channel "skype"');
   t.true(await verifyToken(auth('valid'), keys, { ...check, activity: { serviceUrl: SERVICE_URL } }), 'no channelId asserts no endorsement');
   // Two hours on, the hour-long token is expired even with the skew.
