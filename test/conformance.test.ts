@@ -16,6 +16,7 @@ import TwilioInput from '../channels/twilio/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
 import SocketIOInput from '../channels/socketio/index.js';
 import BotFrameworkInput from '../channels/botframework/index.js';
+import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
 import MattermostInput from '../channels/mattermost/index.js';
 import RocketChatInput from '../channels/rocketchat/index.js';
 
@@ -201,18 +202,12 @@ test('socketio passes conformance', async (t) => {
 });
 
 test('botframework passes conformance', async (t) => {
-  const { SignJWT, exportJWK, generateKeyPair } = await import('jose');
-  const { publicKey, privateKey } = await generateKeyPair('RS256');
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'conformance-key', use: 'sig', endorsements: ['msteams'] };
+  // A token as the Bot Connector mints it: claims aud, exp, iss, nbf and serviceurl (all lower case).
+  const key = connectorKey('conformance-key', ['msteams']);
+  const jwk = key.jwk;
   const appId = '00000000-0000-4000-8000-00000000c0f0';
   const serviceUrl = 'https://smba.trafficmanager.net/amer/';
-  const token = await new SignJWT({ serviceUrl })
-    .setProtectedHeader({ alg: 'RS256', kid: 'conformance-key', typ: 'JWT' })
-    .setIssuer('https://api.botframework.com')
-    .setAudience(appId)
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(privateKey);
+  const token = await connectorToken(key, { aud: appId, serviceurl: serviceUrl });
   let platformUrl = '';
   const report = await conformance(BotFrameworkInput, {
     credentials: (platform) => {
