@@ -569,7 +569,7 @@ test.serial('botframework output: a 401 from the connector renews the token and 
 });
 
 test.serial('botframework OpenIdKeys: a token naming a new key id makes the keys be fetched again (rotation)', async (t) => {
-  const next = connectorKey('key-2', undefined);
+  const next = connectorKey('key-2', null);
   const saved = keySet;
   t.teardown(() => {
     keySet = saved;

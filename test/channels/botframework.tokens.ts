@@ -17,11 +17,11 @@ export interface ConnectorKey {
   jwk: JWK & { endorsements?: string[] };
 }
 
-/** A signing key; `endorsements` are the channel ids it may vouch for (`undefined`: none listed). */
-export function connectorKey(kid: string, endorsements: string[] | undefined = ['msteams', 'webchat', 'directline', 'emulator']): ConnectorKey {
+/** A signing key; `endorsements` are the channel ids it may vouch for (`null`: the key lists none). */
+export function connectorKey(kid: string, endorsements: string[] | null = ['msteams', 'webchat', 'directline', 'emulator']): ConnectorKey {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const { n, e } = publicKey.export({ format: 'jwk' });
-  return { kid, privateKey, jwk: { kty: 'RSA', use: 'sig', kid, n, e, ...(endorsements === undefined ? {} : { endorsements }) } };
+  return { kid, privateKey, jwk: { kty: 'RSA', use: 'sig', kid, n, e, ...(endorsements === null ? {} : { endorsements }) } };
 }
 
 export interface ConnectorClaims {
