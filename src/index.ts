@@ -20,6 +20,7 @@ export type { HttpClientOptions, RequestOptions, HttpResponse } from './http.js'
 export { hmac, safeEqual, verifyHmac, rawBody, requireVerified, headerValue } from './signature.js';
 export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './signature.js';
 export { jsonBody, formBody } from './body.js';
+export { parseForwarded, publicUrl } from './forwarded.js';
 export { isObject, nonEmptyString, idString, compact } from './payload.js';
 export { Cached } from './cached.js';
 export {

@@ -121,8 +121,10 @@ export class SwitchboardServer {
       seen.set(name, channel);
       const secrets = secretKeys((channel.constructor as { credentials?: never }).credentials);
       const log = channelLogger(this.logger, name, secrets);
+      // A secret mapping (id → secret) masks each of its values.
       const secretValues = secrets
         .map((key) => (channel as { credentials?: Record<string, unknown> }).credentials?.[key])
+        .flatMap((v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.values(v) : [v]))
         .filter((v): v is string => typeof v === 'string');
       channel.attach?.({
         logger: log,

@@ -22,7 +22,7 @@ import { verifySlackRequest } from './verify.js';
 const credentials = credentialsSchema({
   slack_token: secret(z.string().min(1), 'bot token (xoxb-…), from OAuth & Permissions'),
   slack_signing_secret: verificationSecret('signing secret, from Basic Information → App Credentials'),
-  slack_channel: z.string().optional().meta({ description: 'a channel ID to listen in without a mention; answers go there' }),
+  slack_channel: z.string().optional().meta({ description: 'a channel ID to listen in without a mention; answers go there only when a message carries no channel' }),
   use_threads: z.boolean().default(false).meta({ description: 'answer in the thread of the message' }),
   errors_ignore_retry: z.array(z.string()).default(['http_timeout']).meta({ description: 'Slack retry reasons that are dropped, not processed' }),
   slack_retry_reason_header: z.string().default('x-slack-retry-reason').meta({ description: 'header carrying the retry reason' }),
@@ -61,12 +61,15 @@ export class SlackInput extends InputChannel<SlackCredentials> {
     }
   }
 
-  /** The output for one message: `slack_channel` wins, else where the message came from, else the sender. */
+  /**
+   * The output for one message: the conversation it came from (a DM stays a DM), else `slack_channel`, else the
+   * sender. As Rasa's `channel or slack_channel`: answering a private message in a shared channel would leak it.
+   */
   private output(metadata: { out_channel?: string | undefined; thread_id?: string | undefined }): SlackOutput {
     const { slack_token, slack_channel, use_threads, api_url } = this.credentials;
-    const channel = slack_channel ?? metadata.out_channel;
+    const channel = metadata.out_channel ?? slack_channel;
     // A thread only exists in its own channel.
-    const inThread = use_threads && metadata.thread_id !== undefined && channel === metadata.out_channel;
+    const inThread = use_threads && metadata.thread_id !== undefined && metadata.out_channel !== undefined;
     return new SlackOutput(this.http, {
       token: slack_token,
       apiUrl: api_url.replace(/\/+$/, ''),

@@ -58,15 +58,23 @@ function escapeRegExp(text: string): string {
 /**
  * Slack's message text as the user typed it: the bot's `<@U…>` mentions removed, links `<url|label>` → `label` and
  * `<url>` → `url`, and the three characters Slack escapes (`&`, `<`, `>`) unescaped.
+ *
+ * A mention is removed as Rasa removes it, in three passes per bot id: with the whitespace after it, then with the
+ * whitespace before it, and a mention still left (between two words) becomes a space, so `here<@U…>if` reads
+ * `here if`, not `hereif`. Other spacing is the user's and is kept.
  */
 export function cleanText(text: string, botIds: readonly string[]): string {
   let clean = text;
   for (const id of botIds) {
     // Slack may write a mention with the display name: `<@U0BOT|switchboard>`.
-    clean = clean.replace(new RegExp(`<@${escapeRegExp(id)}(?:\\|[^>]*)?>`, 'g'), '');
+    const mention = `<@${escapeRegExp(id)}(?:\\|[^>]*)?>`;
+    clean = clean
+      .replace(new RegExp(`${mention}\\s`, 'g'), '')
+      .replace(new RegExp(`\\s${mention}`, 'g'), '')
+      .replace(new RegExp(mention, 'g'), ' ');
   }
   clean = clean.replace(/<((?:https?|mailto):[^>|]*)\|([^>]*)>/g, '$2').replace(/<((?:https?|mailto):[^>|]*)>/g, '$1');
-  return clean.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').replace(/ {2,}/g, ' ').trim();
+  return clean.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').trim();
 }
 
 /** Rasa's conversation id: `<user>`, `<user>_<channel>` or `<user>_<channel>_<thread>`. */

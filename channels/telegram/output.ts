@@ -62,13 +62,17 @@ export function customCalls(json: Record<string, unknown>): Array<[string, Recor
 
 type Row = Array<Record<string, unknown>>;
 
-function buttonRows(buttons: Array<Button | Button[]>, vertical: boolean, render: (button: Button) => Record<string, unknown>): Row[] {
-  // Rasa lets `buttons` be a list of rows (a list of lists) for a reply keyboard; accepted for every keyboard here.
+/**
+ * Rasa's keyboard layouts: `inline` is one row of every button, `vertical` and `reply` one button per row. A reply
+ * keyboard's `buttons` may also hold rows (lists of buttons), each kept as one row, a single button beside them
+ * still on its own row; rows are accepted for the inline keyboards too (Rasa has no layout for them there).
+ */
+function buttonRows(buttons: Array<Button | Button[]>, oneRow: boolean, render: (button: Button) => Record<string, unknown>): Row[] {
   if (buttons.some((button) => Array.isArray(button))) {
     return buttons.map((row) => (Array.isArray(row) ? row : [row]).map(render));
   }
   const flat = buttons as Button[];
-  return vertical ? flat.map((button) => [render(button)]) : [flat.map(render)];
+  return oneRow ? [flat.map(render)] : flat.map((button) => [render(button)]);
 }
 
 function inlineButton(button: Button): Record<string, unknown> {
@@ -129,7 +133,7 @@ export class TelegramOutput extends OutputChannel {
         await super.sendTextWithButtons(recipientId, text, buttons.flat() as Button[]);
         return;
       }
-      replyMarkup = { inline_keyboard: buttonRows(buttons, type === 'vertical', inlineButton) };
+      replyMarkup = { inline_keyboard: buttonRows(buttons, type !== 'vertical', inlineButton) };
     }
     const parts = splitText(text);
     // The keyboard goes with the last part of a long text. Telegram needs some text with a keyboard.

@@ -11,6 +11,7 @@ import {
   type Context,
   type OnNewMessage,
   type Router,
+  publicUrl,
 } from 'switchboard';
 import { TwilioOutput } from './output.js';
 import { parseMessage } from './parse.js';
@@ -18,7 +19,8 @@ import { verifySignature } from './verify.js';
 
 export { TwilioOutput, splitText, apiName, MAX_BODY } from './output.js';
 export { parseMessage, locationText } from './parse.js';
-export { verifySignature, computeSignature, signedPayload, urlVariants } from './verify.js';
+export { verifySignature, computeSignature, signedPayload, signatureSettings, urlVariants } from './verify.js';
+export type { SignatureAlgorithm } from './verify.js';
 
 /** E.164 (optionally `whatsapp:`), a short code, or an alphanumeric sender ID. */
 const SENDER = /^(whatsapp:)?\+[1-9]\d{5,14}$|^\d{3,8}$|^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/;
@@ -28,6 +30,7 @@ const credentials = credentialsSchema({
   auth_token: secret(z.string().min(1), 'Auth Token (Console → Account info): the API password and the webhook signature key'),
   twilio_number: z.string().regex(SENDER, 'must be +<number>, whatsapp:+<number>, a short code or a sender ID').meta({ description: 'the number answers come from: +14155551234, or whatsapp:+14155238886 for WhatsApp' }),
   messaging_service_sid: z.string().regex(/^MG[0-9a-fA-F]{32}$/, 'must be a Messaging Service SID (MG followed by 32 hex digits)').optional().meta({ description: 'send from this Messaging Service instead of twilio_number' }),
+  webhook_signing_keys: secret(z.record(z.string().min(1), z.string().min(1)), 'SharedKey id → secret, for webhooks Twilio signs with a SharedKey (X-Twilio-Webhooks-Signature-Settings)').optional(),
   webhook_url: z.url({ protocol: /^https?$/ }).optional().meta({ description: 'the webhook URL exactly as set in Twilio, when a proxy changes the URL the server sees' }),
   api_url: z.url({ protocol: /^https?$/ }).default('https://api.twilio.com').meta({ description: "Twilio's REST API base URL (proxies, tests)" }),
 });
@@ -64,11 +67,12 @@ export class TwilioInput extends InputChannel<Credentials> {
 
   /**
    * The URL Twilio signed: `webhook_url` when set (a proxy rewrote the URL), with the request's query string when
-   * `webhook_url` has none; else the URL as received (Koa honours X-Forwarded-Proto and -Host).
+   * `webhook_url` has none; else the URL as the client called it (the host's `publicUrl`: `Forwarded:` or
+   * X-Forwarded-Proto and -Host, which the host trusts).
    */
   signedUrl(ctx: Context): string {
     const configured = this.credentials.webhook_url;
-    if (configured === undefined) return ctx.href;
+    if (configured === undefined) return publicUrl(ctx);
     return !configured.includes('?') && ctx.querystring !== '' ? `${configured}?${ctx.querystring}` : configured;
   }
 
@@ -78,7 +82,7 @@ export class TwilioInput extends InputChannel<Credentials> {
     router.post(
       '/webhook',
       requireVerified(
-        (ctx) => verifySignature({ url: this.signedUrl(ctx), raw: rawBody(ctx), form: Boolean(ctx.is('urlencoded')), headers: ctx.headers }, this.credentials.auth_token),
+        (ctx) => verifySignature({ url: this.signedUrl(ctx), raw: rawBody(ctx), form: Boolean(ctx.is('urlencoded')), headers: ctx.headers }, this.credentials.auth_token, this.credentials.webhook_signing_keys),
         { skip: this.unverified },
       ),
       async (ctx) => {

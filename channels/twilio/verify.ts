@@ -1,22 +1,60 @@
 import { createHash } from 'node:crypto';
+import querystring from 'node:querystring';
 import { hmac, safeEqual, type RequestHeaders as Headers } from 'switchboard';
 
-const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
+/** The parts of an http(s) URL, split as text: `new URL()` would re-encode the path and query Twilio signed. */
+function splitUrl(url: string): { scheme: string; userinfo: string; host: string; port: string; rest: string } | undefined {
+  const match = /^(https?:\/\/)([^/?#]*)(.*)$/is.exec(url);
+  if (!match) return undefined;
+  const [, scheme = '', authority = '', rest = ''] = match;
+  const at = authority.lastIndexOf('@');
+  const hostPort = authority.slice(at + 1);
+  // In an IPv6 literal (`[::1]:8080`) only a colon after the bracket starts the port.
+  const colon = hostPort.indexOf(':', hostPort.lastIndexOf(']') + 1);
+  return {
+    scheme,
+    userinfo: authority.slice(0, at + 1),
+    host: colon === -1 ? hostPort : hostPort.slice(0, colon),
+    port: colon === -1 ? '' : hostPort.slice(colon),
+    rest,
+  };
+}
+
+/** The URL without its port, and with one (the scheme's default added when it has none). */
+function portForms(url: string): string[] {
+  const parts = splitUrl(url);
+  if (!parts) return [url];
+  const { scheme, userinfo, host, port, rest } = parts;
+  const withPort = port !== '' ? port : scheme.toLowerCase() === 'https://' ? ':443' : ':80';
+  return [`${scheme}${userinfo}${host}${rest}`, `${scheme}${userinfo}${host}${withPort}${rest}`];
+}
+
+/** The query string decoded and encoded again as Node's legacy `querystring` does (`%27` ↔ `'`, spaces as `%20`). */
+function legacyQuery(url: string): string {
+  const start = url.indexOf('?');
+  if (start === -1 || start === url.length - 1) return url;
+  return `${url.slice(0, start)}?${querystring.stringify(querystring.parse(url.slice(start + 1)))}`;
+}
 
 /**
- * The URL as Twilio may have signed it. What Twilio signs depends on how the URL was typed into the Console, so its
- * own validators accept the URL as given, without its port, and with its port (the scheme's default added when it
- * has none); so do we. Edited as text, never through `new URL()`, which would re-encode the path and query that
- * Twilio signed byte for byte. Credentials in the URL (`https://user:pass@host/…`) are kept: Twilio signs them.
+ * The URLs Twilio may have signed for a request to `url`: the ones twilio-node's `validateRequest` accepts. What Twilio
+ * signs depends on how the URL was typed into the Console, so first the URL as received, without and with its port;
+ * then the URL as a WHATWG parser normalises it (characters such as `'` or a space percent-encoded, the host
+ * lower-cased), without and with its port, each also with its query re-encoded the legacy way. Credentials in the
+ * URL (`https://user:pass@host/…`) are kept: Twilio signs them.
  */
 export function urlVariants(url: string): string[] {
-  const match = /^(https?:)\/\/([^/?#@]*@)?(\[[^\]]*\]|[^/?#:]*)(?::(\d*))?(.*)$/i.exec(url);
-  if (!match) return [url];
-  const [, scheme = '', userinfo = '', host = '', port, rest = ''] = match;
-  const fallback = DEFAULT_PORTS[scheme.toLowerCase()];
-  if (fallback === undefined) return [url];
-  const base = `${scheme}//${userinfo}${host}`;
-  const variants = [url, `${base}${rest}`, `${base}:${port || fallback}${rest}`];
+  const variants = portForms(url);
+  let normalized: string | undefined;
+  try {
+    normalized = new URL(url).toString();
+  } catch {
+    // Not a URL a parser accepts: only the forms as received.
+  }
+  if (normalized !== undefined) {
+    const forms = portForms(normalized);
+    variants.push(...forms, ...forms.map(legacyQuery));
+  }
   return [...new Set(variants)];
 }
 
@@ -38,9 +76,33 @@ export function signedPayload(url: string, params: Iterable<[string, string]>): 
   return payload;
 }
 
-/** `X-Twilio-Signature` for a request: base64 HMAC-SHA1 of `signedPayload` keyed with the auth token. */
-export function computeSignature(authToken: string, url: string, params: Iterable<[string, string]> = []): string {
-  return hmac('sha1', authToken, signedPayload(url, params), 'base64');
+/** Twilio's names for its webhook signature algorithms, and the HMAC each one is. */
+const ALGORITHMS: Record<string, 'sha1' | 'sha256'> = { HMAC_SHA1: 'sha1', HMAC_SHA256: 'sha256' };
+export type SignatureAlgorithm = 'HMAC_SHA1' | 'HMAC_SHA256';
+
+/**
+ * `X-Twilio-Signature` for a request: base64 HMAC of `signedPayload`, keyed with the auth token (HMAC-SHA1), or with
+ * a SharedKey secret and the algorithm its settings header names.
+ */
+export function computeSignature(key: string, url: string, params: Iterable<[string, string]> = [], algorithm: SignatureAlgorithm = 'HMAC_SHA1'): string {
+  return hmac(ALGORITHMS[algorithm]!, key, signedPayload(url, params), 'base64');
+}
+
+/**
+ * `X-Twilio-Webhooks-Signature-Settings: key=<SharedKey id>,algorithm=<HMAC_SHA1|HMAC_SHA256>`, sent by Twilio when
+ * it signs with a SharedKey instead of the auth token. Parameters are read as twilio-node reads them (`name=value`
+ * separated by commas, blanks trimmed, the first non-empty value counts); without `algorithm`, HMAC_SHA1.
+ */
+export function signatureSettings(header: string): { key: string | undefined; algorithm: string } {
+  const found: Record<string, string> = {};
+  for (const part of header.split(',')) {
+    const separator = part.indexOf('=');
+    if (separator === -1) continue;
+    const name = part.slice(0, separator).trim();
+    const value = part.slice(separator + 1).trim();
+    if (value !== '' && !(name in found)) found[name] = value;
+  }
+  return { key: found.key, algorithm: found.algorithm ?? 'HMAC_SHA1' };
 }
 
 export interface SignedRequest {
@@ -54,13 +116,32 @@ export interface SignedRequest {
 }
 
 /**
- * Checks `X-Twilio-Signature`. For form posts (every messaging webhook) the fields are signed with the URL. For
- * other bodies Twilio adds `bodySHA256=<hex SHA-256 of the body>` to the URL and signs the URL alone; the hash is
- * then checked too, so the body cannot be swapped. `true`, or the reason it failed (for the log, never the client).
+ * Checks `X-Twilio-Signature`. Without `X-Twilio-Webhooks-Signature-Settings` it is keyed with the auth token
+ * (HMAC-SHA1); with it, with the secret of the SharedKey it names in `sharedKeys` (`webhook_signing_keys`), with the
+ * algorithm it names: an unknown key id or algorithm is refused. For form posts (every messaging webhook) the fields
+ * are signed with the URL. For other bodies Twilio adds `bodySHA256=<hex SHA-256 of the body>` to the URL and signs
+ * the URL alone; the hash is then checked too, so the body cannot be swapped. `true`, or the reason it failed (for
+ * the log, never the client; it names a key id, never a secret).
  */
-export function verifySignature(request: SignedRequest, authToken: string | undefined): true | string {
-  if (!authToken) return 'no auth_token configured';
+export function verifySignature(request: SignedRequest, authToken: string | undefined, sharedKeys: Readonly<Record<string, string>> = {}): true | string {
   const given = request.headers['x-twilio-signature'];
+  const settingsHeader = request.headers['x-twilio-webhooks-signature-settings'];
+  if (Array.isArray(settingsHeader)) return 'several X-Twilio-Webhooks-Signature-Settings headers';
+  let key: string;
+  let algorithm: SignatureAlgorithm = 'HMAC_SHA1';
+  if (settingsHeader !== undefined && settingsHeader !== '') {
+    const settings = signatureSettings(settingsHeader);
+    const name = settings.algorithm.toUpperCase();
+    if (!(name in ALGORITHMS)) return `unsupported signature algorithm ${JSON.stringify(settings.algorithm.slice(0, 40))}`;
+    algorithm = name as SignatureAlgorithm;
+    if (settings.key === undefined) return 'X-Twilio-Webhooks-Signature-Settings names no key';
+    const secret = Object.hasOwn(sharedKeys, settings.key) ? sharedKeys[settings.key] : undefined;
+    if (!secret) return `unknown SharedKey ${JSON.stringify(settings.key.slice(0, 80))} (not in webhook_signing_keys)`;
+    key = secret;
+  } else {
+    if (!authToken) return 'no auth_token configured';
+    key = authToken;
+  }
   if (given === undefined || given === '') return 'missing X-Twilio-Signature header';
   if (Array.isArray(given)) return 'several X-Twilio-Signature headers';
 
@@ -74,7 +155,7 @@ export function verifySignature(request: SignedRequest, authToken: string | unde
     params = [...new URLSearchParams(request.raw)];
   }
   for (const url of urlVariants(request.url)) {
-    if (safeEqual(given, computeSignature(authToken, url, params))) return true;
+    if (safeEqual(given, computeSignature(key, url, params, algorithm))) return true;
   }
   return `X-Twilio-Signature does not match (signed URL taken as ${request.url})`;
 }

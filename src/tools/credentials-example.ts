@@ -14,6 +14,7 @@ function envName(channel: string, key: string): string {
 
 function example(channel: string, doc: KeyDoc): string {
   if (doc.type === 'object' && doc.secret) return `{username: "<username>", password: \${${envName(channel, doc.key)}_PASSWORD}}`;
+  if (doc.type === 'record' && doc.secret) return `{"<id>": \${${envName(channel, doc.key)}_<ID>}}`;
   if (doc.secret) return `\${${envName(channel, doc.key)}}`;
   if (doc.default !== undefined) return JSON.stringify(doc.default);
   if (doc.type === 'boolean') return 'false';

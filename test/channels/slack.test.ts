@@ -548,12 +548,38 @@ runChannelCases(test, {
       outgoing: [{ url: POST, body: { channel: 'C0LISTEN', thread_ts: '1355517523.000005', text: 'me' } }],
     },
     {
-      label: 'slack slack_channel: answers to a DM go to slack_channel, without the DM\u2019s thread',
+      label: 'slack slack_channel: answers to a DM stay in the DM (in its thread), never in slack_channel',
       body: dm('Ev4DM'),
       sign,
       status: 200,
-      answers: [{ text: 'over here' }],
-      outgoing: [{ url: POST, body: { channel: 'C0LISTEN', text: 'over here' } }],
+      answers: [{ text: 'just between us' }],
+      outgoing: [{ url: POST, body: { channel: 'D024BE91L', thread_ts: '1355517523.000005', text: 'just between us' } }],
+    },
+    {
+      label: 'slack slack_channel: a mention in another channel is answered in that channel, in its thread',
+      body: eventCallback({ ...MENTION, text: '<@U0BOT> status?' }, 'Ev4MENTION'),
+      sign,
+      status: 200,
+      answers: [{ text: 'all green' }],
+      received: [{ text: 'status?', senderId: 'U061F7AUR_C123ABC456', metadata: { out_channel: 'C123ABC456' } }],
+      outgoing: [{ url: POST, body: { channel: 'C123ABC456', thread_ts: '1515449522.000016', text: 'all green' } }],
+    },
+    {
+      label: 'slack slack_channel: a group DM (mpim) mention is answered in the group DM',
+      body: eventCallback({ ...MENTION, channel: 'G0GROUPDM', channel_type: 'mpim', text: '<@U0BOT> hi all' }, 'Ev4MPIM'),
+      sign,
+      status: 200,
+      answers: [{ text: 'hi' }],
+      outgoing: [{ url: POST, body: { channel: 'G0GROUPDM', thread_ts: '1515449522.000016', text: 'hi' } }],
+    },
+    {
+      label: 'slack slack_channel: a click that carries no channel (App Home) is answered in slack_channel, without a thread',
+      form: { payload: JSON.stringify({ ...JSON.parse(blockActions({ type: 'button', value: '/affirm', action_ts: '1548426417.840180' }).payload!), channel: undefined }) },
+      sign,
+      status: 200,
+      answers: [{ text: 'noted' }],
+      received: [{ text: '/affirm', senderId: 'UA8RXUSPL' }],
+      outgoing: [{ url: POST, body: { channel: 'C0LISTEN', text: 'noted' } }],
     },
     {
       label: 'slack errors_ignore_retry: a configured reason (http_error) is dropped too',
@@ -635,10 +661,49 @@ test('slack verify: pure, never throws, rejects what it must', (t) => {
   t.not(verifySlackRequest(raw, good, '', now), true, 'an empty secret verifies nothing');
 });
 
+/**
+ * Rasa's mention clean-up, input → output, from its own tests (tests/core/channels/test_slack.py,
+ * `test_slack_message_sanitization`): a removed mention leaves a space where two words would otherwise join.
+ */
+const MENTION_CLEANUP: Array<[string, string]> = [
+  ['You can sit here <@U0BOT> if you want<@U0BOT>', 'You can sit here if you want'],
+  ['<@U0BOT> You can sit here if you want<@U0BOT> ', 'You can sit here if you want'],
+  ['<@U0BOT>You can sit here if you want <@U0BOT>', 'You can sit here if you want'],
+  ['You can sit here<@U0BOT>if you want', 'You can sit here if you want'],
+  ['Hey <@U0BOT>, you can sit here if you want<@U0BOT>!', 'Hey, you can sit here if you want !'],
+  ['Hey<@U0BOT> , you can sit here if you want <@U0BOT>!', 'Hey, you can sit here if you want!'],
+  ['convert garbled url to <http://vicdb-f.net|vicdb-f.net>', 'convert garbled url to vicdb-f.net'],
+  ['convert multiple garbled url to <http://vicdb-f.net|vicdb-f.net>. Also <http://eemdb-p.net|eemdb-p.net>', 'convert multiple garbled url to vicdb-f.net. Also eemdb-p.net'],
+  // The same passes for a mention written with the display name.
+  ['here<@U0BOT|switchboard>if', 'here if'],
+];
+
+for (const [input, expected] of MENTION_CLEANUP) {
+  test(`slack parse: cleanText(${JSON.stringify(input)}) is ${JSON.stringify(expected)}, as Rasa`, (t) => {
+    t.is(cleanText(input, ['U0BOT']), expected);
+  });
+}
+
+runChannelCases(test, {
+  channel: SlackInput,
+  credentials: { slack_token: TOKEN, slack_signing_secret: SECRET },
+  cases: [
+    {
+      label: 'slack: a mention between two words reaches the bot as a space (Rasa: `here<@U…>if` → `here if`)',
+      body: eventCallback({ ...MENTION, text: 'can I sit here<@U0BOT>if I want?' }, 'Ev7SPACE'),
+      sign,
+      status: 200,
+      answers: [],
+      received: [{ text: 'can I sit here if I want?' }],
+    },
+  ],
+});
+
 test('slack parse: cleanText strips only the bot mentions and restores links', (t) => {
   t.is(cleanText('<@U0BOT> hi <@U0BOT|sb>', ['U0BOT']), 'hi');
   t.is(cleanText('ask <@UOTHER> about <mailto:a@b.c|a@b.c> and <https://x.io>', ['U0BOT']), 'ask <@UOTHER> about a@b.c and https://x.io');
   t.is(cleanText('line one\nline &lt;two&gt;', []), 'line one\nline <two>');
+  t.is(cleanText('two  spaces stay', ['U0BOT']), 'two  spaces stay', 'only a mention\u2019s own space is touched, as Rasa');
 });
 
 test('slack credentials: the signing secret is required unless allow_unverified, the token always', (t) => {

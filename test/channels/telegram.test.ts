@@ -254,9 +254,19 @@ runChannelCases(test, {
       [{ url: `${BOT}/sendMessage`, body: { chat_id: '1111111', text: 'Pick', reply_markup: { inline_keyboard: [[{ text: 'great', callback_data: '/mood_great' }], [{ text: 'docs', url: 'https://rasa.com/docs' }]] } } }],
     ),
     answerCase(
-      'button_type reply sends a one-time reply keyboard of titles',
-      [{ text: 'Pick', button_type: 'reply', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'sad', payload: '/mood_unhappy' }] }],
-      [{ url: `${BOT}/sendMessage`, body: { chat_id: '1111111', text: 'Pick', reply_markup: { keyboard: [[{ text: 'great' }, { text: 'sad' }]], resize_keyboard: true, one_time_keyboard: true } } }],
+      'button_type inline (said explicitly) is one row, as the default',
+      [{ text: 'Pick', button_type: 'inline', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'sad', payload: '/mood_unhappy' }, { title: 'meh', payload: '/mood_meh' }] }],
+      [{ url: `${BOT}/sendMessage`, body: { chat_id: '1111111', text: 'Pick', reply_markup: { inline_keyboard: [[{ text: 'great', callback_data: '/mood_great' }, { text: 'sad', callback_data: '/mood_unhappy' }, { text: 'meh', callback_data: '/mood_meh' }]] } } }],
+    ),
+    answerCase(
+      'button_type reply sends a one-time reply keyboard of titles, one button per row (as Rasa)',
+      [{ text: 'Pick', button_type: 'reply', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'sad', payload: '/mood_unhappy' }, { title: 'meh', payload: '/mood_meh' }] }],
+      [{ url: `${BOT}/sendMessage`, body: { chat_id: '1111111', text: 'Pick', reply_markup: { keyboard: [[{ text: 'great' }], [{ text: 'sad' }], [{ text: 'meh' }]], resize_keyboard: true, one_time_keyboard: true } } }],
+    ),
+    answerCase(
+      'button_type reply with rows (lists of buttons) keeps each row; a single button beside them gets its own row',
+      [{ text: 'Pick', button_type: 'reply', buttons: [[{ title: 'yes', payload: '/affirm' }, { title: 'no', payload: '/deny' }], { title: 'not sure', payload: '/unsure' }] as never }],
+      [{ url: `${BOT}/sendMessage`, body: { chat_id: '1111111', text: 'Pick', reply_markup: { keyboard: [[{ text: 'yes' }, { text: 'no' }], [{ text: 'not sure' }]], resize_keyboard: true, one_time_keyboard: true } } }],
     ),
     answerCase(
       'quick replies are an inline keyboard',

@@ -1,10 +1,11 @@
 import test from 'ava';
 import nock from 'nock';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import twilio from 'twilio';
 import TwilioInput, { EMPTY_TWIML } from '../../channels/twilio/index.js';
 import { TwilioOutput, apiName, splitText } from '../../channels/twilio/output.js';
 import { locationText, parseMessage } from '../../channels/twilio/parse.js';
-import { computeSignature, urlVariants, verifySignature } from '../../channels/twilio/verify.js';
+import { computeSignature, signatureSettings, urlVariants, verifySignature } from '../../channels/twilio/verify.js';
 import { HttpClient } from 'switchboard';
 import { ScriptedBot, runChannelCases, startServer, type ChannelCase, type OutgoingCall } from '../harness.js';
 
@@ -20,13 +21,22 @@ const API = `https://api.twilio.com/2010-04-01/Accounts/${ACCOUNT_SID}/Messages.
 const BASIC = `Basic ${Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64')}`;
 const CREDENTIALS = { account_sid: ACCOUNT_SID, auth_token: AUTH_TOKEN, twilio_number: NUMBER, webhook_url: WEBHOOK_URL };
 
+/** A form body as twilio-node takes its parameters: a repeated name as a list of its values. */
+function formParams(raw: string): Record<string, string | string[]> {
+  const params: Record<string, string | string[]> = {};
+  for (const [name, value] of new URLSearchParams(raw)) {
+    const existing = params[name];
+    params[name] = existing === undefined ? value : ([] as string[]).concat(existing, value);
+  }
+  return params;
+}
+
 /**
- * Twilio's algorithm, written out here independently of the channel: base64 HMAC-SHA1 keyed with the auth token over
- * the URL followed by each POST parameter, sorted by name, as name then value.
+ * The referee: the signature twilio-node (Twilio's own library) computes, never our code. Keyed with the auth token
+ * (HMAC_SHA1), or with a SharedKey secret and its algorithm.
  */
-function twilioSignature(url: string, raw: string, token = AUTH_TOKEN): string {
-  const params = [...new URLSearchParams(raw)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return createHmac('sha1', token).update(url + params.map(([k, v]) => k + v).join('')).digest('base64');
+function twilioSignature(url: string, raw: string, token = AUTH_TOKEN, algorithm?: string): string {
+  return twilio.getExpectedTwilioSignature(token, url, formParams(raw), algorithm);
 }
 const sign = (raw: string) => ({ 'x-twilio-signature': twilioSignature(WEBHOOK_URL, raw) });
 
@@ -596,3 +606,257 @@ test.serial('twilio: a failed send is logged with the recipient, never with the 
   t.false(logs.text.includes(AUTH_TOKEN));
   t.false(logs.text.includes(Buffer.from(`${ACCOUNT_SID}:${AUTH_TOKEN}`).toString('base64')));
 });
+
+// SharedKey signing: Twilio names the key and the algorithm in X-Twilio-Webhooks-Signature-Settings.
+const SHARED_A = 'sk-secret-a-0f9e8d7c6b5a4938271605f4e3d2c1b0';
+const SHARED_B = 'sk-secret-b-1a2b3c4d5e6f708192a3b4c5d6e7f809';
+const KEY_A = 'webhooks_sharedkey_0a1b2c3d';
+const KEY_B = 'webhooks_sharedkey_4e5f6a7b';
+const SHARED_CREDENTIALS = { ...CREDENTIALS, webhook_signing_keys: { [KEY_A]: SHARED_A, [KEY_B]: SHARED_B } };
+const SETTINGS = 'x-twilio-webhooks-signature-settings';
+/** Signed by twilio-node with a SharedKey secret, the settings header naming `key` and `algorithm`. */
+const signShared = (secret: string, settings: string, algorithm?: string) => (raw: string) => ({
+  [SETTINGS]: settings,
+  'x-twilio-signature': twilioSignature(WEBHOOK_URL, raw, secret, algorithm ?? twilio.getSignatureAlgorithm(settings)),
+});
+
+runChannelCases(test, {
+  channel: TwilioInput,
+  credentials: SHARED_CREDENTIALS,
+  cases: [
+    {
+      label: 'twilio SharedKey: HMAC_SHA256 with the key the settings header names is accepted',
+      form: sms({ MessageSid: 'SM_shared_256' }),
+      sign: signShared(SHARED_A, `key=${KEY_A},algorithm=HMAC_SHA256`),
+      status: 200,
+      answers: [],
+      received: [{ text: 'Hello there', messageId: 'SM_shared_256' }],
+    },
+    {
+      label: 'twilio SharedKey: the second key of the map, algorithm HMAC_SHA1',
+      form: sms({ MessageSid: 'SM_shared_b' }),
+      sign: signShared(SHARED_B, `algorithm=HMAC_SHA1,key=${KEY_B}`),
+      status: 200,
+      answers: [],
+      received: [{ messageId: 'SM_shared_b' }],
+    },
+    {
+      label: 'twilio SharedKey: no algorithm means HMAC_SHA1; blanks and the algorithm\u2019s case are read as twilio-node reads them',
+      form: sms({ MessageSid: 'SM_shared_default' }),
+      sign: (raw) => ({ ...signShared(SHARED_A, ` key = ${KEY_A} `)(raw) }),
+      status: 200,
+      answers: [],
+      received: [{ messageId: 'SM_shared_default' }],
+    },
+    {
+      label: 'twilio SharedKey: a lower-case algorithm name is accepted, as twilio-node does',
+      form: sms({ MessageSid: 'SM_shared_lower' }),
+      sign: signShared(SHARED_A, `key=${KEY_A},algorithm=hmac_sha256`, 'HMAC_SHA256'),
+      status: 200,
+      answers: [],
+      received: [{ messageId: 'SM_shared_lower' }],
+    },
+    {
+      label: 'twilio SharedKey: an unknown key id is 401',
+      form: sms({ MessageSid: 'SM_shared_unknown' }),
+      sign: signShared(SHARED_A, 'key=webhooks_sharedkey_ffffffff,algorithm=HMAC_SHA256'),
+      status: 401,
+      received: [],
+    },
+    {
+      label: 'twilio SharedKey: the right signature under the wrong key id is 401',
+      form: sms({ MessageSid: 'SM_shared_swapped' }),
+      sign: signShared(SHARED_A, `key=${KEY_B},algorithm=HMAC_SHA256`),
+      status: 401,
+      received: [],
+    },
+    {
+      label: 'twilio SharedKey: with the settings header, an auth-token signature is 401 (no downgrade)',
+      form: sms({ MessageSid: 'SM_shared_token' }),
+      sign: (raw) => ({ [SETTINGS]: `key=${KEY_A},algorithm=HMAC_SHA1`, 'x-twilio-signature': twilioSignature(WEBHOOK_URL, raw) }),
+      status: 401,
+      received: [],
+    },
+    {
+      label: 'twilio SharedKey: signed HMAC_SHA256 but the header says HMAC_SHA1 is 401',
+      form: sms({ MessageSid: 'SM_shared_alg' }),
+      sign: signShared(SHARED_A, `key=${KEY_A},algorithm=HMAC_SHA1`, 'HMAC_SHA256'),
+      status: 401,
+      received: [],
+    },
+    {
+      label: 'twilio SharedKey: an unsupported algorithm is 401, never a 500',
+      form: sms({ MessageSid: 'SM_shared_512' }),
+      sign: (raw) => ({ [SETTINGS]: `key=${KEY_A},algorithm=HMAC_SHA512`, 'x-twilio-signature': twilioSignature(WEBHOOK_URL, raw, SHARED_A, 'HMAC_SHA256') }),
+      status: 401,
+      received: [],
+    },
+    {
+      label: 'twilio SharedKey: a settings header without a key is 401',
+      form: sms({ MessageSid: 'SM_shared_nokey' }),
+      sign: signShared(SHARED_A, 'algorithm=HMAC_SHA256'),
+      status: 401,
+      received: [],
+    },
+    {
+      label: 'twilio SharedKey: without the settings header, the auth token check is unchanged',
+      form: sms({ MessageSid: 'SM_shared_absent' }),
+      sign,
+      status: 200,
+      answers: [],
+      received: [{ messageId: 'SM_shared_absent' }],
+    },
+  ],
+});
+
+runChannelCases(test, {
+  channel: TwilioInput,
+  credentials: CREDENTIALS,
+  cases: [
+    {
+      label: 'twilio SharedKey: a settings header when no webhook_signing_keys are configured is 401',
+      form: sms({ MessageSid: 'SM_shared_none' }),
+      sign: signShared(SHARED_A, `key=${KEY_A},algorithm=HMAC_SHA256`),
+      status: 401,
+      received: [],
+    },
+  ],
+});
+
+test('twilio credentials: webhook_signing_keys is a map of non-empty strings, its values secret', (t) => {
+  t.regex(t.throws(() => TwilioInput.fromCredentials({ ...CREDENTIALS, webhook_signing_keys: 'sk' }))?.message ?? '', /webhook_signing_keys/);
+  t.regex(t.throws(() => TwilioInput.fromCredentials({ ...CREDENTIALS, webhook_signing_keys: { [KEY_A]: '' } }))?.message ?? '', /webhook_signing_keys/);
+  const error = t.throws(() => TwilioInput.fromCredentials({ ...CREDENTIALS, webhook_signing_keys: { [KEY_A]: 42 } }))?.message ?? '';
+  t.false(error.includes('42'), 'a secret value is not echoed in the error');
+});
+
+test.serial('twilio SharedKey: secrets never appear in the logs, a refused key id does', async (t) => {
+  const bot = new ScriptedBot([]);
+  const channel = TwilioInput.fromCredentials({ ...SHARED_CREDENTIALS, webhook_url: undefined });
+  const { request, logs } = await startServer(t, [channel], { bot });
+  const raw = new URLSearchParams(sms({ MessageSid: 'SM_shared_log' })).toString();
+  const url = 'https://sms.example.org/webhooks/twilio/webhook';
+  const post = (settings: string, secret: string) =>
+    request('/webhooks/twilio/webhook', {
+      method: 'POST',
+      body: raw,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', forwarded: 'proto=https;host=sms.example.org', [SETTINGS]: settings, 'x-twilio-signature': twilioSignature(url, raw, secret, 'HMAC_SHA256') },
+    });
+  t.is((await post('key=webhooks_sharedkey_nope,algorithm=HMAC_SHA256', SHARED_A)).status, 401);
+  t.is((await post(`key=${KEY_B},algorithm=HMAC_SHA256`, SHARED_A)).status, 401);
+  t.is((await post(`key=${KEY_A},algorithm=HMAC_SHA256`, SHARED_A)).status, 200);
+  await bot.waitFor(1);
+  t.regex(logs.text, /unknown SharedKey \\"webhooks_sharedkey_nope\\"/);
+  for (const secret of [SHARED_A, SHARED_B, AUTH_TOKEN]) t.false(logs.text.includes(secret), 'no secret in the logs');
+});
+
+test.serial('twilio SharedKey: each secret of the map is masked by the channel\u2019s HTTP client, like the auth token', async (t) => {
+  const channel = TwilioInput.fromCredentials(SHARED_CREDENTIALS);
+  await startServer(t, [channel]);
+  t.is(channel.http.mask(`a ${SHARED_A} b ${SHARED_B} c ${AUTH_TOKEN}`), 'a [redacted] b [redacted] c [redacted]');
+});
+
+test('twilio verify: signatureSettings reads the header as twilio-node does', (t) => {
+  t.deepEqual(signatureSettings(`key=${KEY_A},algorithm=HMAC_SHA256`), { key: KEY_A, algorithm: 'HMAC_SHA256' });
+  t.deepEqual(signatureSettings(`key=${KEY_A}`), { key: KEY_A, algorithm: 'HMAC_SHA1' });
+  t.deepEqual(signatureSettings('algorithm=,key=,algorithm=HMAC_SHA256'), { key: undefined, algorithm: 'HMAC_SHA256' });
+  for (const header of [`key=${KEY_A},algorithm=HMAC_SHA256`, `key=${KEY_A}`, 'algorithm= HMAC_SHA256 ', 'garbage', '']) {
+    t.is(signatureSettings(header).algorithm, twilio.getSignatureAlgorithm(header), `algorithm of ${JSON.stringify(header)}`);
+  }
+});
+
+/**
+ * The URLs a Console may hold (as Twilio signs them) against the URLs a request may arrive at: whatever twilio-node's
+ * `validateRequest` accepts or refuses, we accept or refuse, for the auth token and for a SharedKey (HMAC_SHA256).
+ */
+const SIGNED_FORMS = [
+  "https://bot.example.com/webhooks/twilio/webhook?name=O'Brien&city=S%C3%A3o%20Paulo",
+  'https://bot.example.com/webhooks/twilio/webhook?name=O%27Brien&city=S%C3%A3o%20Paulo',
+  "https://bot.example.com:443/webhooks/twilio/webhook?name=O'Brien&city=S%C3%A3o%20Paulo",
+  'https://bot.example.com/webhooks/twilio/webhook?name=O%27Brien&city=S%C3%A3o+Paulo',
+  'https://bot.example.com/webhooks/twilio/webhook?q=a%2Ab&tag=%7Bx%7D',
+  'https://bot.example.com/webhooks/twilio/webhook?q=a*b&tag={x}',
+  'https://bot.example.com:8443/webhooks/twilio/webhook?x=1',
+  'https://bot.example.com/webhooks/twilio/webhook?x=1',
+  'https://user:pa%40ss@bot.example.com/webhooks/twilio/webhook',
+  'https://[2001:db8::1]:8443/webhooks/twilio/webhook',
+];
+const RECEIVED_FORMS = [
+  ...SIGNED_FORMS,
+  'https://BOT.example.com/webhooks/twilio/webhook?x=1',
+  'https://bot.example.com:443/webhooks/twilio/webhook?name=O%27Brien&city=S%C3%A3o%20Paulo',
+  'https://user:pa%40ss@bot.example.com:443/webhooks/twilio/webhook',
+  'https://[2001:db8::1]/webhooks/twilio/webhook',
+];
+
+test('twilio verify: the URLs twilio-node accepts (ports, percent-encoding) and no others', (t) => {
+  const raw = new URLSearchParams(sms()).toString();
+  const params = formParams(raw);
+  let accepted = 0;
+  for (const [key, algorithm, keys] of [[AUTH_TOKEN, 'HMAC_SHA1', {}], [SHARED_A, 'HMAC_SHA256', { [KEY_A]: SHARED_A }]] as const) {
+    const settings = algorithm === 'HMAC_SHA1' ? {} : { [SETTINGS]: `key=${KEY_A},algorithm=${algorithm}` };
+    for (const signed of SIGNED_FORMS) {
+      const signature = twilio.getExpectedTwilioSignature(key, signed, params, algorithm);
+      for (const received of RECEIVED_FORMS) {
+        const referee = twilio.validateRequest(key, signature, received, params, algorithm);
+        const ours = verifySignature({ url: received, raw, form: true, headers: { 'x-twilio-signature': signature, ...settings } }, AUTH_TOKEN, keys) === true;
+        t.is(ours, referee, `${algorithm} signed ${signed} → received ${received}`);
+        if (referee) accepted++;
+      }
+    }
+  }
+  // Not a vacuous table: the pairs that differ only by port or percent-encoding are among the accepted ones.
+  t.true(accepted > 2 * SIGNED_FORMS.length, `${accepted} accepted pairs`);
+  const signed = twilio.getExpectedTwilioSignature(AUTH_TOKEN, SIGNED_FORMS[0]!, params);
+  t.true(verifySignature({ url: SIGNED_FORMS[1]!, raw, form: true, headers: { 'x-twilio-signature': signed } }, AUTH_TOKEN), "signed with ', received as %27");
+  t.true(verifySignature({ url: RECEIVED_FORMS.at(-3)!, raw, form: true, headers: { 'x-twilio-signature': signed } }, AUTH_TOKEN), 'received with :443 and %27');
+});
+
+test.serial('twilio: a percent-encoded query arrives as the client encoded it and still verifies', async (t) => {
+  const bot = new ScriptedBot([]);
+  const channel = TwilioInput.fromCredentials({ account_sid: ACCOUNT_SID, auth_token: AUTH_TOKEN, twilio_number: NUMBER });
+  const { request } = await startServer(t, [channel], { bot });
+  const raw = new URLSearchParams(sms({ MessageSid: 'SM_encoded' })).toString();
+  // Typed into the Console with a raw apostrophe; fetch sends it as %27.
+  const typed = "https://sms.example.org/webhooks/twilio/webhook?name=O'Brien";
+  const response = await request("/webhooks/twilio/webhook?name=O'Brien", {
+    method: 'POST',
+    body: raw,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', forwarded: 'proto=https;host=sms.example.org', 'x-twilio-signature': twilioSignature(typed, raw) },
+  });
+  t.is(response.status, 200);
+  await bot.waitFor(1);
+});
+
+/** A request from the harness's 127.0.0.1:<port> that a proxy forwarded, signed for the URL Twilio called. */
+async function forwardedRequest(t: import('ava').ExecutionContext, headers: Record<string, string>, signedUrl: string, sid: string) {
+  const bot = new ScriptedBot([]);
+  const channel = TwilioInput.fromCredentials({ account_sid: ACCOUNT_SID, auth_token: AUTH_TOKEN, twilio_number: NUMBER });
+  const { request } = await startServer(t, [channel], { bot });
+  const raw = new URLSearchParams(sms({ MessageSid: sid })).toString();
+  const response = await request('/webhooks/twilio/webhook?x=1', {
+    method: 'POST',
+    body: raw,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilioSignature(signedUrl, raw), ...headers },
+  });
+  return { status: response.status, bot };
+}
+
+const FORWARDED_CASES: Array<[string, Record<string, string>, string, number]> = [
+  ['Forwarded proto and host make the signed URL', { forwarded: 'for=192.0.2.60;proto=https;host=sms.example.org' }, 'https://sms.example.org/webhooks/twilio/webhook?x=1', 200],
+  ['a quoted host with its port', { forwarded: 'for="[2001:db8:cafe::17]:4711";proto=https;host="sms.example.org:8443"' }, 'https://sms.example.org:8443/webhooks/twilio/webhook?x=1', 200],
+  ['the first element counts (the proxy the client reached)', { forwarded: 'proto=https;host=sms.example.org, proto=http;host=internal.lan' }, 'https://sms.example.org/webhooks/twilio/webhook?x=1', 200],
+  ['a later element is not the public URL', { forwarded: 'proto=https;host=sms.example.org, proto=http;host=internal.lan' }, 'http://internal.lan/webhooks/twilio/webhook?x=1', 401],
+  ['Forwarded wins over X-Forwarded-Host', { forwarded: 'proto=https;host=sms.example.org', 'x-forwarded-host': 'other.example.net' }, 'https://sms.example.org/webhooks/twilio/webhook?x=1', 200],
+  ['a parameter Forwarded lacks comes from X-Forwarded-*', { forwarded: 'for=192.0.2.60;proto=https', 'x-forwarded-host': 'sms.example.org' }, 'https://sms.example.org/webhooks/twilio/webhook?x=1', 200],
+  ['a host that is not a host is ignored', { forwarded: 'proto=https;host="evil.example/x?"', 'x-forwarded-host': 'sms.example.org' }, 'https://sms.example.org/webhooks/twilio/webhook?x=1', 200],
+  ['without any proxy header, the public URL is unknown: 401', {}, 'https://sms.example.org/webhooks/twilio/webhook?x=1', 401],
+];
+for (const [label, headers, signedUrl, status] of FORWARDED_CASES) {
+  test.serial(`twilio behind a proxy (RFC 7239): ${label}`, async (t) => {
+    const { status: actual, bot } = await forwardedRequest(t, headers, signedUrl, `SM_fwd_${FORWARDED_CASES.findIndex(([l]) => l === label)}`);
+    t.is(actual, status);
+    if (status === 200) await bot.waitFor(1);
+    else t.is(bot.received.length, 0);
+  });
+}
