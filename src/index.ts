@@ -6,7 +6,7 @@ export { InputChannel, Router, isInputChannelClass, isValidChannelName } from '.
 /** Koa's request context and next function, for channel route handlers: use these, not your own koa types. */
 export type { Context, Next } from 'koa';
 export type { ChannelContext, InputChannelClass } from './channel.js';
-export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText, splitText } from './output.js';
+export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText, splitText, paragraphs } from './output.js';
 export type { SendOptions } from './output.js';
 export { UserMessage, DEFAULT_SENDER_ID } from './message.js';
 export type { BotMessage, Button, Element, CollectedMessage, UserMessageInit } from './message.js';
