@@ -21,6 +21,8 @@ export { hmac, safeEqual, verifyHmac, rawBody, requireVerified, headerValue } fr
 export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './signature.js';
 export { jsonBody, formBody } from './body.js';
 export { isObject, nonEmptyString, idString, compact } from './payload.js';
+export { parseRestRequest, restRequest } from './rest.js';
+export type { RestRequest } from './rest.js';
 export { Cached } from './cached.js';
 export {
   HttpError,

@@ -1,15 +1,13 @@
 import {
-  BadRequestError,
   CollectingOutputChannel,
   InputChannel,
   UserMessage,
   credentialsSchema,
-  jsonBody,
-  type Context,
+  restRequest,
   type OnNewMessage,
+  type RestRequest,
   type Router,
 } from 'switchboard';
-import { parseRestRequest, type RestRequest } from './parse.js';
 
 /**
  * Rasa's REST channel: `POST /webhooks/rest/webhook {"sender", "message", "metadata"?}` answers the bot's replies as
@@ -23,14 +21,7 @@ export class RestInput extends InputChannel {
     return 'rest';
   }
 
-  /** Reads and checks the request; subclasses (callback) share it. */
-  protected parseRequest(ctx: Context): RestRequest {
-    const request = parseRestRequest(jsonBody(ctx));
-    if (typeof request === 'string') throw new BadRequestError(request);
-    return request;
-  }
-
-  protected userMessage(request: RestRequest, output: CollectingOutputChannel): UserMessage {
+  private userMessage(request: RestRequest, output: CollectingOutputChannel): UserMessage {
     return new UserMessage({
       text: request.message,
       senderId: request.sender,
@@ -43,7 +34,7 @@ export class RestInput extends InputChannel {
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
     router.post('/webhook', async (ctx) => {
-      const request = this.parseRequest(ctx);
+      const request = restRequest(ctx);
       const output = new CollectingOutputChannel();
       // The answer is the bot's reply, so wait for it; on a bot error, what was collected is returned, as in Rasa.
       await onNewMessage(this.userMessage(request, output));
