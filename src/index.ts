@@ -6,7 +6,7 @@ export { InputChannel, Router, isInputChannelClass, isValidChannelName } from '.
 /** Koa's request context and next function, for channel route handlers: use these, not your own koa types. */
 export type { Context, Next } from 'koa';
 export type { ChannelContext, InputChannelClass } from './channel.js';
-export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText, splitText } from './output.js';
+export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText, splitText, paragraphs } from './output.js';
 export type { SendOptions } from './output.js';
 export { UserMessage, DEFAULT_SENDER_ID } from './message.js';
 export type { BotMessage, Button, Element, CollectedMessage, UserMessageInit } from './message.js';
@@ -22,6 +22,8 @@ export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './s
 export { jsonBody, formBody } from './body.js';
 export { parseForwarded, publicUrl } from './forwarded.js';
 export { isObject, nonEmptyString, idString, compact } from './payload.js';
+export { parseRestRequest, restRequest } from './rest.js';
+export type { RestRequest } from './rest.js';
 export { Cached } from './cached.js';
 export {
   HttpError,

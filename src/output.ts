@@ -37,6 +37,15 @@ export function splitText(text: string, limit: number): string[] {
   return parts;
 }
 
+/**
+ * A text's paragraphs, as Rasa's output channels split it: the whole text trimmed, then cut at each blank line
+ * (`\n\n`), every part keeping its own whitespace (`"a \n\n b "` → `"a "`, `" b"`). Parts with nothing but
+ * whitespace are dropped, where Rasa would send them as empty messages.
+ */
+export function paragraphs(text: string): string[] {
+  return text.trim().split('\n\n').filter((part) => part.trim() !== '');
+}
+
 /** Text followed by its buttons as a numbered list, one line each. */
 export function textWithButtonsToText(text: string, buttons: readonly Button[]): string {
   const lines = buttons.map(buttonToText);
@@ -103,7 +112,7 @@ export abstract class OutputChannel {
 
   /**
    * Sends one answer, as Rasa does: quick replies with their text, else buttons with their text, else the text
-   * (split at blank lines, one message per part); then custom JSON, image, attachment and elements.
+   * (one message per paragraph, see `paragraphs`); then custom JSON, image, attachment and elements.
    */
   async sendResponse(recipientId: string, message: BotMessage): Promise<void> {
     const options: SendOptions = {};
@@ -114,10 +123,8 @@ export abstract class OutputChannel {
       await this.sendQuickReplies(recipientId, text, message.quick_replies, options);
     } else if (Array.isArray(message.buttons) && message.buttons.length > 0) {
       await this.sendTextWithButtons(recipientId, text, message.buttons, options);
-    } else if (text.trim() !== '') {
-      for (const part of text.trim().split(/\n\s*\n/)) {
-        if (part.trim() !== '') await this.sendTextMessage(recipientId, part.trim(), options);
-      }
+    } else {
+      for (const part of paragraphs(text)) await this.sendTextMessage(recipientId, part, options);
     }
     if (message.custom !== undefined && message.custom !== null) await this.sendCustomJson(recipientId, message.custom, options);
     if (typeof message.image === 'string' && message.image !== '') await this.sendImageUrl(recipientId, message.image, options);

@@ -130,27 +130,42 @@ export class Pipeline {
       return 'failed';
     }
     const stopTyping = this.startTyping(message, log);
-    let answers: BotMessage[];
+    let answers: Iterator<unknown> | AsyncIterator<unknown>;
     try {
-      const result = await this.bot.handle(message);
-      answers = Array.isArray(result) ? result : [];
-      if (!Array.isArray(result)) log.error({ got: typeof result }, 'bot did not return a list of answers');
+      const result: unknown = await this.bot.handle(message);
+      if (Array.isArray(result)) answers = result[Symbol.iterator]();
+      else if (isAsyncIterable(result)) answers = result[Symbol.asyncIterator]();
+      else {
+        log.error({ got: typeof result }, 'bot did not return a list of answers');
+        answers = [][Symbol.iterator]();
+      }
     } catch (error) {
       log.error({ err: error }, 'bot failed to handle the message');
       return 'failed';
     } finally {
       stopTyping();
     }
-    for (const answer of answers) {
+    // A bot that yields its answers one by one has each sent as soon as it is yielded (what `rest?stream=true` shows).
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await answers.next();
+      } catch (error) {
+        log.error({ err: error }, 'bot failed to handle the message');
+        return 'failed';
+      }
+      if (next.done) break;
+      const answer = next.value;
       if (answer === null || typeof answer !== 'object') {
         log.error({ got: typeof answer }, 'bot returned an answer that is not an object; skipped');
         continue;
       }
       try {
-        await output.sendResponse(message.senderId, answer);
+        await output.sendResponse(message.senderId, answer as BotMessage);
       } catch (error) {
         // Later answers would be out of context without this one, so the rest of this reply is dropped.
         log.error({ err: error }, 'sending an answer failed');
+        await Promise.resolve(answers.return?.()).catch(() => undefined);
         return 'failed';
       }
     }
@@ -185,4 +200,8 @@ export class Pipeline {
       if (interval) clearInterval(interval);
     };
   }
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
 }

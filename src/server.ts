@@ -71,6 +71,8 @@ export class SwitchboardServer {
       this.logger.debug({ err: error }, 'request error after response');
     });
     app.use(errorMiddleware(this.logger));
+    app.use(collapseSlashes);
+    app.use(refusedOriginLog(options.cors ?? [], this.logger));
     if (options.cors && options.cors.length > 0) app.use(corsMiddleware(options.cors));
     app.use(contentTypeGuard);
     const limit = String(options.bodyLimit ?? '1mb');
@@ -247,6 +249,40 @@ async function contentTypeGuard(ctx: Context, next: Next): Promise<void> {
     }
   }
   await next();
+}
+
+/**
+ * `//webhooks/rest/webhook` is what a client sends when its configured host ends with `/` (Chatroom does): runs of
+ * slashes in the path are collapsed before routing, the query string left as it is.
+ */
+async function collapseSlashes(ctx: Context, next: Next): Promise<void> {
+  if (ctx.path.includes('//')) ctx.path = ctx.path.replace(/\/{2,}/g, '/');
+  await next();
+}
+
+/** How many refused origins are remembered, so each is logged once without letting the set grow without bound. */
+const REMEMBERED_ORIGINS = 1_000;
+const BROWSER_ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[a-z0-9.\-[\]:]{1,255}$/i;
+
+/**
+ * A browser on a page of another origin gets no CORS headers unless `--cors` lists it, and then fails in the page
+ * with nothing in the server's logs. So the first request of each refused origin logs, at info, the option to add.
+ */
+export function refusedOriginLog(origins: string[], logger: Logger, remember = REMEMBERED_ORIGINS) {
+  const allowed = new Set(origins);
+  const logged = new Set<string>();
+  return async function logRefusedOrigin(ctx: Context, next: Next): Promise<void> {
+    const origin = ctx.get('origin');
+    // A page of this server posting to it (the web chat) sends its own origin; that needs no CORS.
+    const refused = !allowed.has('*') && !allowed.has(origin) && origin !== `${ctx.protocol}://${ctx.host}`;
+    // Only what a browser sends (`scheme://host[:port]`): an arbitrary header value must not write its own advice.
+    if (refused && BROWSER_ORIGIN.test(origin) && !logged.has(origin)) {
+      if (logged.size >= remember) logged.delete(logged.values().next().value!);
+      logged.add(origin);
+      logger.info({ origin }, `origin ${origin} is not allowed; start with --cors ${origin} to allow it`);
+    }
+    await next();
+  };
 }
 
 function corsMiddleware(origins: string[]) {

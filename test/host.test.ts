@@ -1,6 +1,7 @@
 import test from 'ava';
 import RestInput from '../channels/rest/index.js';
-import { startServer, ScriptedBot } from './harness.js';
+import { refusedOriginLog } from '#src/server.js';
+import { captureLogs, startServer, ScriptedBot } from './harness.js';
 
 async function restServer(t: Parameters<typeof startServer>[0], options: Parameters<typeof startServer>[2] = {}) {
   return startServer(t, [RestInput.fromCredentials({})], options);
@@ -127,4 +128,63 @@ test('a throwing route in a channel gives a JSON 500 without a stack trace, and 
   t.deepEqual(response.json, { error: 'internal error' });
   t.regex(logs.text, /kaboom/);
   t.is((await request('/health')).status, 200);
+});
+
+test('CORS: a refused browser origin logs once, at info, the --cors to add; allowed and same-origin requests do not', async (t) => {
+  const { request, logs, url } = await restServer(t, { cors: ['https://shop.example.com'] });
+  const advice = /origin https:\/\/x\.example is not allowed; start with --cors https:\/\/x\.example to allow it/;
+  for (let i = 0; i < 3; i++) await request('/', { headers: { origin: 'https://x.example' } });
+  await request('/webhooks/rest/webhook', { method: 'OPTIONS', headers: { origin: 'https://x.example', 'access-control-request-method': 'POST' } });
+  const lines = logs.lines.filter((line) => advice.test(line));
+  t.is(lines.length, 1, logs.text);
+  t.like(JSON.parse(lines[0]!), { level: 30, origin: 'https://x.example' });
+
+  await request('/', { headers: { origin: 'https://other.example:8443' } });
+  t.regex(logs.text, /start with --cors https:\/\/other\.example:8443 to allow it/);
+  await request('/', { headers: { origin: 'https://shop.example.com' } });
+  await request('/', { headers: { origin: url } });
+  t.notRegex(logs.text, /shop\.example\.com is not allowed/);
+  t.notRegex(logs.text, /127\.0\.0\.1:\d+ is not allowed/);
+  // A header that is not an origin a browser would send writes no advice.
+  await request('/', { headers: { origin: 'https://a.example --cors *' } });
+  t.notRegex(logs.text, /--cors \*/);
+});
+
+test('CORS: without --cors, a browser origin is refused and told which --cors to add; with * nothing is logged', async (t) => {
+  const none = await restServer(t);
+  await none.request('/', { headers: { origin: 'https://chat.example' } });
+  t.regex(none.logs.text, /origin https:\/\/chat\.example is not allowed; start with --cors https:\/\/chat\.example to allow it/);
+  const any = await restServer(t, { cors: ['*'] });
+  await any.request('/', { headers: { origin: 'https://chat.example' } });
+  t.notRegex(any.logs.text, /is not allowed/);
+});
+
+test('CORS: the remembered refused origins are capped; past the cap the oldest is forgotten (and logged again)', async (t) => {
+  const { logger, lines } = captureLogs('info');
+  const middleware = refusedOriginLog([], logger, 3);
+  const see = (origin: string) => middleware({ get: () => origin, protocol: 'http', host: 'bot.example' } as never, async () => {});
+  const count = (origin: string) => lines().filter((line) => line.origin === origin).length;
+  for (const origin of ['https://first.example', 'https://o1.example', 'https://o2.example', 'https://o2.example']) await see(origin);
+  await see('https://first.example');
+  t.is(count('https://first.example'), 1, 'still remembered');
+  t.is(count('https://o2.example'), 1);
+  await see('https://o3.example');
+  await see('https://first.example');
+  t.is(count('https://first.example'), 2, 'forgotten once the cap was reached');
+  await see('http://bot.example');
+  t.is(count('http://bot.example'), 0, 'same origin');
+});
+
+test('duplicate slashes in a path are collapsed before routing, the query string untouched', async (t) => {
+  const bot = new ScriptedBot((message) => [{ text: `got ${message.text}` }]);
+  const { request } = await restServer(t, { bot });
+  for (const path of ['//webhooks/rest/webhook', '/webhooks//rest/webhook', '/webhooks/rest///webhook?stream=false']) {
+    const response = await request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sender":"a","message":"hi"}' });
+    t.is(response.status, 200, path);
+    t.deepEqual(response.json, [{ recipient_id: 'a', text: 'got hi' }], path);
+  }
+  const streamed = await request('//webhooks//rest/webhook?stream=true&x=a//b', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sender":"a","message":"hi"}' });
+  t.is(streamed.text, '{"recipient_id":"a","text":"got hi"}\n');
+  t.is((await request('//health')).status, 200);
+  t.is((await request('//webhooks/nope')).status, 404);
 });

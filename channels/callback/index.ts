@@ -1,5 +1,4 @@
-import { secret, z, credentialsSchema, type OnNewMessage, type Router } from 'switchboard';
-import { RestInput } from '../rest/index.js';
+import { InputChannel, UserMessage, credentialsSchema, restRequest, secret, z, type OnNewMessage, type Router } from 'switchboard';
 import { CallbackOutput, type CallbackTarget } from './output.js';
 
 const credentials = credentialsSchema({
@@ -13,19 +12,19 @@ const credentials = credentialsSchema({
 });
 
 /**
- * Rasa's callback channel: the same request as `rest`, answered `success` at once; the bot's answers are POSTed to
- * `url` afterwards, through the shared client (timeouts, retries).
+ * Rasa's callback channel: the same request as `rest` (read with the public `restRequest`), answered `success` at
+ * once; the bot's answers are POSTed to `url` afterwards, through the shared client (timeouts, retries).
  */
-export class CallbackInput extends RestInput {
+export class CallbackInput extends InputChannel<z.output<typeof credentials>> {
   static override credentials = credentials;
   static override description = 'like rest, but the answers are POSTed to your URL afterwards';
 
-  override name(): string {
+  name(): string {
     return 'callback';
   }
 
   private target(): CallbackTarget {
-    const values = this.credentials as z.output<typeof credentials>;
+    const values = this.credentials;
     const params = { ...values.params };
     if (values.token) params[values.token_name] = values.token;
     return {
@@ -37,13 +36,21 @@ export class CallbackInput extends RestInput {
     };
   }
 
-  override router(onNewMessage: OnNewMessage): Router {
+  router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
     const target = this.target();
     router.post('/webhook', async (ctx) => {
-      const request = this.parseRequest(ctx);
+      const request = restRequest(ctx);
       const output = new CallbackOutput(this.http, target);
-      await onNewMessage.enqueue(this.userMessage(request, output));
+      await onNewMessage.enqueue(
+        new UserMessage({
+          text: request.message,
+          senderId: request.sender,
+          output,
+          inputChannel: request.inputChannel ?? this.name(),
+          metadata: request.metadata,
+        }),
+      );
       ctx.type = 'text/plain';
       ctx.body = 'success';
     });

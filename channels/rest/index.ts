@@ -1,19 +1,28 @@
+import { PassThrough } from 'node:stream';
 import {
-  BadRequestError,
   CollectingOutputChannel,
   InputChannel,
   UserMessage,
   credentialsSchema,
-  jsonBody,
+  restRequest,
   type Context,
   type OnNewMessage,
+  type RestRequest,
   type Router,
 } from 'switchboard';
-import { parseRestRequest, type RestRequest } from './parse.js';
+import { StreamingOutput } from './output.js';
+
+/** `?stream=true`, read as Rasa reads it: the first value, lower-cased, is `true`. */
+function wantsStream(ctx: Context): boolean {
+  const value = ctx.query.stream;
+  const first = Array.isArray(value) ? value[0] : value;
+  return typeof first === 'string' && first.toLowerCase() === 'true';
+}
 
 /**
  * Rasa's REST channel: `POST /webhooks/rest/webhook {"sender", "message", "metadata"?}` answers the bot's replies as
- * a JSON array, each with its `recipient_id`. No keys, no verification (put it behind your own auth if public).
+ * a JSON array, each with its `recipient_id`; with `?stream=true`, one JSON object per line as each is sent. No keys,
+ * no verification (put it behind your own auth if public).
  */
 export class RestInput extends InputChannel {
   static override credentials = credentialsSchema({});
@@ -23,14 +32,7 @@ export class RestInput extends InputChannel {
     return 'rest';
   }
 
-  /** Reads and checks the request; subclasses (callback) share it. */
-  protected parseRequest(ctx: Context): RestRequest {
-    const request = parseRestRequest(jsonBody(ctx));
-    if (typeof request === 'string') throw new BadRequestError(request);
-    return request;
-  }
-
-  protected userMessage(request: RestRequest, output: CollectingOutputChannel): UserMessage {
+  private userMessage(request: RestRequest, output: CollectingOutputChannel): UserMessage {
     return new UserMessage({
       text: request.message,
       senderId: request.sender,
@@ -43,7 +45,22 @@ export class RestInput extends InputChannel {
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
     router.post('/webhook', async (ctx) => {
-      const request = this.parseRequest(ctx);
+      const request = restRequest(ctx);
+      if (wantsStream(ctx)) {
+        // As Rasa frames it (its console reads this): `text/event-stream`, but each line a bare JSON answer, no
+        // `data:`. The response starts now; each answer is written the moment the host sends it through the output.
+        const body = new PassThrough();
+        // A client that hangs up destroys the body (Koa); a late write must not become an unhandled error.
+        body.on('error', () => {});
+        ctx.set('Content-Type', 'text/event-stream');
+        ctx.body = body;
+        const output = new StreamingOutput(body, this.logger);
+        // Never rejects; a bot that fails part-way ends the stream after what it had already answered.
+        void onNewMessage(this.userMessage(request, output)).then(() => {
+          if (!body.destroyed) body.end();
+        });
+        return;
+      }
       const output = new CollectingOutputChannel();
       // The answer is the bot's reply, so wait for it; on a bot error, what was collected is returned, as in Rasa.
       await onNewMessage(this.userMessage(request, output));

@@ -1,4 +1,4 @@
-import { OutputChannel, type Button, type Element } from 'switchboard';
+import { OutputChannel, paragraphs, type Button, type Element } from 'switchboard';
 
 /** Where the output emits: a socket.io namespace (or anything with `to(room).emit(event, data)`). */
 export interface RoomEmitter {
@@ -48,11 +48,11 @@ export class SocketIOOutput extends OutputChannel {
   }
 
   /**
-   * As Rasa: one `{text, quick_replies}` event per blank-line-separated part of the text, every part with a
+   * As Rasa: one `{text, quick_replies}` event per paragraph of the text (`paragraphs`), every part with a
    * `quick_replies` list, the buttons all on the last part (`payload` defaults to the title).
    */
   override async sendTextWithButtons(recipientId: string, text: string, buttons: Button[]): Promise<void> {
-    const parts = text.trim().split(/\n\s*\n/).map((part) => part.trim()).filter((part) => part !== '');
+    const parts = paragraphs(text);
     const messages: Array<{ text: string; quick_replies: SocketQuickReply[] }> = (parts.length > 0 ? parts : ['']).map((part) => ({ text: part, quick_replies: [] }));
     messages[messages.length - 1]!.quick_replies = buttons.map((button) => ({
       content_type: 'text',

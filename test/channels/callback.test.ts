@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import test from 'ava';
 import CallbackInput from '../../channels/callback/index.js';
 import { runChannelCases } from '../harness.js';
@@ -44,6 +46,23 @@ runChannelCases(test, {
       status: 200,
       response: 'success',
       received: [{ text: 'hi' }],
+      outgoing: [],
+    },
+    {
+      label: 'callback: a numeric sender is accepted, as by rest, and posted back as a string',
+      body: { sender: 7000100004, message: 'hi', metadata: { page: 'x' }, input_channel: 'kiosk' },
+      answers: [{ text: 'a \n\n b ' }],
+      status: 200,
+      response: 'success',
+      received: [{ text: 'hi', senderId: '7000100004', inputChannel: 'kiosk', metadata: { page: 'x' } }],
+      outgoing: [{ url: URL_, body: [{ recipient_id: '7000100004', text: 'a ' }, { recipient_id: '7000100004', text: ' b' }] }],
+    },
+    {
+      label: 'callback: a boolean sender is the same clear 400 as rest gives',
+      body: { sender: false, message: 'hi' },
+      status: 400,
+      response: { error: '"sender" must be a non-empty string or a whole number' },
+      received: [],
       outgoing: [],
     },
     {
@@ -101,4 +120,31 @@ test('callback: a section without url is refused, naming the key', (t) => {
 test('callback: a url that is not http(s) is refused', (t) => {
   const error = t.throws(() => CallbackInput.fromCredentials({ url: 'ftp://x' }));
   t.regex(error?.message ?? '', /^"url": /);
+});
+
+test('no channel reaches into a sibling folder: callback reads Rasa\'s request through the public API, as a package would', async (t) => {
+  const root = join(process.cwd(), 'channels');
+  const offenders: string[] = [];
+  for (const folder of await readdir(root, { withFileTypes: true })) {
+    if (!folder.isDirectory()) continue;
+    for (const file of await readdir(join(root, folder.name))) {
+      if (!file.endsWith('.ts')) continue;
+      const source = await readFile(join(root, folder.name, file), 'utf8');
+      for (const match of source.matchAll(/from\s+'(\.\.\/[^']*)'/g)) offenders.push(`${folder.name}/${file}: ${match[1]}`);
+    }
+  }
+  t.deepEqual(offenders, []);
+  const callback = await readFile(join(root, 'callback', 'index.ts'), 'utf8');
+  t.regex(callback, /restRequest/);
+});
+
+test('parseRestRequest is public: the shape rest and callback read, for third-party channels', async (t) => {
+  const { parseRestRequest } = await import('switchboard');
+  t.deepEqual(parseRestRequest({ sender: 42, message: 'hi', metadata: { a: 1 }, input_channel: 'web' }), {
+    sender: '42',
+    message: 'hi',
+    metadata: { a: 1 },
+    inputChannel: 'web',
+  });
+  t.is(parseRestRequest({ sender: 'a' }), 'missing "message": the text the user sent');
 });

@@ -1,0 +1,36 @@
+import type { Writable } from 'node:stream';
+import { CollectingOutputChannel, type BotMessage, type Logger } from 'switchboard';
+
+/**
+ * Writes each answer to the response as it is sent, one JSON object and a `\n` per answer (Rasa's `?stream=true`
+ * framing), instead of keeping them for the end.
+ */
+export class StreamingOutput extends CollectingOutputChannel {
+  private hungUp = false;
+
+  constructor(
+    private readonly body: Writable,
+    private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  override name(): string {
+    return 'rest-stream';
+  }
+
+  override async sendResponse(recipientId: string, message: BotMessage): Promise<void> {
+    const before = this.messages.length;
+    await super.sendResponse(recipientId, message);
+    const answers = this.messages.splice(before);
+    if (this.body.destroyed || this.body.writableEnded) {
+      // The client went away: the bot has already handled the message, its answers have no one to go to.
+      if (!this.hungUp) this.logger.debug({ sender: recipientId }, 'stream client disconnected; answers dropped');
+      this.hungUp = true;
+      return;
+    }
+    // No waiting for the client to read: a reply is a few small objects, and a stalled client must not hold up the
+    // sender's queue.
+    for (const answer of answers) this.body.write(`${JSON.stringify(answer)}\n`);
+  }
+}
