@@ -1,9 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { createHmac } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
 import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
-import type { BotMessage, UserMessage } from 'switchboard';
-import SocketIOInput, { SocketIOInput as Named, verifyJwt } from '../channels/socketio/index.js';
-import { ScriptedBot, startServer, type TestServer } from './harness.js';
+import { SwitchboardServer, createLogger, type BotMessage, type UserMessage } from 'switchboard';
+import SocketIOInput, { CLOSE_GRACE_MS, SocketIOInput as Named, verifyJwt } from '../channels/socketio/index.js';
+import { LogCapture, ScriptedBot, startServer, type TestServer } from './harness.js';
 
 interface Started {
   channel: SocketIOInput;
@@ -350,11 +351,87 @@ test('the web chat page is served by the channel with a strict CSP; webchat: fal
   t.is((await cli.request('/webhooks/socketio/webchat')).status, 404, 'serveWebchat = false (--no-webchat) wins');
 });
 
-test('closing the host disconnects the clients and stops Socket.IO', async (t) => {
-  const { host } = await start(t);
-  const socket = await connect(t, host);
-  const gone = next<string>(socket, 'disconnect');
+/** A host with one socketio channel on this port of 127.0.0.1 (a restarted server), closed in the teardown. */
+async function hostOn(t: ExecutionContext, port: number, credentials: Record<string, unknown>, bot: ScriptedBot): Promise<SwitchboardServer> {
+  const logs = new LogCapture();
+  const server = new SwitchboardServer({ channels: [SocketIOInput.fromCredentials(credentials)], bot, logger: createLogger({ level: 'debug', destination: logs }) });
+  t.teardown(() => server.close(100));
+  await server.listen(port, '127.0.0.1');
+  return server;
+}
+
+test('closing the host closes the transport without a disconnect packet: the client reconnects to the restarted server and the conversation goes on', async (t) => {
+  const { host, bot } = await start(t, { session_persistence: true });
+  // As a browser's client: reconnection on (quick here), polling first then WebSocket.
+  const socket = await connect(t, host, { transports: ['polling', 'websocket'], reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });
+  const sessionId = await session(socket);
+  await new Promise<void>((resolve) => (socket.io.engine.transport.name === 'websocket' ? resolve() : socket.io.engine.once('upgrade', () => resolve())));
+  const first = next(socket, 'bot_uttered');
+  socket.emit('user_uttered', { message: 'before', session_id: sessionId });
+  t.deepEqual(await first, { text: 'you said: before' });
+
+  const reason = next<string>(socket, 'disconnect');
+  const started = Date.now();
   await host.server.close(100);
-  t.truthy(await gone);
-  t.is(host.server.httpServer.listening, false);
+  t.true(Date.now() - started < 1_000, `the host closed in ${Date.now() - started} ms`);
+  t.is(await reason, 'transport close', 'not "io server disconnect", after which clients stay away');
+  t.false(host.server.httpServer.listening);
+
+  const port = Number(new URL(host.url).port);
+  const again = new ScriptedBot((m: UserMessage) => [{ text: `restarted, you said: ${m.text}` }]);
+  const reconnected = next(socket, 'connect', 5_000);
+  await hostOn(t, port, { session_persistence: true }, again);
+  await reconnected;
+  t.is(await session(socket, sessionId), sessionId);
+  const answer = next(socket, 'bot_uttered');
+  socket.emit('user_uttered', { message: 'after', session_id: sessionId });
+  t.deepEqual(await answer, { text: 'restarted, you said: after' });
+  t.deepEqual(bot.received.map((m) => [m.senderId, m.text]), [[sessionId, 'before']]);
+  t.deepEqual(again.received.map((m) => [m.senderId, m.text]), [[sessionId, 'after']]);
+});
+
+test('closing the host delivers the answers in flight before closing the connection', async (t) => {
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const { host, bot } = await start(t, {}, async (m: UserMessage) => {
+    await released;
+    return [{ text: `late answer to ${m.text}` }, { text: 'and one more' }];
+  });
+  const socket = await connect(t, host);
+  const seen: unknown[] = [];
+  socket.on('bot_uttered', (message: unknown) => seen.push(message));
+  const closedBy = next<string>(socket, 'disconnect');
+  socket.on('disconnect', (why: string) => seen.push(`disconnect: ${why}`));
+  socket.emit('user_uttered', { message: 'slow' });
+  await bot.waitFor(1);
+  const closing = host.server.close(2_000);
+  setTimeout(release, 100);
+  await closing;
+  await closedBy;
+  t.deepEqual(seen, [{ text: 'late answer to slow' }, { text: 'and one more' }, 'disconnect: transport close']);
+});
+
+test('shutdown does not wait for a WebSocket client that never answers the closing handshake', async (t) => {
+  const { host } = await start(t);
+  const port = Number(new URL(host.url).port);
+  // A raw WebSocket client: it opens Engine.IO and joins the namespace, then never writes again (no close frame).
+  const raw = netConnect(port, '127.0.0.1');
+  t.teardown(() => raw.destroy());
+  raw.write(`GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  let received = '';
+  raw.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const rawClosed = new Promise<void>((resolve) => raw.once('close', () => resolve()));
+  while (!received.includes('"sid"')) await new Promise((resolve) => setTimeout(resolve, 10));
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const connectPacket = Buffer.from('40').map((byte, i) => byte ^ mask[i % 4]!);
+  raw.write(Buffer.concat([Buffer.from([0x81, 0x80 | connectPacket.length]), mask, connectPacket]));
+  while (!received.includes('40{"sid"')) await new Promise((resolve) => setTimeout(resolve, 10));
+
+  const started = Date.now();
+  await host.server.close(100);
+  const took = Date.now() - started;
+  await rawClosed;
+  // ws would wait 30 s for the peer's close frame.
+  t.true(took < CLOSE_GRACE_MS + 1_000, `the host closed in ${took} ms`);
+  t.true(took >= CLOSE_GRACE_MS - 50, `the client had ${took} ms to answer`);
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { InputChannel, UserMessage, credentialsSchema, isObject, secret, z, type OnNewMessage, type Router } from 'switchboard';
 import { JWT_METHODS, verifyJwt, type JwtMethod } from './verify.js';
@@ -17,6 +18,8 @@ export const DEFAULT_METADATA_KEY = 'customData';
 export const ERROR_EVENT = 'error';
 /** Longest session id accepted (it becomes the sender id and a room name). */
 export const MAX_SESSION_ID_LENGTH = 256;
+/** How long `close()` lets WebSocket clients answer the closing handshake before cutting their connection. */
+export const CLOSE_GRACE_MS = 1_000;
 
 const EVENT_NAME = z.string().min(1).max(100).refine((name) => !['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener', 'session_request', 'session_confirm', ERROR_EVENT].includes(name), 'is a reserved event name');
 
@@ -67,6 +70,15 @@ export class SocketIOInput extends InputChannel {
   private io: Server | undefined;
   private nsp: Namespace | undefined;
   private output: SocketIOOutput | undefined;
+  /** The TCP sockets of WebSocket connections to `socketio_path`, until they close (see `close()`). */
+  private readonly upgraded = new Set<Duplex>();
+  private readonly trackUpgrade = (req: IncomingMessage, socket: Duplex): void => {
+    const path = this.settings.path;
+    const url = req.url ?? '';
+    if (url !== path && !url.startsWith(`${path}/`) && !url.startsWith(`${path}?`)) return;
+    this.upgraded.add(socket);
+    socket.once('close', () => this.upgraded.delete(socket));
+  };
 
   name(): string {
     return 'socketio';
@@ -150,6 +162,7 @@ export class SocketIOInput extends InputChannel {
       },
     });
     this.io = io;
+    httpServer.on('upgrade', this.trackUpgrade);
     const nsp = io.of(s.namespace);
     this.nsp = nsp;
     this.output = new SocketIOOutput(nsp, s.botMessageEvt);
@@ -264,13 +277,27 @@ export class SocketIOInput extends InputChannel {
     return raw;
   }
 
-  /** Disconnects every client and stops Socket.IO (the host closes the HTTP server itself). */
+  /**
+   * Closes every client's connection and stops Socket.IO (the host closes the HTTP server itself; the bot's answers
+   * already queued were sent before this is called). No Socket.IO disconnect packet is sent: a client told it was
+   * disconnected on purpose (`io server disconnect`) does not reconnect, so a restart would strand every open chat.
+   * A closed transport (`transport close`) is what a crash looks like, and clients reconnect by themselves, to this
+   * server once it is back. Each connection first flushes what it still has to send; a client that does not finish
+   * the WebSocket closing handshake within `CLOSE_GRACE_MS` is cut off, so shutdown never waits on a client.
+   */
   override async close(): Promise<void> {
     const io = this.io;
     if (!io) return;
     this.io = undefined;
-    this.nsp?.disconnectSockets(true);
-    io.of('/').disconnectSockets(true);
+    const connections = new Set([...(this.nsp?.sockets.values() ?? []), ...io.of('/').sockets.values()].map((socket) => socket.conn));
+    for (const connection of connections) connection.close();
+    const closed = [...this.upgraded].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
+    for (const socket of this.upgraded) socket.destroy();
+    this.upgraded.clear();
+    this.context.server?.off('upgrade', this.trackUpgrade);
     io.engine.close();
   }
 }

@@ -204,9 +204,20 @@ const SCRIPT = `
   });
   socket.on(config.botMessageEvt, render);
   socket.on('error', function (problem) { addText('system', 'The server refused that: ' + (problem && problem.error ? problem.error : 'unknown error')); });
+  // Socket.IO reconnects by itself after a lost connection, but not after "io server disconnect", which a server
+  // that disconnects its clients as it shuts down sends (this one did once): reconnect then too, waiting longer
+  // each time it comes again within 30 s of a connection, so a server that keeps refusing is not hammered.
+  var kicks = 0;
+  var kickReset;
+  socket.on('connect', function () { clearTimeout(kickReset); kickReset = setTimeout(function () { kicks = 0; }, 30000); });
   socket.on('disconnect', function (reason) {
-    if (reason === 'io client disconnect') setStatus('offline', 'Disconnected');
-    else setStatus('reconnecting', 'Reconnecting\\u2026');
+    clearTimeout(kickReset);
+    if (reason === 'io client disconnect') { setStatus('offline', 'Disconnected'); return; }
+    setStatus('reconnecting', 'Reconnecting\\u2026');
+    if (reason === 'io server disconnect') {
+      var delay = Math.min(30000, 1000 * Math.pow(2, kicks++)) * (0.5 + Math.random() / 2);
+      setTimeout(function () { if (!socket.connected) socket.connect(); }, delay);
+    }
   });
   socket.on('connect_error', function () { setStatus('reconnecting', 'Reconnecting\\u2026'); });
   socket.io.on('reconnect_attempt', function (attempt) { setStatus('reconnecting', 'Reconnecting\\u2026 (attempt ' + attempt + ')'); });
