@@ -192,6 +192,24 @@ test('every answer kind is one event per answer part, in Rasa\'s shapes and in o
   t.deepEqual(await quiet(socket, 'bot_uttered'), [], 'nothing more');
 });
 
+test('a text is split at blank lines as Rasa splits it: each part keeps its own whitespace, with or without buttons', async (t) => {
+  const { host } = await start(t, {}, [
+    { text: '  a \n\n b \n\nc  ' },
+    { text: 'x \n\n y ', buttons: [{ title: 'ok', payload: '/ok' }] },
+  ]);
+  const socket = await connect(t, host);
+  await session(socket);
+  const events = collect(socket, 'bot_uttered', 5);
+  socket.emit('user_uttered', { message: 'split' });
+  t.deepEqual(await events, [
+    { text: 'a ' },
+    { text: ' b ' },
+    { text: 'c' },
+    { text: 'x ', quick_replies: [] },
+    { text: ' y', quick_replies: [{ content_type: 'text', title: 'ok', payload: '/ok' }] },
+  ]);
+});
+
 test('custom event names from the credentials', async (t) => {
   const { host, bot } = await start(t, { user_message_evt: 'user_says', bot_message_evt: 'bot_says' });
   const socket = await connect(t, host);
