@@ -2,9 +2,13 @@
  * Rasa's REST request shape, `{"sender", "message", "metadata"?, "input_channel"?}`: what the `rest` and `callback`
  * channels take, and what any channel speaking Rasa's REST protocol can read with the same rules.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import type { Context } from 'koa';
 import { jsonBody } from './body.js';
-import { BadRequestError } from './errors.js';
+import { BadRequestError, UnauthorizedError } from './errors.js';
+import { verifyJwt, type JwtMethod } from './jwt.js';
+import type { Logger } from './logger.js';
 import { isObject } from './payload.js';
 
 /** A request as Rasa's REST channel takes it. */
@@ -49,9 +53,99 @@ export function parseRestRequest(body: Record<string, unknown>): RestRequest | s
   };
 }
 
-/** The request's body read as a REST request; anything else is a `BadRequestError` (400) saying what is wrong. */
-export function restRequest(ctx: Context): RestRequest {
+export interface RestRequestOptions {
+  /**
+   * Whether `input_channel` may rename the channel: only for a section that says `allow_input_channel: true` or an
+   * authenticated request. Otherwise anyone could file a message under another channel's user (`"input_channel":
+   * "slack"` joins that Slack user's conversation), so it is ignored. Default false.
+   */
+  allowInputChannel?: boolean;
+  /** Where an ignored `input_channel` is noted, at debug. */
+  logger?: Logger;
+}
+
+/**
+ * The request's body read as a REST request; anything else is a `BadRequestError` (400) saying what is wrong.
+ * `input_channel` is dropped unless `options.allowInputChannel` (ignored rather than refused, so Rasa clients that
+ * always send it keep working).
+ */
+export function restRequest(ctx: Context, options: RestRequestOptions = {}): RestRequest {
   const request = parseRestRequest(jsonBody(ctx));
   if (typeof request === 'string') throw new BadRequestError(request);
+  if (request.inputChannel !== undefined && options.allowInputChannel !== true) {
+    options.logger?.debug(
+      { input_channel: request.inputChannel.slice(0, 64) },
+      'input_channel ignored: the request is not authenticated and the section does not set allow_input_channel: true',
+    );
+    return { ...request, inputChannel: undefined };
+  }
   return request;
+}
+
+/** How a REST request may authenticate: the `token`, and a JWT checked with `jwtKey` and `jwtMethod`. */
+export interface RestAuth {
+  token?: string | undefined;
+  jwtKey?: string | undefined;
+  jwtMethod?: JwtMethod;
+}
+
+/** Equal in constant time, whatever the lengths: both sides are hashed first, so not even the length leaks. */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** `?token=` (first value), as Rasa's `--auth-token` is given. */
+function queryToken(ctx: Context): string | undefined {
+  const value = ctx.query.token;
+  const first = Array.isArray(value) ? value[0] : value;
+  return typeof first === 'string' && first !== '' ? first : undefined;
+}
+
+/** `Authorization: Bearer <credentials>`, the scheme case-insensitive. */
+function bearer(ctx: Context): string | undefined {
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(ctx.get('authorization'));
+  return match?.[1];
+}
+
+/**
+ * Authenticates a REST request as Rasa's server does: the `token` as `?token=` or `Authorization: Bearer`, compared in
+ * constant time; or, with `jwtKey`, a JWT in `Authorization: Bearer` (algorithm `jwtMethod`, `exp`/`nbf` checked when
+ * present). With neither configured, resolves false (not authenticated, nothing required). With either configured, a
+ * request that passes neither is an `UnauthorizedError` (401) whose message never repeats what was sent.
+ */
+export async function authenticateRest(ctx: Context, auth: RestAuth): Promise<boolean> {
+  const { token, jwtKey } = auth;
+  if (!token && !jwtKey) return false;
+  const fromHeader = bearer(ctx);
+  const fromQuery = queryToken(ctx);
+  if (!fromHeader && !fromQuery) throw new UnauthorizedError('authentication required: send the token as "Authorization: Bearer <token>" or ?token=<token>');
+  if (token) {
+    for (const given of [fromHeader, fromQuery]) if (given !== undefined && sameSecret(given, token)) return true;
+  }
+  if (jwtKey && fromHeader) {
+    const result = await verifyJwt(fromHeader, jwtKey, auth.jwtMethod ?? 'HS256');
+    if (typeof result !== 'string') return true;
+    // A header that is not even shaped like a JWT was meant as the token: say the token is wrong, not the JWT.
+    if (!token || fromHeader.split('.').length === 3) throw new UnauthorizedError(`invalid JWT: ${result}`);
+  }
+  throw new UnauthorizedError('invalid token');
+}
+
+/** True for an address only this machine can reach: 127.0.0.0/8, ::1, and IPv4-mapped 127.x. */
+export function isLoopback(address: string): boolean {
+  return /^(?:::ffff:)?127\./i.test(address) || address === '::1' || address === 'localhost';
+}
+
+/**
+ * Warns, once the server listens, that a channel taking REST requests has no authentication on an address others can
+ * reach (all interfaces, or a non-loopback one). `address` is what the HTTP server reports.
+ */
+export function warnIfOpen(logger: Logger, channel: string, auth: RestAuth, address: AddressInfo | string | null | undefined, tokenKey = 'token'): void {
+  if (auth.token || auth.jwtKey) return;
+  if (!address || typeof address === 'string' || isLoopback(address.address)) return;
+  logger.warn(
+    { address: address.address, port: address.port },
+    `${channel} has no token and listens on ${address.address}: anyone who can reach it can talk to the bot as any sender; set "${tokenKey}" (or "jwt_key") in its section, or listen on 127.0.0.1`,
+  );
 }

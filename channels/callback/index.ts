@@ -1,4 +1,17 @@
-import { InputChannel, UserMessage, credentialsSchema, restRequest, secret, z, type OnNewMessage, type Router } from 'switchboard';
+import {
+  InputChannel,
+  JWT_METHODS,
+  UserMessage,
+  authenticateRest,
+  credentialsSchema,
+  restRequest,
+  secret,
+  warnIfOpen,
+  z,
+  type OnNewMessage,
+  type RestAuth,
+  type Router,
+} from 'switchboard';
 import { CallbackOutput, type CallbackTarget } from './output.js';
 
 const credentials = credentialsSchema({
@@ -9,6 +22,11 @@ const credentials = credentialsSchema({
   basic_auth: secret(z.object({ username: z.string(), password: z.string() }), 'HTTP basic auth for the POSTs').optional(),
   token: secret(z.string(), 'a token sent as a query parameter').optional(),
   token_name: z.string().default('token').meta({ description: 'the query parameter that carries the token' }),
+  // `token` already names what is sent to `url`, so the token incoming requests must carry is `auth_token`.
+  auth_token: secret(z.string(), 'requests must carry it as "Authorization: Bearer <token>" or ?token=<token> (Rasa\'s --auth-token)').optional(),
+  jwt_key: secret(z.string(), 'accept a JWT in "Authorization: Bearer": the HS* secret or a PEM public key (Rasa\'s --jwt-secret)').optional(),
+  jwt_method: z.enum(JWT_METHODS).default('HS256').meta({ description: 'the JWT algorithm (Rasa\'s --jwt-method)' }),
+  allow_input_channel: z.boolean().default(false).meta({ description: 'honour "input_channel" from unauthenticated requests' }),
 });
 
 /**
@@ -21,6 +39,15 @@ export class CallbackInput extends InputChannel<z.output<typeof credentials>> {
 
   name(): string {
     return 'callback';
+  }
+
+  private get auth(): RestAuth {
+    const c = this.credentials;
+    return { token: c.auth_token || undefined, jwtKey: c.jwt_key || undefined, jwtMethod: c.jwt_method ?? 'HS256' };
+  }
+
+  override async start(): Promise<void> {
+    warnIfOpen(this.logger, this.name(), this.auth, this.context.server?.address(), 'auth_token');
   }
 
   private target(): CallbackTarget {
@@ -39,8 +66,10 @@ export class CallbackInput extends InputChannel<z.output<typeof credentials>> {
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
     const target = this.target();
+    const auth = this.auth;
     router.post('/webhook', async (ctx) => {
-      const request = restRequest(ctx);
+      const authenticated = await authenticateRest(ctx, auth);
+      const request = restRequest(ctx, { allowInputChannel: authenticated || this.credentials.allow_input_channel === true, logger: this.logger });
       const output = new CallbackOutput(this.http, target);
       await onNewMessage.enqueue(
         new UserMessage({

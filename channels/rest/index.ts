@@ -2,11 +2,17 @@ import { PassThrough } from 'node:stream';
 import {
   CollectingOutputChannel,
   InputChannel,
+  JWT_METHODS,
   UserMessage,
+  authenticateRest,
   credentialsSchema,
   restRequest,
+  secret,
+  warnIfOpen,
+  z,
   type Context,
   type OnNewMessage,
+  type RestAuth,
   type RestRequest,
   type Router,
 } from 'switchboard';
@@ -19,17 +25,34 @@ function wantsStream(ctx: Context): boolean {
   return typeof first === 'string' && first.toLowerCase() === 'true';
 }
 
+const credentials = credentialsSchema({
+  token: secret(z.string(), 'requests must carry it as "Authorization: Bearer <token>" or ?token=<token> (Rasa\'s --auth-token)').optional(),
+  jwt_key: secret(z.string(), 'accept a JWT in "Authorization: Bearer": the HS* secret or a PEM public key (Rasa\'s --jwt-secret)').optional(),
+  jwt_method: z.enum(JWT_METHODS).default('HS256').meta({ description: 'the JWT algorithm (Rasa\'s --jwt-method)' }),
+  allow_input_channel: z.boolean().default(false).meta({ description: 'honour "input_channel" from unauthenticated requests' }),
+});
+
 /**
  * Rasa's REST channel: `POST /webhooks/rest/webhook {"sender", "message", "metadata"?}` answers the bot's replies as
- * a JSON array, each with its `recipient_id`; with `?stream=true`, one JSON object per line as each is sent. No keys,
- * no verification (put it behind your own auth if public).
+ * a JSON array, each with its `recipient_id`; with `?stream=true`, one JSON object per line as each is sent.
+ * Optionally authenticated by `token` or a JWT (`jwt_key`); `input_channel` only from authenticated requests or with
+ * `allow_input_channel: true`.
  */
-export class RestInput extends InputChannel {
-  static override credentials = credentialsSchema({});
+export class RestInput extends InputChannel<z.output<typeof credentials>> {
+  static override credentials = credentials;
   static override description = "Rasa's REST protocol: the answers come back in the HTTP response";
 
   name(): string {
     return 'rest';
+  }
+
+  private get auth(): RestAuth {
+    const c = this.credentials;
+    return { token: c.token || undefined, jwtKey: c.jwt_key || undefined, jwtMethod: c.jwt_method ?? 'HS256' };
+  }
+
+  override async start(): Promise<void> {
+    warnIfOpen(this.logger, this.name(), this.auth, this.context.server?.address());
   }
 
   private userMessage(request: RestRequest, output: CollectingOutputChannel): UserMessage {
@@ -44,8 +67,10 @@ export class RestInput extends InputChannel {
 
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
+    const auth = this.auth;
     router.post('/webhook', async (ctx) => {
-      const request = restRequest(ctx);
+      const authenticated = await authenticateRest(ctx, auth);
+      const request = restRequest(ctx, { allowInputChannel: authenticated || this.credentials.allow_input_channel === true, logger: this.logger });
       if (wantsStream(ctx)) {
         // As Rasa frames it (its console reads this): `text/event-stream`, but each line a bare JSON answer, no
         // `data:`. The response starts now; each answer is written the moment the host sends it through the output.

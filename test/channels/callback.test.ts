@@ -54,7 +54,8 @@ runChannelCases(test, {
       answers: [{ text: 'a \n\n b ' }],
       status: 200,
       response: 'success',
-      received: [{ text: 'hi', senderId: '7000100004', inputChannel: 'kiosk', metadata: { page: 'x' } }],
+      // input_channel from an unauthenticated request is ignored (see rest-auth.test.ts).
+      received: [{ text: 'hi', senderId: '7000100004', inputChannel: 'callback', metadata: { page: 'x' } }],
       outgoing: [{ url: URL_, body: [{ recipient_id: '7000100004', text: 'a ' }, { recipient_id: '7000100004', text: ' b' }] }],
     },
     {

@@ -54,10 +54,10 @@ runChannelCases(test, {
       ],
     },
     {
-      label: 'rest: metadata and input_channel reach the bot',
+      label: 'rest: metadata reaches the bot; input_channel from an unauthenticated request is ignored',
       body: { sender: 'c', message: 'hi', metadata: { page: 'pricing' }, input_channel: 'website' },
       status: 200,
-      received: [{ text: 'hi', senderId: 'c', inputChannel: 'website', metadata: { page: 'pricing' } }],
+      received: [{ text: 'hi', senderId: 'c', inputChannel: 'rest', metadata: { page: 'pricing' } }],
     },
     {
       label: 'rest: JSON posted with a form content type (curl -d) is still understood, as by Rasa',

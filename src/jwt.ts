@@ -1,0 +1,42 @@
+/**
+ * JWT verification as Rasa does it (PyJWT `decode(token, key, algorithms=[method])`, what `--jwt-secret` and
+ * `--jwt-method` configure), with jose: for the `rest` and `callback` channels and any channel that takes a JWT.
+ */
+import { errors, importSPKI, jwtVerify, type CryptoKey } from 'jose';
+
+/** The algorithms a JWT may be checked with (`jwt_method`), as PyJWT (Rasa) names them. */
+export const JWT_METHODS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+export type JwtMethod = (typeof JWT_METHODS)[number];
+
+const keys = new Map<string, Promise<CryptoKey | Uint8Array>>();
+
+/** The verification key: the shared secret for HS*, else a PEM (SPKI) public key; imported once. */
+function keyFor(key: string, method: JwtMethod): Promise<CryptoKey | Uint8Array> {
+  const id = `${method}\u0000${key}`;
+  let imported = keys.get(id);
+  if (!imported) {
+    imported = method.startsWith('HS') ? Promise.resolve(new TextEncoder().encode(key)) : importSPKI(key, method);
+    // A key that cannot be imported is not cached, so the reason is given each time rather than a rejected promise kept.
+    imported.catch(() => keys.delete(id));
+    keys.set(id, imported);
+  }
+  return imported;
+}
+
+/**
+ * Verifies `token`: the algorithm must be `method`, the signature must verify, and `exp`/`nbf`, when present, must
+ * hold. Returns the payload, or the reason it is refused (never the token or the key).
+ */
+export async function verifyJwt(token: string, key: string, method: JwtMethod, now = Date.now()): Promise<Record<string, unknown> | string> {
+  try {
+    const { payload } = await jwtVerify(token, await keyFor(key, method), { algorithms: [method], currentDate: new Date(now) });
+    return payload as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof errors.JWTExpired) return 'token expired';
+    if (error instanceof errors.JWTClaimValidationFailed) return error.claim === 'nbf' ? 'token not yet valid' : `claim ${error.claim} not valid`;
+    if (error instanceof errors.JOSEAlgNotAllowed) return `algorithm not allowed (expected ${method})`;
+    if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
+    if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'malformed JWT';
+    return 'token could not be verified';
+  }
+}
