@@ -27,6 +27,7 @@ Options:
   --bot-timeout MS     how long to wait for a remote bot server per attempt (default 30000)
   --cors ORIGIN        allow this browser origin (repeatable; * for any)
   --body-limit SIZE    largest request body (default 1mb)
+  --trust-proxy        trust X-Forwarded-* and Forwarded headers (only behind a reverse proxy that sets them)
   --no-webchat         do not serve the web chat page at /webchat
   --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
   -h, --help           show this help
@@ -47,6 +48,8 @@ export interface CliOptions {
   botTimeoutMs?: number;
   cors: string[];
   bodyLimit: string;
+  /** Trust X-Forwarded-* and Forwarded (RFC 7239) from a reverse proxy. Default false. */
+  trustProxy?: boolean;
   /** Serve the web chat page at /webchat when a channel has one. */
   webchat?: boolean;
   logLevel: string;
@@ -73,6 +76,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         cors: { type: 'string', multiple: true },
         'body-limit': { type: 'string' },
         'no-webchat': { type: 'boolean' },
+        'trust-proxy': { type: 'boolean' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -110,6 +114,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       cors: values.cors ?? [],
       bodyLimit,
       webchat: !values['no-webchat'],
+      trustProxy: values['trust-proxy'] === true,
       logLevel,
       logLevelGiven: values['log-level'] !== undefined || env.LOG_LEVEL !== undefined,
     },
@@ -145,7 +150,7 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const apology = options.botApology === undefined ? undefined : options.botApology === '' ? [] : [{ text: options.botApology }];
   const bot = await loadBot(options.bot, { cwd, logger, http, apology, timeoutMs: options.botTimeoutMs });
   if (options.webchat === false) for (const channel of channels) if ('serveWebchat' in channel) (channel as { serveWebchat?: boolean }).serveWebchat = false;
-  const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat });
+  const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy });
   let address;
   try {
     address = await server.listen(options.port, options.host);

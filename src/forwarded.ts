@@ -52,8 +52,9 @@ export function parseForwarded(header: string | readonly string[] | undefined): 
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(?::\d{1,5})?$/;
 
 /**
- * The URL the client called, as a platform that signs URLs (Twilio) computed it: with the host's proxy headers
- * trusted (`proxy: true`), the scheme and host of the first element of `Forwarded:` (RFC 7239, `proto=` and `host=`),
+ * The URL the client called, as a platform that signs URLs (Twilio) computed it. Without `--trust-proxy` (Koa's
+ * `proxy` false, the default) every forwarded header is ignored: the connection's scheme, the `Host` header, the path
+ * as received. With the host's proxy headers trusted (`proxy: true`), the scheme and host of the first element of `Forwarded:` (RFC 7239, `proto=` and `host=`),
  * each missing one taken from `X-Forwarded-Proto` / `X-Forwarded-Host` as Koa reads them, else from the connection
  * and the `Host` header. The path and query are the request's, byte for byte. Values that are not a scheme or a
  * host (a `/` in `host=`, `proto=javascript`) are ignored.

@@ -29,6 +29,11 @@ export interface ServerOptions {
   dedupTtlMs?: number;
   /** Serve a channel's web chat page (GET /webhooks/<name>/webchat) at /webchat too. Default true. */
   webchat?: boolean;
+  /**
+   * Trust `X-Forwarded-*` and `Forwarded:` (RFC 7239) from a reverse proxy for the client's scheme, host and address.
+   * Default false: anyone can send these headers, so they only count when a proxy in front sets them.
+   */
+  trustProxy?: boolean;
 }
 
 /** Content types the host parses; anything else with a body is answered 415. */
@@ -64,7 +69,7 @@ export class SwitchboardServer {
     this.httpServer.requestTimeout = 30_000;
     this.httpServer.headersTimeout = 20_000;
 
-    const app = new Koa({ proxy: true });
+    const app = new Koa({ proxy: options.trustProxy === true });
     app.silent = true;
     app.on('error', (error: Error & { status?: number }) => {
       // Errors after the response started (a client that hung up): nothing to answer, only to note.

@@ -63,4 +63,5 @@ test('publicUrl: values that are not a scheme or a host are ignored', async (t) 
 test('publicUrl: without trusted proxy headers, Forwarded is ignored (the URL as received)', async (t) => {
   const get = await serve(t, false);
   t.regex(await get('/hook?x=1', { forwarded: 'proto=https;host=example.com' }), /^http:\/\/127\.0\.0\.1:\d+\/hook\?x=1$/);
+  t.regex(await get('/hook', { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'other-app.example.com' }), /^http:\/\/127\.0\.0\.1:\d+\/hook$/, 'nor X-Forwarded-*');
 });

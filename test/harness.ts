@@ -45,12 +45,13 @@ export interface StartOptions {
   bot?: ScriptedBot;
   cors?: string[];
   bodyLimit?: string | number;
+  trustProxy?: boolean;
 }
 
 /** Starts a host with these channels on port 0 (the testing kit's `startTestHost`); closed in the test's teardown. */
 export async function startServer(t: ExecutionContext, channels: InputChannel[], options: StartOptions = {}): Promise<TestServer> {
   const bot = options.bot ?? new ScriptedBot();
-  const host = await startTestHost(channels, { bot, cors: options.cors, bodyLimit: options.bodyLimit });
+  const host = await startTestHost(channels, { bot, cors: options.cors, bodyLimit: options.bodyLimit, trustProxy: options.trustProxy });
   t.teardown(() => host.close());
   return { server: host.server, url: host.url, bot, logs: host.logs, request: host.request };
 }

@@ -68,7 +68,7 @@ export class TwilioInput extends InputChannel<Credentials> {
   /**
    * The URL Twilio signed: `webhook_url` when set (a proxy rewrote the URL), with the request's query string when
    * `webhook_url` has none; else the URL as the client called it (the host's `publicUrl`: `Forwarded:` or
-   * X-Forwarded-Proto and -Host, which the host trusts).
+   * X-Forwarded-Proto and -Host only with `--trust-proxy`, else the connection and `Host`).
    */
   signedUrl(ctx: Context): string {
     const configured = this.credentials.webhook_url;

@@ -94,9 +94,10 @@ export interface TestHostOptions {
   /** The answers of the default ScriptedBot. */
   answers?: ScriptedBot['answers'];
   logLevel?: string;
-  /** As the host's `--cors` and `--body-limit`. */
+  /** As the host's `--cors`, `--body-limit` and `--trust-proxy`. */
   cors?: string[];
   bodyLimit?: string | number;
+  trustProxy?: boolean;
 }
 
 async function readResponse(response: Response): Promise<WebhookResponse> {
@@ -123,6 +124,7 @@ export async function startTestHost(channels: InputChannel | InputChannel[], opt
     http,
     cors: options.cors,
     bodyLimit: options.bodyLimit,
+    trustProxy: options.trustProxy,
   });
   const address = await server.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${address.port}`;

@@ -491,7 +491,7 @@ test.serial('twilio: without webhook_url, a request signed over its real URL pas
 test.serial('twilio: behind a proxy, X-Forwarded-Proto and -Host make the signed URL', async (t) => {
   const bot = new ScriptedBot([]);
   const channel = TwilioInput.fromCredentials({ account_sid: ACCOUNT_SID, auth_token: AUTH_TOKEN, twilio_number: NUMBER });
-  const { request } = await startServer(t, [channel], { bot });
+  const { request } = await startServer(t, [channel], { bot, trustProxy: true });
   const raw = new URLSearchParams(sms({ MessageSid: 'SM_forwarded' })).toString();
   const response = await request('/webhooks/twilio/webhook?x=1', {
     method: 'POST',
@@ -505,6 +505,51 @@ test.serial('twilio: behind a proxy, X-Forwarded-Proto and -Host make the signed
   });
   t.is(response.status, 200);
   await bot.waitFor(1);
+});
+
+/** A form Twilio signed for `signedUrl`, posted to the harness with `headers` (issue 13, finding 5). */
+async function proxiedPost(t: import('ava').ExecutionContext, options: { trustProxy?: boolean; webhookUrl?: string }, headers: Record<string, string>, signedUrl: string) {
+  const bot = new ScriptedBot([]);
+  const channel = TwilioInput.fromCredentials({ account_sid: ACCOUNT_SID, auth_token: AUTH_TOKEN, twilio_number: NUMBER, webhook_url: options.webhookUrl });
+  const { request } = await startServer(t, [channel], { bot, trustProxy: options.trustProxy });
+  const raw = new URLSearchParams(sms({ MessageSid: 'SM_other_app' })).toString();
+  const response = await request('/webhooks/twilio/webhook', {
+    method: 'POST',
+    body: raw,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilioSignature(signedUrl, raw), ...headers },
+  });
+  return { status: response.status, bot };
+}
+
+const OTHER_APP = 'https://other-app.example.com/webhooks/twilio/webhook';
+const SPOOF = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'other-app.example.com' };
+
+test.serial('twilio attack: a form signed for another app\u2019s URL, sent with X-Forwarded-Host naming it, is refused by default', async (t) => {
+  const { status, bot } = await proxiedPost(t, {}, SPOOF, OTHER_APP);
+  t.is(status, 401);
+  const viaForwarded = await proxiedPost(t, {}, { forwarded: 'proto=https;host=other-app.example.com' }, OTHER_APP);
+  t.is(viaForwarded.status, 401, 'Forwarded: is not trusted either');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(bot.received.length + viaForwarded.bot.received.length, 0);
+});
+
+test.serial('twilio attack: with webhook_url set, the signed URL is webhook_url even with --trust-proxy', async (t) => {
+  const spoofed = await proxiedPost(t, { trustProxy: true, webhookUrl: WEBHOOK_URL }, SPOOF, OTHER_APP);
+  t.is(spoofed.status, 401);
+  t.is(spoofed.bot.received.length, 0);
+  const legitimate = await proxiedPost(t, { trustProxy: true, webhookUrl: WEBHOOK_URL }, SPOOF, WEBHOOK_URL);
+  t.is(legitimate.status, 200, 'a form signed for webhook_url passes, whatever the forwarded headers say');
+  await legitimate.bot.waitFor(1);
+});
+
+test.serial('twilio: with --trust-proxy, the legitimate proxied request passes; without it, the same request is 401', async (t) => {
+  const headers = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'sms.example.org' };
+  const signed = 'https://sms.example.org/webhooks/twilio/webhook';
+  const trusted = await proxiedPost(t, { trustProxy: true }, headers, signed);
+  t.is(trusted.status, 200);
+  await trusted.bot.waitFor(1);
+  const untrusted = await proxiedPost(t, {}, headers, signed);
+  t.is(untrusted.status, 401, 'behind a proxy, set --trust-proxy or webhook_url');
 });
 
 // Twilio's published test vectors (its helper libraries' RequestValidator tests, auth token "12345").
@@ -733,7 +778,7 @@ test('twilio credentials: webhook_signing_keys is a map of non-empty strings, it
 test.serial('twilio SharedKey: secrets never appear in the logs, a refused key id does', async (t) => {
   const bot = new ScriptedBot([]);
   const channel = TwilioInput.fromCredentials({ ...SHARED_CREDENTIALS, webhook_url: undefined });
-  const { request, logs } = await startServer(t, [channel], { bot });
+  const { request, logs } = await startServer(t, [channel], { bot, trustProxy: true });
   const raw = new URLSearchParams(sms({ MessageSid: 'SM_shared_log' })).toString();
   const url = 'https://sms.example.org/webhooks/twilio/webhook';
   const post = (settings: string, secret: string) =>
@@ -815,7 +860,7 @@ test('twilio verify: the URLs twilio-node accepts (ports, percent-encoding) and 
 test.serial('twilio: a percent-encoded query arrives as the client encoded it and still verifies', async (t) => {
   const bot = new ScriptedBot([]);
   const channel = TwilioInput.fromCredentials({ account_sid: ACCOUNT_SID, auth_token: AUTH_TOKEN, twilio_number: NUMBER });
-  const { request } = await startServer(t, [channel], { bot });
+  const { request } = await startServer(t, [channel], { bot, trustProxy: true });
   const raw = new URLSearchParams(sms({ MessageSid: 'SM_encoded' })).toString();
   // Typed into the Console with a raw apostrophe; fetch sends it as %27.
   const typed = "https://sms.example.org/webhooks/twilio/webhook?name=O'Brien";
@@ -832,7 +877,7 @@ test.serial('twilio: a percent-encoded query arrives as the client encoded it an
 async function forwardedRequest(t: import('ava').ExecutionContext, headers: Record<string, string>, signedUrl: string, sid: string) {
   const bot = new ScriptedBot([]);
   const channel = TwilioInput.fromCredentials({ account_sid: ACCOUNT_SID, auth_token: AUTH_TOKEN, twilio_number: NUMBER });
-  const { request } = await startServer(t, [channel], { bot });
+  const { request } = await startServer(t, [channel], { bot, trustProxy: true });
   const raw = new URLSearchParams(sms({ MessageSid: sid })).toString();
   const response = await request('/webhooks/twilio/webhook?x=1', {
     method: 'POST',
