@@ -6,7 +6,7 @@ import cors from '@koa/cors';
 import { Router } from '@koa/router';
 import type { Bot } from './bot.js';
 import type { InputChannel } from './channel.js';
-import { BadRequestError, HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.js';
+import { BadRequestError, ForbiddenError, HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.js';
 import { HttpClient } from './http.js';
 import { channelLogger, silentLogger, type Logger } from './logger.js';
 import { Pipeline } from './pipeline.js';
@@ -78,7 +78,10 @@ export class SwitchboardServer {
     app.use(errorMiddleware(this.logger));
     app.use(collapseSlashes);
     app.use(refusedOriginLog(options.cors ?? [], this.logger));
-    if (options.cors && options.cors.length > 0) app.use(corsMiddleware(options.cors));
+    if (options.cors && options.cors.length > 0) {
+      app.use(refuseOrigins(options.cors));
+      app.use(corsMiddleware(options.cors));
+    }
     app.use(contentTypeGuard);
     const limit = String(options.bodyLimit ?? '1mb');
     app.use(
@@ -278,13 +281,38 @@ export function refusedOriginLog(origins: string[], logger: Logger, remember = R
   const logged = new Set<string>();
   return async function logRefusedOrigin(ctx: Context, next: Next): Promise<void> {
     const origin = ctx.get('origin');
-    // A page of this server posting to it (the web chat) sends its own origin; that needs no CORS.
-    const refused = !allowed.has('*') && !allowed.has(origin) && origin !== `${ctx.protocol}://${ctx.host}`;
+    const refused = !allowed.has('*') && !allowed.has(origin) && !isOwnOrigin(origin, ctx);
     // Only what a browser sends (`scheme://host[:port]`): an arbitrary header value must not write its own advice.
     if (refused && BROWSER_ORIGIN.test(origin) && !logged.has(origin)) {
       if (logged.size >= remember) logged.delete(logged.values().next().value!);
       logged.add(origin);
       logger.info({ origin }, `origin ${origin} is not allowed; start with --cors ${origin} to allow it`);
+    }
+    await next();
+  };
+}
+
+/**
+ * A page of this server posting to it (the web chat) sends its own origin; that needs no CORS. Compared by host (the
+ * `Host` a browser sent), not scheme: behind a TLS proxy without --trust-proxy the connection is `http` while the
+ * page is `https`, and a browser cannot send another site's `Host`.
+ */
+function isOwnOrigin(origin: string, ctx: Context): boolean {
+  if (!BROWSER_ORIGIN.test(origin)) return false;
+  return origin.slice(origin.indexOf('://') + 3).toLowerCase() === ctx.host.toLowerCase();
+}
+
+/**
+ * With `--cors`, CORS headers alone are not access control: a browser still sends a `text/plain` or form POST from
+ * any page and only hides the answer. So a request whose `Origin` is present and neither allowed nor the server's own
+ * is refused (403) before any channel sees it. Requests without `Origin` (platforms' webhooks, curl) pass.
+ */
+function refuseOrigins(origins: string[]) {
+  const allowed = new Set(origins);
+  return async function refuseOrigin(ctx: Context, next: Next): Promise<void> {
+    const origin = ctx.get('origin');
+    if (origin !== '' && !allowed.has('*') && !allowed.has(origin) && !isOwnOrigin(origin, ctx)) {
+      throw new ForbiddenError('origin not allowed; the server must be started with --cors for it');
     }
     await next();
   };
