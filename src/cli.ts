@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import type { Bot } from './bot.js';
 import { loadBot } from './bots/index.js';
 import type { InputChannel } from './channel.js';
-import { readCredentialsFile, type ChannelSection } from './credentials.js';
+import { looseCredentialsFile, readCredentialsFile, type ChannelSection } from './credentials.js';
 import { ConfigError } from './errors.js';
 import { HttpClient } from './http.js';
 import { loadChannels, builtinChannels } from './loader.js';
@@ -144,6 +144,8 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const logger = io.logger ?? (terminal
     ? createLogger({ level: options.logLevelGiven ? options.logLevel : 'warn', destination: process.stderr })
     : createLogger({ level: options.logLevel }));
+  const loose = options.credentials ? looseCredentialsFile(options.credentials, cwd) : undefined;
+  if (loose) logger.warn({ file: options.credentials }, loose);
   const channels = await loadChannels(sections, specs, { cwd, logger });
   if (channels.length === 0) throw new ConfigError(`${options.credentials}: no channels configured; add a section such as "rest:" or pass --channel rest`);
   const http = new HttpClient({ logger });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { load, YAMLException } from 'js-yaml';
 import { ConfigError } from './errors.js';
@@ -17,14 +17,17 @@ export interface ChannelSection {
   source: string;
 }
 
-const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/** `$${` (an escaped `${`, kept literally), or a reference `${NAME}` / `${NAME:-default}`. */
+const ENV_REFERENCE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 /**
  * Replaces `${NAME}` and `${NAME:-default}` in a string from the environment. A reference to an unset variable
- * without a default is an error (naming the variable, never its value).
+ * without a default is an error (naming the variable, never its value). `$${` writes a literal `${` (as in Docker
+ * Compose): `pa$${x}ss` is `pa${x}ss`.
  */
 export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, where: string): string {
-  return text.replace(ENV_REFERENCE, (_match, name: string, fallback: string | undefined) => {
+  return text.replace(ENV_REFERENCE, (match, name: string | undefined, fallback: string | undefined) => {
+    if (name === undefined) return match.slice(1);
     const value = env[name];
     if (value !== undefined && value !== '') return value;
     if (fallback !== undefined) return fallback;
@@ -79,6 +82,24 @@ export function parseCredentialsText(text: string, fileName: string, env: NodeJS
     });
   }
   return sections;
+}
+
+/**
+ * Why a credentials file is too open — it can be read or written by its group or by others (`mode & 0o077`) — or
+ * undefined when it is not. Never on Windows, where the mode says nothing about other users; undefined too when the
+ * file cannot be stat'ed (reading it reports why).
+ */
+export function looseCredentialsFile(file: string, cwd = process.cwd(), platform: NodeJS.Platform = process.platform): string | undefined {
+  if (platform === 'win32') return undefined;
+  let mode: number;
+  try {
+    mode = statSync(path.resolve(cwd, file)).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  const who = [mode & 0o070 ? 'its group' : '', mode & 0o007 ? 'all users' : ''].filter(Boolean).join(' and ');
+  return `${file} (mode ${mode.toString(8).padStart(4, '0')}) can be read or changed by ${who}, and it holds secrets: chmod 600 ${file}`;
 }
 
 /** Reads and parses a credentials file; a missing or unreadable file is a `ConfigError` naming it. */

@@ -117,6 +117,13 @@ function coerce(value: unknown, type: string): unknown {
   return value;
 }
 
+/** A string of only whitespace, or a mapping (id → secret, user/password) holding one. */
+function blankSecret(value: unknown): boolean {
+  if (typeof value === 'string') return value !== '' && value.trim() === '';
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return Object.values(value).some((v) => typeof v === 'string' && v !== '' && v.trim() === '');
+  return false;
+}
+
 /**
  * Validates one channel's section against its schema. Throws `CredentialsError` with a message relative to the
  * section (`missing "slack_token"`); the loader prefixes the file and channel.
@@ -140,9 +147,14 @@ export function parseCredentials<S extends CredentialsSchema>(schema: S | undefi
     // An empty YAML value (`slack_channel:`) is null: as if the key were absent (so a default applies, and a required
     // key is reported missing), unless the key accepts null. An empty verification secret (`${SECRET:-}`) is missing
     // too, so the allow_unverified policy below decides, not a length check.
-    if ((section[key] === null && !(keySchema as z.ZodType).safeParse(null).success) || (meta.verification && section[key] === '')) {
+    // An empty secret (`${SECRET:-}`) is missing too: a required one is reported, an optional one is off.
+    if ((section[key] === null && !(keySchema as z.ZodType).safeParse(null).success) || (meta.secret && section[key] === '')) {
       delete section[key];
       continue;
+    }
+    // A secret of only whitespace is a mistake (a stray space, a quoted blank), never a key: refused, not trimmed.
+    if (meta.secret && blankSecret(section[key])) {
+      throw new CredentialsError(`"${key}" is blank (only whitespace); give the secret or remove the key`, key);
     }
     section[key] = coerce(section[key], meta.type);
   }
