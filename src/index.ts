@@ -23,7 +23,7 @@ export { jsonBody, formBody } from './body.js';
 export { parseForwarded, publicUrl } from './forwarded.js';
 export { isObject, nonEmptyString, idString, compact } from './payload.js';
 export { parseRestRequest, restRequest, authenticateRest, isLoopback, warnIfOpen } from './rest.js';
-export type { RestRequest, RestRequestOptions, RestAuth } from './rest.js';
+export type { RestRequest, RestRequestOptions, RestAuth, RestAuthenticated } from './rest.js';
 export { verifyJwt, JWT_METHODS } from './jwt.js';
 export type { JwtMethod } from './jwt.js';
 export { Cached } from './cached.js';

@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Context } from 'koa';
 import { jsonBody } from './body.js';
-import { BadRequestError, UnauthorizedError } from './errors.js';
+import { BadRequestError, ForbiddenError, UnauthorizedError } from './errors.js';
 import { verifyJwt, type JwtMethod } from './jwt.js';
 import type { Logger } from './logger.js';
 import { isObject } from './payload.js';
@@ -53,13 +53,21 @@ export function parseRestRequest(body: Record<string, unknown>): RestRequest | s
   };
 }
 
+/** How a request authenticated (`authenticateRest`): by the token, or by a JWT with these claims. */
+export type RestAuthenticated = { by: 'token' } | { by: 'jwt'; claims: Record<string, unknown> };
+
 export interface RestRequestOptions {
   /**
-   * Whether `input_channel` may rename the channel: only for a section that says `allow_input_channel: true` or an
-   * authenticated request. Otherwise anyone could file a message under another channel's user (`"input_channel":
-   * "slack"` joins that Slack user's conversation), so it is ignored. Default false.
+   * Whether `input_channel` may rename the channel for unauthenticated requests (a section's
+   * `allow_input_channel: true`). Otherwise anyone could file a message under another channel's user
+   * (`"input_channel": "slack"` joins that Slack user's conversation), so it is ignored. Default false.
    */
   allowInputChannel?: boolean;
+  /**
+   * What `authenticateRest` resolved: an authenticated request may set `input_channel`, and a JWT must have Rasa's
+   * scope for the sender (`user.role` `admin`, or `user` with `user.username` equal to `sender`), else 403.
+   */
+  authenticated?: RestAuthenticated | undefined;
   /** Where an ignored `input_channel` is noted, at debug. */
   logger?: Logger;
 }
@@ -72,7 +80,11 @@ export interface RestRequestOptions {
 export function restRequest(ctx: Context, options: RestRequestOptions = {}): RestRequest {
   const request = parseRestRequest(jsonBody(ctx));
   if (typeof request === 'string') throw new BadRequestError(request);
-  if (request.inputChannel !== undefined && options.allowInputChannel !== true) {
+  const authenticated = options.authenticated;
+  if (authenticated?.by === 'jwt' && !jwtScopeAllows(authenticated.claims, request.sender)) {
+    throw new ForbiddenError('the JWT does not cover this sender: its user.role must be "admin", or "user" with user.username equal to "sender"');
+  }
+  if (request.inputChannel !== undefined && options.allowInputChannel !== true && authenticated === undefined) {
     options.logger?.debug(
       { input_channel: request.inputChannel.slice(0, 64) },
       'input_channel ignored: the request is not authenticated and the section does not set allow_input_channel: true',
@@ -80,6 +92,13 @@ export function restRequest(ctx: Context, options: RestRequestOptions = {}): Res
     return { ...request, inputChannel: undefined };
   }
   return request;
+}
+
+/** Rasa's `sufficient_scope`: `user.role` `admin` may speak for anyone, `user` only as `user.username`. */
+function jwtScopeAllows(claims: Record<string, unknown>, sender: string): boolean {
+  const user = isObject(claims.user) ? claims.user : {};
+  if (user.role === 'admin') return true;
+  return user.role === 'user' && typeof user.username === 'string' && user.username === sender;
 }
 
 /** How a REST request may authenticate: the `token`, and a JWT checked with `jwtKey` and `jwtMethod`. */
@@ -111,21 +130,22 @@ function bearer(ctx: Context): string | undefined {
 /**
  * Authenticates a REST request as Rasa's server does: the `token` as `?token=` or `Authorization: Bearer`, compared in
  * constant time; or, with `jwtKey`, a JWT in `Authorization: Bearer` (algorithm `jwtMethod`, `exp`/`nbf` checked when
- * present). With neither configured, resolves false (not authenticated, nothing required). With either configured, a
- * request that passes neither is an `UnauthorizedError` (401) whose message never repeats what was sent.
+ * present). With neither configured, resolves undefined (nothing required). With either configured, a request that
+ * passes neither is an `UnauthorizedError` (401) whose message never repeats what was sent. Pass the result to
+ * `restRequest`, which checks a JWT's scope against the sender.
  */
-export async function authenticateRest(ctx: Context, auth: RestAuth): Promise<boolean> {
+export async function authenticateRest(ctx: Context, auth: RestAuth): Promise<RestAuthenticated | undefined> {
   const { token, jwtKey } = auth;
-  if (!token && !jwtKey) return false;
+  if (!token && !jwtKey) return undefined;
   const fromHeader = bearer(ctx);
   const fromQuery = queryToken(ctx);
   if (!fromHeader && !fromQuery) throw new UnauthorizedError('authentication required: send the token as "Authorization: Bearer <token>" or ?token=<token>');
   if (token) {
-    for (const given of [fromHeader, fromQuery]) if (given !== undefined && sameSecret(given, token)) return true;
+    for (const given of [fromHeader, fromQuery]) if (given !== undefined && sameSecret(given, token)) return { by: 'token' };
   }
   if (jwtKey && fromHeader) {
     const result = await verifyJwt(fromHeader, jwtKey, auth.jwtMethod ?? 'HS256');
-    if (typeof result !== 'string') return true;
+    if (typeof result !== 'string') return { by: 'jwt', claims: result };
     // A header that is not even shaped like a JWT was meant as the token: say the token is wrong, not the JWT.
     if (!token || fromHeader.split('.').length === 3) throw new UnauthorizedError(`invalid JWT: ${result}`);
   }

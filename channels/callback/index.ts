@@ -69,7 +69,7 @@ export class CallbackInput extends InputChannel<z.output<typeof credentials>> {
     const auth = this.auth;
     router.post('/webhook', async (ctx) => {
       const authenticated = await authenticateRest(ctx, auth);
-      const request = restRequest(ctx, { allowInputChannel: authenticated || this.credentials.allow_input_channel === true, logger: this.logger });
+      const request = restRequest(ctx, { authenticated, allowInputChannel: this.credentials.allow_input_channel === true, logger: this.logger });
       const output = new CallbackOutput(this.http, target);
       await onNewMessage.enqueue(
         new UserMessage({

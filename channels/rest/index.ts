@@ -70,7 +70,7 @@ export class RestInput extends InputChannel<z.output<typeof credentials>> {
     const auth = this.auth;
     router.post('/webhook', async (ctx) => {
       const authenticated = await authenticateRest(ctx, auth);
-      const request = restRequest(ctx, { allowInputChannel: authenticated || this.credentials.allow_input_channel === true, logger: this.logger });
+      const request = restRequest(ctx, { authenticated, allowInputChannel: this.credentials.allow_input_channel === true, logger: this.logger });
       if (wantsStream(ctx)) {
         // As Rasa frames it (its console reads this): `text/event-stream`, but each line a bare JSON answer, no
         // `data:`. The response starts now; each answer is written the moment the host sends it through the output.

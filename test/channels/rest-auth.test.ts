@@ -93,7 +93,7 @@ test('rest with jwt_key: a valid JWT passes (input_channel honoured); bad signat
   const ok = await request('/webhooks/rest/webhook', post({ sender: 'a', message: 'hi', input_channel: 'app' }, { authorization: `Bearer ${valid}` }));
   t.is(ok.status, 200);
   t.deepEqual(ok.json, [{ recipient_id: 'a', text: 'app:a' }]);
-  const noExp = await jwt({ sub: 'a' });
+  const noExp = await jwt({ user: { username: 'a', role: 'user' } });
   t.is((await request('/webhooks/rest/webhook', post({ sender: 'a', message: 'hi' }, { authorization: `Bearer ${noExp}` }))).status, 200, 'no exp: accepted, as by Rasa (PyJWT)');
 
   const refused: Array<[string, string, RegExp]> = [
@@ -112,10 +112,26 @@ test('rest with jwt_key: a valid JWT passes (input_channel honoured); bad signat
   t.is(bot.received.length, 2);
 });
 
+test('rest with jwt_key: Rasa\u2019s scope — a user JWT speaks only as its user.username (403 otherwise), an admin JWT as anyone', async (t) => {
+  const { request, bot } = await rest(t, { jwt_key: JWT_KEY });
+  const as = async (claims: Record<string, unknown>, sender: string) =>
+    request('/webhooks/rest/webhook', post({ sender, message: 'hi', input_channel: 'slack' }, { authorization: `Bearer ${await jwt(claims, { exp: '1h' })}` }));
+  const impersonation = await as({ user: { username: 'a', role: 'user' } }, 'U1');
+  t.is(impersonation.status, 403, 'a user token cannot post as another sender');
+  t.regex((impersonation.json as { error: string }).error, /does not cover this sender/);
+  t.is((await as({ sub: 'U1' }, 'U1')).status, 403, 'no user claim: no scope, as in Rasa');
+  t.is((await as({ user: { username: 'U1', role: 'guest' } }, 'U1')).status, 403);
+  t.is((await as({ user: { username: 1, role: 'user' } }, '1')).status, 403, 'username must be the same string');
+  t.is(bot.received.length, 0);
+  t.is((await as({ user: { username: 'U1', role: 'user' } }, 'U1')).status, 200);
+  t.is((await as({ user: { role: 'admin' } }, 'anyone')).status, 200);
+  t.deepEqual(bot.received.map((m) => [m.senderId, m.inputChannel]), [['U1', 'slack'], ['anyone', 'slack']]);
+});
+
 test('rest with token and jwt_key: either authenticates', async (t) => {
   const { request } = await rest(t, { token: TOKEN, jwt_key: JWT_KEY });
   t.is((await request('/webhooks/rest/webhook', post({ sender: 'a', message: 'hi' }, { authorization: `Bearer ${TOKEN}` }))).status, 200);
-  t.is((await request('/webhooks/rest/webhook', post({ sender: 'a', message: 'hi' }, { authorization: `Bearer ${await jwt({ sub: 'a' }, { exp: '1h' })}` }))).status, 200);
+  t.is((await request('/webhooks/rest/webhook', post({ sender: 'a', message: 'hi' }, { authorization: `Bearer ${await jwt({ user: { role: 'admin' } }, { exp: '1h' })}` }))).status, 200);
   const wrong = await request('/webhooks/rest/webhook', post({ sender: 'a', message: 'hi' }, { authorization: 'Bearer nope' }));
   t.is(wrong.status, 401);
   t.deepEqual(wrong.json, { error: 'invalid token' });
