@@ -9,6 +9,7 @@ import { SwitchboardServer, createLogger, type InputChannel } from 'switchboard'
 import { LogCapture } from 'switchboard/testing';
 import CallbackInput from '../../channels/callback/index.js';
 import RestInput from '../../channels/rest/index.js';
+import { SocketIOInput } from '../../channels/socketio/index.js';
 import { ScriptedBot, startServer } from '../harness.js';
 
 const TOKEN = 's3cret-rest-token-0123456789';
@@ -186,4 +187,14 @@ test.serial('callback: input_channel ignored without auth; auth_token required w
   await guardedBot.waitFor(1);
   t.is(guardedBot.received.length, 1);
   t.is(guardedBot.received[0]!.inputChannel, 'kiosk');
+});
+
+test('rest: input_channel "socketio" no longer files a message into a jwt_key-protected socket.io session', async (t) => {
+  const bot = new ScriptedBot((m) => [{ text: `${m.inputChannel}:${m.senderId}` }]);
+  const channels = [RestInput.fromCredentials({}), SocketIOInput.fromCredentials({ jwt_key: JWT_KEY })];
+  const { request } = await startServer(t, channels, { bot });
+  const response = await request('/webhooks/rest/webhook', post({ sender: 'alice-session-id', message: 'hi', input_channel: 'socketio' }));
+  t.is(response.status, 200);
+  t.deepEqual(response.json, [{ recipient_id: 'alice-session-id', text: 'rest:alice-session-id' }]);
+  t.is(bot.received[0]!.inputChannel, 'rest');
 });
