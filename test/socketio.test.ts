@@ -80,6 +80,14 @@ async function quiet(socket: ClientSocket, event: string, ms = 150): Promise<unk
   return seen;
 }
 
+/** A session id as the server signs them: `<sender id>.<HMAC-SHA256, base64url>`. */
+const SIGNED_ID = /^[0-9a-f]{32}\.[A-Za-z0-9_-]{43}$/;
+
+/** The sender id in a signed session id (what the bot sees). */
+function senderOf(sessionId: string): string {
+  return sessionId.slice(0, sessionId.lastIndexOf('.'));
+}
+
 async function session(socket: ClientSocket, sessionId?: string): Promise<string> {
   const confirmed = next<string>(socket, 'session_confirm');
   socket.emit('session_request', sessionId === undefined ? {} : { session_id: sessionId });
@@ -96,12 +104,15 @@ test('the default export is the channel class, named socketio, with a health rou
   t.deepEqual((root.json as { channels: string[] }).channels, ['socketio']);
 });
 
-test('without session_persistence: session_confirm is a bare id, the socket id is the sender', async (t) => {
+test('without session_persistence: session_confirm is a bare signed id, the socket id is the sender', async (t) => {
   const { host, bot } = await start(t);
   const socket = await connect(t, host);
   const fresh = await session(socket);
-  t.regex(fresh, /^[0-9a-f]{32}$/, 'a new uuid4 hex when no id is given');
-  t.is(await session(socket, 'my-session'), 'my-session', 'the given id is confirmed as it is');
+  t.regex(fresh, SIGNED_ID, 'a new uuid4 hex, signed, when no id is given');
+  t.is(await session(socket, fresh), fresh, 'an id this server signed is confirmed as it is');
+  const chosen = await session(socket, 'my-session');
+  t.regex(chosen, SIGNED_ID, 'an id the server did not sign gets a new one');
+  t.not(senderOf(chosen), senderOf(fresh));
 
   const answer = next(socket, 'bot_uttered');
   socket.emit('user_uttered', { message: '  hello  ', session_id: 'my-session' });
@@ -135,7 +146,8 @@ test('with session_persistence: the session id is the sender, every socket of th
   t.deepEqual(await toFirst, { text: 'you said: hi' });
   t.deepEqual(await toSecond, { text: 'you said: hi' });
   t.deepEqual(await toStranger, [], 'other sessions hear nothing');
-  t.is(bot.received[0]?.senderId, sessionId);
+  t.regex(sessionId, SIGNED_ID);
+  t.is(bot.received[0]?.senderId, senderOf(sessionId), 'the bot sees the sender id, without the signature');
 
   // The page reloads: a new socket asks for the stored session and carries on the same conversation.
   first.disconnect();
@@ -145,7 +157,7 @@ test('with session_persistence: the session id is the sender, every socket of th
   const answer = next(again, 'bot_uttered');
   again.emit('user_uttered', { message: 'still me', session_id: sessionId });
   t.deepEqual(await answer, { text: 'you said: still me' });
-  t.is(bot.received[1]?.senderId, sessionId);
+  t.is(bot.received[1]?.senderId, senderOf(sessionId));
   t.not(again.id, sessionId);
 
   // A client that sends before its session_request (a reconnect racing it) is joined to the session and answered.
@@ -153,7 +165,7 @@ test('with session_persistence: the session id is the sender, every socket of th
   const eagerAnswer = next(eager, 'bot_uttered');
   eager.emit('user_uttered', { message: 'eager', session_id: sessionId });
   t.deepEqual(await eagerAnswer, { text: 'you said: eager' });
-  t.is(bot.received[2]?.senderId, sessionId);
+  t.is(bot.received[2]?.senderId, senderOf(sessionId));
 });
 
 test('every answer kind is one event per answer part, in Rasa\'s shapes and in order', async (t) => {
@@ -332,8 +344,8 @@ test('jwt_key: a connection needs a valid auth.token', async (t) => {
   t.true(channel.unknownKeys.length === 0);
 });
 
-test('verifyJwt checks the algorithm, signature and times', async (t) => {
-  const token = hs256({ sub: 'u', nbf: 2_000 }, 'k');
+test('verifyJwt checks the algorithm, signature and times; exp is required; aud, iss and the session claim when asked', async (t) => {
+  const token = hs256({ sub: 'u', nbf: 2_000, exp: 4_000 }, 'k');
   t.like((await verifyJwt(token, 'k', 'HS256', 3_000_000)) as object, { sub: 'u' });
   t.is(await verifyJwt(token, 'k', 'HS256', 1_000_000), 'token not yet valid');
   t.is(await verifyJwt(hs256({ sub: 'u', exp: 2_000 }, 'k'), 'k', 'HS256', 3_000_000), 'token expired');
@@ -341,6 +353,13 @@ test('verifyJwt checks the algorithm, signature and times', async (t) => {
   t.is(await verifyJwt('a.b', 'k', 'HS256'), 'malformed JWT');
   t.is(await verifyJwt(token.slice(0, -2) + 'xx', 'k', 'HS256', 3_000_000), 'bad signature');
   t.is(await verifyJwt(token, 'other key', 'HS256', 3_000_000), 'bad signature');
+  t.is(await verifyJwt(hs256({ sub: 'u' }, 'k'), 'k', 'HS256', 3_000_000), 'claim exp missing', 'a token that never expires is refused');
+  const full = hs256({ sub: 'u', exp: 4_000, aud: 'shop', iss: 'https://id.example' }, 'k');
+  t.like((await verifyJwt(full, 'k', 'HS256', 3_000_000, { audience: 'shop', issuer: 'https://id.example', claim: 'sub' })) as object, { sub: 'u' });
+  t.is(await verifyJwt(full, 'k', 'HS256', 3_000_000, { audience: 'admin' }), 'claim aud not valid');
+  t.is(await verifyJwt(full, 'k', 'HS256', 3_000_000, { issuer: 'https://other.example' }), 'claim iss not valid');
+  t.is(await verifyJwt(token, 'k', 'HS256', 3_000_000, { audience: 'shop' }), 'claim aud missing');
+  t.is(await verifyJwt(full, 'k', 'HS256', 3_000_000, { claim: 'user_id' }), 'claim user_id missing');
 });
 
 test('the web chat page is served by the channel with a strict CSP; webchat: false turns it off', async (t) => {
@@ -404,8 +423,8 @@ test('closing the host closes the transport without a disconnect packet: the cli
   const answer = next(socket, 'bot_uttered');
   socket.emit('user_uttered', { message: 'after', session_id: sessionId });
   t.deepEqual(await answer, { text: 'restarted, you said: after' });
-  t.deepEqual(bot.received.map((m) => [m.senderId, m.text]), [[sessionId, 'before']]);
-  t.deepEqual(again.received.map((m) => [m.senderId, m.text]), [[sessionId, 'after']]);
+  t.deepEqual(bot.received.map((m) => [m.senderId, m.text]), [[senderOf(sessionId), 'before']]);
+  t.deepEqual(again.received.map((m) => [m.senderId, m.text]), [[senderOf(sessionId), 'after']], 'the restarted server (same secret file) resumes the session');
 });
 
 test('closing the host delivers the answers in flight before closing the connection', async (t) => {
