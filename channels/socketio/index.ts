@@ -272,7 +272,8 @@ export class SocketIOInput extends InputChannel {
 
   /**
    * A token bucket per connection: `rate` events a second, bursts of `2 × rate`. An event past it is answered with an
-   * `error` event and dropped; a connection that sends another full burst while refused is closed.
+   * `error` event and dropped. Each refusal counts one up, each accepted event one down: a connection whose refused
+   * events outnumber its accepted ones by more than a burst keeps sending faster than the limit, and is closed.
    */
   private limitEvents(socket: Socket, rate: number): void {
     const burst = 2 * rate;
@@ -285,7 +286,7 @@ export class SocketIOInput extends InputChannel {
       at = now;
       if (tokens >= 1) {
         tokens -= 1;
-        refused = 0;
+        if (refused > 0) refused -= 1;
         return next();
       }
       refused += 1;
@@ -329,11 +330,13 @@ export class SocketIOInput extends InputChannel {
 
   /** Puts the socket in this session's room, out of the one it was in: a socket is in at most one session. */
   private async joinSession(socket: Socket, senderId: string): Promise<void> {
+    // Synchronous up to the awaits, so that requests racing each other cannot leave a room behind.
     const previous = socket.data.session as string | undefined;
     if (previous === senderId && socket.rooms.has(senderId)) return;
-    if (previous !== undefined && previous !== socket.id) await socket.leave(previous);
     socket.data.session = senderId;
-    await socket.join(senderId);
+    const left = previous !== undefined && previous !== senderId && previous !== socket.id ? socket.leave(previous) : undefined;
+    const joined = socket.join(senderId);
+    await Promise.all([left, joined]);
   }
 
   /** Answers a bad event with `error {error, event}` (and the client's ack, if it gave one), and logs it. */
