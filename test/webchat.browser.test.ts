@@ -335,3 +335,34 @@ test.serial('rasa-webchat 1.0.1 (the real widget) carries on after a graceful re
   t.true(sockets.length >= 2 && sockets.every((u) => u.includes('EIO=4')), `Engine.IO 4, no allowEIO3 needed: ${sockets.join(', ')}`);
   t.deepEqual(problems.filter((p) => !/ERR_CONNECTION_REFUSED|WebSocket connection|fonts\.googleapis\.com/.test(p)), []);
 });
+
+test.serial('rasa-webchat on another site is refused by default (cors_allowed_origins is same-origin); the /webchat page of the server still connects', async (t) => {
+  const browser = await launch(t);
+  if (!browser) return;
+  if (!existsSync(RASA_WEBCHAT)) {
+    t.fail(`rasa-webchat is not installed at ${RASA_WEBCHAT}: "npm run test:browser" installs test/clients (or run "npm ci --prefix test/clients")`);
+    return;
+  }
+  const channel = SocketIOInput.fromCredentials({ session_persistence: true });
+  const { url, bot, logs } = await startServer(t, [channel], { bot: new ScriptedBot((m) => [{ text: `you said: ${m.text}` }]) });
+  const widgetPage = `<!doctype html><html><head><meta charset="utf-8"><title>elsewhere</title></head><body>
+<script src="/rasa-webchat.js"></script>
+<script>WebChat.default({ socketUrl: '${url}', socketPath: '/socket.io/', initPayload: '/greet', params: { storage: 'local' } }, null);</script></body></html>`;
+  const site = await serveSite(t, { '/': ['text/html', widgetPage], '/rasa-webchat.js': ['text/javascript', readFileSync(RASA_WEBCHAT, 'utf8')] });
+  const context = await browser.newContext();
+  await context.route(/^https?:\/\/(?!127\.0\.0\.1)/, (route) => route.abort());
+  const page = await context.newPage();
+  await page.goto(`${site}/`);
+  const deadline = Date.now() + 15_000;
+  while (!logs.text.includes('origin not in cors_allowed_origins refused') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.regex(logs.text, new RegExp(`"origin":"${site}".*origin not in cors_allowed_origins refused`));
+  t.is(channel.server!.of('/').sockets.size, 0, 'no connection from the other site');
+  t.is(bot.received.length, 0);
+
+  const own = await (await browser.newContext()).newPage();
+  await own.goto(`${url}/webhooks/socketio/webchat`);
+  await own.waitForSelector('html[data-connection="connected"]');
+  await own.getByLabel('Your message').fill('same origin');
+  await own.keyboard.press('Enter');
+  await own.getByRole('log').getByText('you said: same origin', { exact: true }).waitFor();
+});
