@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import { SwitchboardServer, createLogger, type BotMessage, type UserMessage } from 'switchboard';
-import SocketIOInput, { CLOSE_GRACE_MS, SocketIOInput as Named, verifyJwt } from '../channels/socketio/index.js';
+import SocketIOInput, { CLOSE_GRACE_MS, SocketIOInput as Named, signSessionId, verifyJwt, verifySessionId } from '../channels/socketio/index.js';
 import { LogCapture, ScriptedBot, startServer, type TestServer } from './harness.js';
 
 interface Started {
@@ -677,4 +677,17 @@ test('event rate limit: a client within it is not limited; max_events_per_second
   const later = next(socket, 'bot_uttered');
   socket.emit('user_uttered', { message: 'after a pause' });
   t.deepEqual(await later, { text: 'you said: after a pause' });
+});
+
+test('signSessionId / verifySessionId: only the same secret and binding verify', (t) => {
+  const key = new TextEncoder().encode('k'.repeat(32));
+  const id = signSessionId('abc', 'alice', key);
+  t.is(verifySessionId(id, 'alice', key), 'abc');
+  t.is(verifySessionId(id, 'bob', key), undefined);
+  t.is(verifySessionId(id, 'alice', new TextEncoder().encode('j'.repeat(32))), undefined);
+  const signature = signSessionId('x\u0000abc', 'alice', key).split('.')[1]!;
+  t.is(verifySessionId(`abc.${signature}`, 'alice\u0000x', key), undefined, 'no (binding, sender) pair reads as another');
+  t.is(verifySessionId('abc', 'alice', key), undefined);
+  t.is(verifySessionId('.abc', '', key), undefined);
+  t.is(verifySessionId(`${id}x`, 'alice', key), undefined);
 });

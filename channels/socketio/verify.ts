@@ -78,5 +78,6 @@ export function verifySessionId(sessionId: string, binding: string, secret: Uint
 }
 
 function sessionSignature(senderId: string, binding: string, secret: Uint8Array): string {
-  return createHmac('sha256', secret).update(`switchboard.socketio.session\u0000${binding}\u0000${senderId}`).digest('base64url');
+  // The binding is length-prefixed: no (binding, sender id) pair can be read as another.
+  return createHmac('sha256', secret).update(`switchboard.socketio.session\u0000${binding.length}:${binding}\u0000${senderId}`).digest('base64url');
 }
