@@ -1,9 +1,12 @@
 import test, { type ExecutionContext } from 'ava';
 import { createHmac } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { connect as netConnect } from 'node:net';
 import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import { SwitchboardServer, createLogger, type BotMessage, type UserMessage } from 'switchboard';
-import SocketIOInput, { CLOSE_GRACE_MS, SocketIOInput as Named, signSessionId, verifyJwt, verifySessionId } from '../channels/socketio/index.js';
+import SocketIOInput, { CLOSE_GRACE_MS, SocketIOInput as Named, defaultSessionSecretFile, signSessionId, verifyJwt, verifySessionId } from '../channels/socketio/index.js';
 import { LogCapture, ScriptedBot, startServer, type TestServer } from './harness.js';
 
 interface Started {
@@ -560,6 +563,8 @@ test('cors_allowed_origins defaults to the server\'s own origin: other sites are
   t.is(polling.headers.get('access-control-allow-origin'), null);
   await t.notThrowsAsync(connect(t, host, { extraHeaders: { origin: own } }), 'the page this server serves (/webchat)');
   await t.notThrowsAsync(connect(t, host), 'no Origin header: not a browser');
+  await t.notThrowsAsync(connect(t, host, { extraHeaders: { origin: 'https://bot.example', 'x-forwarded-host': 'bot.example' } }), 'behind a reverse proxy that rewrites Host');
+  await t.throwsAsync(connect(t, host, { extraHeaders: { origin: 'https://evil.example', 'x-forwarded-host': 'bot.example' } }));
 
   // With a list, the listed sites and the server's own pages.
   const listed = await start(t, { cors_allowed_origins: ['https://shop.example'] });
@@ -690,4 +695,38 @@ test('signSessionId / verifySessionId: only the same secret and binding verify',
   t.is(verifySessionId('abc', 'alice', key), undefined);
   t.is(verifySessionId('.abc', '', key), undefined);
   t.is(verifySessionId(`${id}x`, 'alice', key), undefined);
+});
+
+// Serial (ava runs these before the concurrent tests): it changes XDG_STATE_HOME for the time of the test.
+test.serial('without session_secret, the secret is made once and kept (0600) under XDG_STATE_HOME: a new server resumes the sessions; without a writable place, a warning', async (t) => {
+  const saved = process.env.XDG_STATE_HOME;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.XDG_STATE_HOME;
+    else process.env.XDG_STATE_HOME = saved;
+  });
+  const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-state-'));
+  process.env.XDG_STATE_HOME = dir;
+  const file = defaultSessionSecretFile();
+  t.is(file, path.join(dir, 'switchboard', 'socketio-session-secret'));
+  const a = await start(t, { session_persistence: true });
+  t.is(statSync(file).mode & 0o777, 0o600);
+  const secret = readFileSync(file, 'utf8');
+  t.true(secret.length >= 43);
+  const id = await session(await connect(t, a.host));
+  await a.host.server.close(100);
+  const b = await start(t, { session_persistence: true });
+  t.is(readFileSync(file, 'utf8'), secret, 'kept, not made again');
+  t.is(await session(await connect(t, b.host), id), id, 'the restarted server resumes the session');
+  t.false(b.host.logs.text.includes(secret));
+
+  chmodSync(file, 0o644);
+  const c = await start(t, { session_persistence: true });
+  t.regex(c.host.logs.text, /session secret file can be read by other users/);
+
+  const blocked = path.join(dir, 'a-file');
+  writeFileSync(blocked, '');
+  process.env.XDG_STATE_HOME = blocked;
+  const d = await start(t, { session_persistence: true });
+  t.regex(d.host.logs.text, /sessions will not survive a restart/);
+  t.not(await session(await connect(t, d.host), id), id, 'another secret: the session is not resumed');
 });

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -184,7 +184,7 @@ export class SocketIOInput extends InputChannel {
       // header (servers, scripts) are not browsers and pass.
       allowRequest: (req: IncomingMessage, callback) => {
         const origin = req.headers.origin;
-        if (anyOrigin || origin === undefined || s.corsAllowedOrigins.includes(origin) || sameOrigin(origin, req.headers.host)) callback(null, true);
+        if (anyOrigin || origin === undefined || s.corsAllowedOrigins.includes(origin) || sameOrigin(origin, req.headers)) callback(null, true);
         else {
           this.logger.info({ origin }, 'socketio: connection from an origin not in cors_allowed_origins refused');
           callback('origin not allowed', false);
@@ -228,7 +228,10 @@ export class SocketIOInput extends InputChannel {
     const file = defaultSessionSecretFile();
     try {
       const kept = await readSecretFile(file);
-      if (kept) return kept;
+      if (kept) {
+        if (((await stat(file)).mode & 0o077) !== 0) this.logger.warn({ file }, 'socketio: the session secret file can be read by other users; chmod 600 it');
+        return kept;
+      }
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       // Written aside then linked into place: another process starting at the same moment sees the whole file or none.
       const aside = `${file}.${process.pid}.${randomUUID()}`;
@@ -447,14 +450,21 @@ export class SocketIOInput extends InputChannel {
   }
 }
 
-/** Whether a browser's `Origin` is this server's own (the Host the request was sent to). */
-function sameOrigin(origin: string, host: string | undefined): boolean {
-  if (!host) return false;
+/**
+ * Whether a browser's `Origin` is this server's own: the `Host` the request was sent to, or the first
+ * `X-Forwarded-Host` (a reverse proxy that rewrites `Host`). Trusting the latter here is safe: a page cannot set
+ * headers on a WebSocket, and a cross-origin XHR with a custom header needs a CORS preflight this server does not grant.
+ */
+function sameOrigin(origin: string, headers: IncomingMessage['headers']): boolean {
+  let host: string;
   try {
-    return new URL(origin).host === host.toLowerCase();
+    host = new URL(origin).host;
   } catch {
     return false;
   }
+  const forwarded = headers['x-forwarded-host'];
+  const candidates = [headers.host, (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()];
+  return candidates.some((candidate) => candidate !== undefined && candidate !== '' && candidate.toLowerCase() === host);
 }
 
 /** The secret in `file`, or undefined when there is none yet. */
