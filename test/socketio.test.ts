@@ -1,9 +1,12 @@
 import test, { type ExecutionContext } from 'ava';
 import { createHmac } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { connect as netConnect } from 'node:net';
 import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import { SwitchboardServer, createLogger, type BotMessage, type UserMessage } from 'switchboard';
-import SocketIOInput, { CLOSE_GRACE_MS, SocketIOInput as Named, verifyJwt } from '../channels/socketio/index.js';
+import SocketIOInput, { CLOSE_GRACE_MS, SocketIOInput as Named, defaultSessionSecretFile, signSessionId, verifyJwt, verifySessionId } from '../channels/socketio/index.js';
 import { LogCapture, ScriptedBot, startServer, type TestServer } from './harness.js';
 
 interface Started {
@@ -80,6 +83,14 @@ async function quiet(socket: ClientSocket, event: string, ms = 150): Promise<unk
   return seen;
 }
 
+/** A session id as the server signs them: `<sender id>.<HMAC-SHA256, base64url>`. */
+const SIGNED_ID = /^[0-9a-f]{32}\.[A-Za-z0-9_-]{43}$/;
+
+/** The sender id in a signed session id (what the bot sees). */
+function senderOf(sessionId: string): string {
+  return sessionId.slice(0, sessionId.lastIndexOf('.'));
+}
+
 async function session(socket: ClientSocket, sessionId?: string): Promise<string> {
   const confirmed = next<string>(socket, 'session_confirm');
   socket.emit('session_request', sessionId === undefined ? {} : { session_id: sessionId });
@@ -96,12 +107,15 @@ test('the default export is the channel class, named socketio, with a health rou
   t.deepEqual((root.json as { channels: string[] }).channels, ['socketio']);
 });
 
-test('without session_persistence: session_confirm is a bare id, the socket id is the sender', async (t) => {
+test('without session_persistence: session_confirm is a bare signed id, the socket id is the sender', async (t) => {
   const { host, bot } = await start(t);
   const socket = await connect(t, host);
   const fresh = await session(socket);
-  t.regex(fresh, /^[0-9a-f]{32}$/, 'a new uuid4 hex when no id is given');
-  t.is(await session(socket, 'my-session'), 'my-session', 'the given id is confirmed as it is');
+  t.regex(fresh, SIGNED_ID, 'a new uuid4 hex, signed, when no id is given');
+  t.is(await session(socket, fresh), fresh, 'an id this server signed is confirmed as it is');
+  const chosen = await session(socket, 'my-session');
+  t.regex(chosen, SIGNED_ID, 'an id the server did not sign gets a new one');
+  t.not(senderOf(chosen), senderOf(fresh));
 
   const answer = next(socket, 'bot_uttered');
   socket.emit('user_uttered', { message: '  hello  ', session_id: 'my-session' });
@@ -135,7 +149,8 @@ test('with session_persistence: the session id is the sender, every socket of th
   t.deepEqual(await toFirst, { text: 'you said: hi' });
   t.deepEqual(await toSecond, { text: 'you said: hi' });
   t.deepEqual(await toStranger, [], 'other sessions hear nothing');
-  t.is(bot.received[0]?.senderId, sessionId);
+  t.regex(sessionId, SIGNED_ID);
+  t.is(bot.received[0]?.senderId, senderOf(sessionId), 'the bot sees the sender id, without the signature');
 
   // The page reloads: a new socket asks for the stored session and carries on the same conversation.
   first.disconnect();
@@ -145,7 +160,7 @@ test('with session_persistence: the session id is the sender, every socket of th
   const answer = next(again, 'bot_uttered');
   again.emit('user_uttered', { message: 'still me', session_id: sessionId });
   t.deepEqual(await answer, { text: 'you said: still me' });
-  t.is(bot.received[1]?.senderId, sessionId);
+  t.is(bot.received[1]?.senderId, senderOf(sessionId));
   t.not(again.id, sessionId);
 
   // A client that sends before its session_request (a reconnect racing it) is joined to the session and answered.
@@ -153,7 +168,7 @@ test('with session_persistence: the session id is the sender, every socket of th
   const eagerAnswer = next(eager, 'bot_uttered');
   eager.emit('user_uttered', { message: 'eager', session_id: sessionId });
   t.deepEqual(await eagerAnswer, { text: 'you said: eager' });
-  t.is(bot.received[2]?.senderId, sessionId);
+  t.is(bot.received[2]?.senderId, senderOf(sessionId));
 });
 
 test('every answer kind is one event per answer part, in Rasa\'s shapes and in order', async (t) => {
@@ -332,8 +347,8 @@ test('jwt_key: a connection needs a valid auth.token', async (t) => {
   t.true(channel.unknownKeys.length === 0);
 });
 
-test('verifyJwt checks the algorithm, signature and times', async (t) => {
-  const token = hs256({ sub: 'u', nbf: 2_000 }, 'k');
+test('verifyJwt checks the algorithm, signature and times; exp is required; aud, iss and the session claim when asked', async (t) => {
+  const token = hs256({ sub: 'u', nbf: 2_000, exp: 4_000 }, 'k');
   t.like((await verifyJwt(token, 'k', 'HS256', 3_000_000)) as object, { sub: 'u' });
   t.is(await verifyJwt(token, 'k', 'HS256', 1_000_000), 'token not yet valid');
   t.is(await verifyJwt(hs256({ sub: 'u', exp: 2_000 }, 'k'), 'k', 'HS256', 3_000_000), 'token expired');
@@ -341,6 +356,13 @@ test('verifyJwt checks the algorithm, signature and times', async (t) => {
   t.is(await verifyJwt('a.b', 'k', 'HS256'), 'malformed JWT');
   t.is(await verifyJwt(token.slice(0, -2) + 'xx', 'k', 'HS256', 3_000_000), 'bad signature');
   t.is(await verifyJwt(token, 'other key', 'HS256', 3_000_000), 'bad signature');
+  t.is(await verifyJwt(hs256({ sub: 'u' }, 'k'), 'k', 'HS256', 3_000_000), 'claim exp missing', 'a token that never expires is refused');
+  const full = hs256({ sub: 'u', exp: 4_000, aud: 'shop', iss: 'https://id.example' }, 'k');
+  t.like((await verifyJwt(full, 'k', 'HS256', 3_000_000, { audience: 'shop', issuer: 'https://id.example', claim: 'sub' })) as object, { sub: 'u' });
+  t.is(await verifyJwt(full, 'k', 'HS256', 3_000_000, { audience: 'admin' }), 'claim aud not valid');
+  t.is(await verifyJwt(full, 'k', 'HS256', 3_000_000, { issuer: 'https://other.example' }), 'claim iss not valid');
+  t.is(await verifyJwt(token, 'k', 'HS256', 3_000_000, { audience: 'shop' }), 'claim aud missing');
+  t.is(await verifyJwt(full, 'k', 'HS256', 3_000_000, { claim: 'user_id' }), 'claim user_id missing');
 });
 
 test('the web chat page is served by the channel with a strict CSP; webchat: false turns it off', async (t) => {
@@ -404,8 +426,8 @@ test('closing the host closes the transport without a disconnect packet: the cli
   const answer = next(socket, 'bot_uttered');
   socket.emit('user_uttered', { message: 'after', session_id: sessionId });
   t.deepEqual(await answer, { text: 'restarted, you said: after' });
-  t.deepEqual(bot.received.map((m) => [m.senderId, m.text]), [[sessionId, 'before']]);
-  t.deepEqual(again.received.map((m) => [m.senderId, m.text]), [[sessionId, 'after']]);
+  t.deepEqual(bot.received.map((m) => [m.senderId, m.text]), [[senderOf(sessionId), 'before']]);
+  t.deepEqual(again.received.map((m) => [m.senderId, m.text]), [[senderOf(sessionId), 'after']], 'the restarted server (same secret file) resumes the session');
 });
 
 test('closing the host delivers the answers in flight before closing the connection', async (t) => {
@@ -452,4 +474,259 @@ test('shutdown does not wait for a WebSocket client that never answers the closi
   // ws would wait 30 s for the peer's close frame.
   t.true(took < CLOSE_GRACE_MS + 1_000, `the host closed in ${took} ms`);
   t.true(took >= CLOSE_GRACE_MS - 50, `the client had ${took} ms to answer`);
+});
+
+test('session takeover: an id the server did not sign (a leaked sender id, a guess, a forged signature) starts a new session; the owner carries on', async (t) => {
+  const { host, bot, channel } = await start(t, { session_persistence: true });
+  const alice = await connect(t, host);
+  const aliceId = await session(alice);
+  const hello = next(alice, 'bot_uttered');
+  alice.emit('user_uttered', { message: 'my secret', session_id: aliceId });
+  await hello;
+  const leaked = bot.received[0]!.senderId;
+  t.is(leaked, senderOf(aliceId), 'the bot sees the sender id, without the signature');
+  t.false(host.logs.text.includes(aliceId.split('.')[1]!), 'the signature is never logged');
+
+  // From another page of any origin: the leaked sender id, a forged signature, Alice's signature on another id.
+  const mallory = await connect(t, host);
+  const aliceHears = quiet(alice, 'bot_uttered', 500);
+  for (const attempt of [leaked, `${leaked}.${'A'.repeat(43)}`, `${leaked}.`, `${'0'.repeat(32)}.${aliceId.split('.')[1]}`]) {
+    const given = await session(mallory, attempt);
+    t.regex(given, SIGNED_ID);
+    t.not(senderOf(given), leaked, `${attempt} does not resume Alice's session`);
+  }
+  const refused = next<{ error: string }>(mallory, 'error');
+  mallory.emit('user_uttered', { message: 'injected', session_id: leaked });
+  t.regex((await refused).error, /not issued by this server/);
+  const forged = next<{ error: string }>(mallory, 'error');
+  mallory.emit('user_uttered', { message: 'injected', session_id: `${leaked}.${'A'.repeat(43)}` });
+  t.regex((await forged).error, /not issued by this server/);
+  t.deepEqual(await aliceHears, [], 'Alice sees nothing of it');
+  t.false(bot.received.some((m) => m.text === 'injected'), 'nothing reached the bot under Alice\'s sender');
+  t.deepEqual(bot.received.map((m) => m.senderId), [leaked]);
+
+  // Another server with another secret cannot resume it either; Alice's own reconnect does.
+  const other = await start(t, { session_persistence: true, session_secret: 'another-server-secret-0123456789' });
+  const elsewhere = await connect(t, other.host);
+  t.not(senderOf(await session(elsewhere, aliceId)), leaked);
+  const back = await connect(t, host);
+  t.is(await session(back, aliceId), aliceId);
+  const answer = next(back, 'bot_uttered');
+  back.emit('user_uttered', { message: 'still me', session_id: aliceId });
+  t.deepEqual(await answer, { text: 'you said: still me' });
+  t.is(bot.received.at(-1)?.senderId, leaked);
+  t.is(channel.unknownKeys.length, 0);
+});
+
+test('session_secret: servers sharing it resume each other\'s sessions; a blank or short one is refused', async (t) => {
+  const session_secret = 'shared-secret-of-two-instances-42';
+  const a = await start(t, { session_persistence: true, session_secret });
+  const b = await start(t, { session_persistence: true, session_secret });
+  const first = await connect(t, a.host);
+  const id = await session(first);
+  const second = await connect(t, b.host);
+  t.is(await session(second, id), id);
+  const answer = next(second, 'bot_uttered');
+  second.emit('user_uttered', { message: 'on b', session_id: id });
+  await answer;
+  t.is(b.bot.received[0]?.senderId, senderOf(id));
+  t.false(JSON.stringify(a.host.logs.lines).includes(session_secret) || JSON.stringify(b.host.logs.lines).includes(session_secret));
+  t.throws(() => SocketIOInput.fromCredentials({ session_secret: '                    ' }), { message: /session_secret/ });
+  t.throws(() => SocketIOInput.fromCredentials({ session_secret: 'short' }), { message: /session_secret/ });
+});
+
+test('a socket is in at most one session room: 200 session_requests leave one room behind, and the old session hears nothing', async (t) => {
+  const { host, channel } = await start(t, { session_persistence: true, max_events_per_second: 1000 });
+  const socket = await connect(t, host);
+  const first = await session(socket);
+  const confirms = collect(socket, 'session_confirm', 200, 10_000);
+  for (let i = 0; i < 200; i++) socket.emit('session_request', {});
+  const last = (await confirms).at(-1) as string;
+  const serverSide = channel.server!.of('/').sockets.get(socket.id ?? '')!;
+  t.deepEqual([...serverSide.rooms].sort(), [serverSide.id, senderOf(last)].sort());
+  t.true(channel.server!.of('/').adapter.rooms.size <= 2, `rooms: ${channel.server!.of('/').adapter.rooms.size}`);
+  // Back to the first session by sending into it: the socket moves, it is not in both.
+  const answer = next(socket, 'bot_uttered');
+  socket.emit('user_uttered', { message: 'back', session_id: first });
+  t.deepEqual(await answer, { text: 'you said: back' });
+  t.deepEqual([...serverSide.rooms].sort(), [serverSide.id, senderOf(first)].sort());
+});
+
+test('cors_allowed_origins defaults to the server\'s own origin: other sites are refused, its own pages and non-browsers pass', async (t) => {
+  const { host } = await start(t);
+  const own = new URL(host.url).origin;
+  await t.throwsAsync(connect(t, host, { extraHeaders: { origin: 'https://evil.example' } }), undefined, 'WebSocket from another site');
+  await t.throwsAsync(connect(t, host, { transports: ['polling'], extraHeaders: { origin: 'https://evil.example' } }), undefined, 'polling from another site');
+  await t.throwsAsync(connect(t, host, { extraHeaders: { origin: 'null' } }), undefined, 'a sandboxed page');
+  const polling = await host.request(`/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'https://evil.example' } });
+  t.is(polling.status, 403);
+  t.is(polling.headers.get('access-control-allow-origin'), null);
+  await t.notThrowsAsync(connect(t, host, { extraHeaders: { origin: own } }), 'the page this server serves (/webchat)');
+  await t.notThrowsAsync(connect(t, host), 'no Origin header: not a browser');
+  await t.notThrowsAsync(connect(t, host, { extraHeaders: { origin: 'https://bot.example', 'x-forwarded-host': 'bot.example' } }), 'behind a reverse proxy that rewrites Host');
+  await t.throwsAsync(connect(t, host, { extraHeaders: { origin: 'https://evil.example', 'x-forwarded-host': 'bot.example' } }));
+
+  // With a list, the listed sites and the server's own pages.
+  const listed = await start(t, { cors_allowed_origins: ['https://shop.example'] });
+  await t.notThrowsAsync(connect(t, listed.host, { extraHeaders: { origin: new URL(listed.host.url).origin } }));
+  await t.notThrowsAsync(connect(t, listed.host, { extraHeaders: { origin: 'https://shop.example' } }));
+  await t.throwsAsync(connect(t, listed.host, { extraHeaders: { origin: 'https://evil.example' } }));
+  const star = await start(t, { cors_allowed_origins: '*' });
+  await t.notThrowsAsync(connect(t, star.host, { extraHeaders: { origin: 'https://anyone.example' } }), '* is still possible, when asked for');
+});
+
+const JWT_KEY = 'jwt-secret-for-session-tests';
+const token = (claims: Record<string, unknown>, seconds = 60): string => hs256({ exp: Math.floor(Date.now() / 1000) + seconds, ...claims }, JWT_KEY);
+
+test('jwt_key: a session is bound to the token\'s sub: bob\'s token cannot join alice\'s session, alice\'s new token can', async (t) => {
+  const { host, bot } = await start(t, { session_persistence: true, jwt_key: JWT_KEY });
+  const alice = await connect(t, host, { auth: { token: token({ sub: 'alice' }) } });
+  const aliceId = await session(alice);
+  const first = next(alice, 'bot_uttered');
+  alice.emit('user_uttered', { message: 'hi', session_id: aliceId });
+  await first;
+
+  const bob = await connect(t, host, { auth: { token: token({ sub: 'bob' }) } });
+  const aliceHears = quiet(alice, 'bot_uttered', 500);
+  const bobs = await session(bob, aliceId);
+  t.not(senderOf(bobs), senderOf(aliceId), 'bob gets a session of his own');
+  const refused = next<{ error: string }>(bob, 'error');
+  bob.emit('user_uttered', { message: 'as alice', session_id: aliceId });
+  t.regex((await refused).error, /not issued by this server/);
+  t.deepEqual(await aliceHears, []);
+  t.deepEqual(bot.received.map((m) => m.text), ['hi']);
+
+  // A token without exp, or with no sub, is refused at connect.
+  await t.throwsAsync(connect(t, host, { auth: { token: hs256({ sub: 'alice' }, JWT_KEY) } }), { message: /not authorized/ });
+  await t.throwsAsync(connect(t, host, { auth: { token: token({}) } }), { message: /not authorized/ });
+
+  const again = await connect(t, host, { auth: { token: token({ sub: 'alice' }, 120) } });
+  t.is(await session(again, aliceId), aliceId);
+  const answer = next(again, 'bot_uttered');
+  again.emit('user_uttered', { message: 'me again', session_id: aliceId });
+  t.deepEqual(await answer, { text: 'you said: me again' });
+  t.is(bot.received.at(-1)?.senderId, senderOf(aliceId));
+});
+
+test('jwt_key: jwt_audience, jwt_issuer and jwt_session_claim are required when set', async (t) => {
+  const { host } = await start(t, { session_persistence: true, jwt_key: JWT_KEY, jwt_audience: 'shop', jwt_issuer: 'https://id.example', jwt_session_claim: 'user_id' });
+  const good = { aud: 'shop', iss: 'https://id.example', user_id: 'alice' };
+  await t.throwsAsync(connect(t, host, { auth: { token: token({ ...good, aud: 'admin' }) } }), { message: /not authorized/ });
+  await t.throwsAsync(connect(t, host, { auth: { token: token({ ...good, iss: 'https://evil.example' }) } }), { message: /not authorized/ });
+  await t.throwsAsync(connect(t, host, { auth: { token: token({ aud: 'shop', iss: 'https://id.example', sub: 'alice' }) } }), { message: /not authorized/ });
+  const alice = await connect(t, host, { auth: { token: token(good) } });
+  const id = await session(alice);
+  // Same sub, another user_id: another user.
+  const other = await connect(t, host, { auth: { token: token({ ...good, user_id: 'bob', sub: 'alice' }) } });
+  t.not(senderOf(await session(other, id)), senderOf(id));
+  const same = await connect(t, host, { auth: { token: token(good) } });
+  t.is(await session(same, id), id);
+});
+
+test('jwt_key: the connection is closed when its token expires', async (t) => {
+  const { host } = await start(t, { jwt_key: JWT_KEY });
+  const socket = await connect(t, host, { auth: { token: token({ sub: 'alice' }, 2) } });
+  const told = next<{ error: string }>(socket, 'error', 15_000);
+  const closed = next<string>(socket, 'disconnect', 15_000);
+  t.deepEqual(await told, { error: 'token expired', event: 'connect' });
+  t.is(await closed, 'io server disconnect', 'on purpose: the client does not reconnect with the expired token');
+  const longer = await connect(t, host, { auth: { token: token({ sub: 'alice' }, 600) } });
+  const fine = next(longer, 'bot_uttered');
+  longer.emit('user_uttered', { message: 'new token' });
+  t.deepEqual(await fine, { text: 'you said: new token' });
+});
+
+// Serial: ava runs it before the others, so the flood does not slow down their assertions.
+test.serial('event rate limit: a flood of 3,000 user_uttered from one socket reaches the bot at most at the limit, the flooder is cut off, others are answered', async (t) => {
+  const { host, bot } = await start(t);
+  const flooder = await connect(t, host);
+  const errors: Array<{ error: string }> = [];
+  flooder.on('error', (e: { error: string }) => errors.push(e));
+  const cut = next<string>(flooder, 'disconnect', 20_000);
+  const started = Date.now();
+  for (let i = 0; i < 3_000; i++) flooder.emit('user_uttered', { message: `flood ${i}`, customData: { pad: 'x'.repeat(1_000) } });
+  t.is(await cut, 'io server disconnect');
+  const seconds = (Date.now() - started) / 1000;
+  await bot.waitFor(40, 20_000);
+  t.true(errors.length >= 1, 'the client is told');
+  t.regex(errors[0]!.error, /too many events/);
+
+  const health = await host.request('/webhooks/socketio/');
+  t.is(health.status, 200);
+  const other = await connect(t, host);
+  const answer = next(other, 'bot_uttered', 30_000);
+  other.emit('user_uttered', { message: 'legit' });
+  t.deepEqual(await answer, { text: 'you said: legit' });
+  const fromFlooder = bot.received.filter((m) => m.text.startsWith('flood')).length;
+  t.true(fromFlooder >= 40 && fromFlooder <= 40 + Math.ceil(20 * seconds) + 1, `${fromFlooder} of 3,000 reached the bot; the flooder was cut off after ${seconds} s`);
+  t.true(errors.length <= 41 + fromFlooder, `${errors.length} error events`);
+  t.log(`${fromFlooder} of 3,000 reached the bot; cut off after ${seconds} s with ${errors.length} error events`);
+  t.regex(host.logs.text, /kept sending too many events/);
+});
+
+test('event rate limit: a client within it is not limited; max_events_per_second sets it', async (t) => {
+  const { host, bot } = await start(t, { max_events_per_second: 2 });
+  const socket = await connect(t, host);
+  const errors = quiet(socket, 'error', 1_000);
+  const answers = collect(socket, 'bot_uttered', 4, 5_000);
+  for (let i = 0; i < 4; i++) socket.emit('user_uttered', { message: `m${i}` });
+  t.is((await answers).length, 4, 'a burst of twice the rate passes');
+  t.deepEqual(await errors, []);
+  // Past the burst (the bucket refills one event per 500 ms): some of these are refused, with the reason in the ack.
+  const acks = (await Promise.all(Array.from({ length: 4 }, (_, i) => socket.timeout(5_000).emitWithAck('user_uttered', { message: `more ${i}` })))) as Array<{ error?: string }>;
+  const refused = acks.filter((a) => a.error !== undefined);
+  t.true(refused.length >= 1, JSON.stringify(acks));
+  t.regex(refused[0]!.error!, /too many events \(at most 2 a second\)/);
+  t.is(bot.received.length, 4 + acks.length - refused.length, 'refused events never reach the bot');
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  const later = next(socket, 'bot_uttered');
+  socket.emit('user_uttered', { message: 'after a pause' });
+  t.deepEqual(await later, { text: 'you said: after a pause' });
+});
+
+test('signSessionId / verifySessionId: only the same secret and binding verify', (t) => {
+  const key = new TextEncoder().encode('k'.repeat(32));
+  const id = signSessionId('abc', 'alice', key);
+  t.is(verifySessionId(id, 'alice', key), 'abc');
+  t.is(verifySessionId(id, 'bob', key), undefined);
+  t.is(verifySessionId(id, 'alice', new TextEncoder().encode('j'.repeat(32))), undefined);
+  const signature = signSessionId('x\u0000abc', 'alice', key).split('.')[1]!;
+  t.is(verifySessionId(`abc.${signature}`, 'alice\u0000x', key), undefined, 'no (binding, sender) pair reads as another');
+  t.is(verifySessionId('abc', 'alice', key), undefined);
+  t.is(verifySessionId('.abc', '', key), undefined);
+  t.is(verifySessionId(`${id}x`, 'alice', key), undefined);
+});
+
+// Serial (ava runs these before the concurrent tests): it changes XDG_STATE_HOME for the time of the test.
+test.serial('without session_secret, the secret is made once and kept (0600) under XDG_STATE_HOME: a new server resumes the sessions; without a writable place, a warning', async (t) => {
+  const saved = process.env.XDG_STATE_HOME;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.XDG_STATE_HOME;
+    else process.env.XDG_STATE_HOME = saved;
+  });
+  const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-state-'));
+  process.env.XDG_STATE_HOME = dir;
+  const file = defaultSessionSecretFile();
+  t.is(file, path.join(dir, 'switchboard', 'socketio-session-secret'));
+  const a = await start(t, { session_persistence: true });
+  t.is(statSync(file).mode & 0o777, 0o600);
+  const secret = readFileSync(file, 'utf8');
+  t.true(secret.length >= 43);
+  const id = await session(await connect(t, a.host));
+  await a.host.server.close(100);
+  const b = await start(t, { session_persistence: true });
+  t.is(readFileSync(file, 'utf8'), secret, 'kept, not made again');
+  t.is(await session(await connect(t, b.host), id), id, 'the restarted server resumes the session');
+  t.false(b.host.logs.text.includes(secret));
+
+  chmodSync(file, 0o644);
+  const c = await start(t, { session_persistence: true });
+  t.regex(c.host.logs.text, /session secret file can be read by other users/);
+
+  const blocked = path.join(dir, 'a-file');
+  writeFileSync(blocked, '');
+  process.env.XDG_STATE_HOME = blocked;
+  const d = await start(t, { session_persistence: true });
+  t.regex(d.host.logs.text, /sessions will not survive a restart/);
+  t.not(await session(await connect(t, d.host), id), id, 'another secret: the session is not resumed');
 });

@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -31,6 +31,9 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 /** A stand-in for the moodbot's imgur picture: the machine (and CI) may have no network. */
+/** A session id as the server signs them: `<sender id>.<HMAC-SHA256, base64url>`; the bot sees the sender id. */
+const SIGNED_ID = /^[0-9a-f]{32}\.[A-Za-z0-9_-]{43}$/;
+const senderOf = (sessionId: string | null): string => (sessionId ?? '').slice(0, (sessionId ?? '').lastIndexOf('.'));
 const PICTURE = '<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160"><rect width="240" height="160" fill="#fde68a"/><text x="120" y="90" font-size="28" text-anchor="middle" font-family="sans-serif">cheer up!</text></svg>';
 
 test('the web chat page talks to the moodbot in headless Chromium and keeps its session across a reload', async (t) => {
@@ -59,7 +62,7 @@ test('the web chat page talks to the moodbot in headless Chromium and keeps its 
   await page.waitForSelector('html[data-connection="connected"]');
   await page.waitForSelector('html[data-session-id]');
   const sessionId = await page.getAttribute('html', 'data-session-id');
-  t.regex(sessionId ?? '', /^[0-9a-f]{32}$/);
+  t.regex(sessionId ?? '', SIGNED_ID);
   t.is(await page.evaluate(`localStorage.getItem(${JSON.stringify(SESSION_STORAGE_KEY)})`), sessionId);
 
   // Keyboard only: the input has the focus, Enter sends.
@@ -95,7 +98,7 @@ test('the web chat page talks to the moodbot in headless Chromium and keeps its 
   await page.getByRole('button', { name: 'Send' }).click();
   await page.getByRole('log').getByText('Bye', { exact: true }).waitFor();
 
-  t.deepEqual(bot.received.map((m) => m.senderId), [sessionId, sessionId, sessionId], 'one sender, before and after the reload');
+  t.deepEqual(bot.received.map((m) => m.senderId), Array(3).fill(senderOf(sessionId)), 'one sender, before and after the reload');
   t.deepEqual(bot.received.map((m) => m.text), ['hello', '/mood_unhappy', 'bye']);
   t.deepEqual(problems, []);
 
@@ -146,9 +149,13 @@ interface Cli {
   output: () => string;
 }
 
-/** `node dist/run.js --port PORT` with the default channels (rest, socketio with session_persistence) and the moodbot. */
-async function startCli(t: ExecutionContext, port: number): Promise<Cli> {
-  const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'dist', 'run.js'), '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `node dist/run.js --port PORT` with the moodbot and the default channels (rest, socketio with session_persistence),
+ * or those of a credentials file.
+ */
+async function startCli(t: ExecutionContext, port: number, credentials?: string): Promise<Cli> {
+  const args = [path.join(PACKAGE_ROOT, 'dist', 'run.js'), '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', ...(credentials ? ['--credentials', credentials] : [])];
+  const child = spawn(process.execPath, args, { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -241,7 +248,7 @@ test.serial('the web chat page reconnects by itself after "io server disconnect"
   await page.keyboard.press('Enter');
   await page.getByRole('log').getByText('you said: still here', { exact: true }).waitFor();
   t.is(bot.received.length, connections + 1);
-  t.is(bot.received.at(-1)?.senderId, sessionId ?? undefined);
+  t.is(bot.received.at(-1)?.senderId, senderOf(sessionId));
   t.is(navigations(), 1, 'no reload');
 });
 
@@ -272,7 +279,6 @@ test.serial('rasa-webchat 1.0.1 (the real widget) carries on after a graceful re
     return;
   }
   const port = await freePort();
-  const first = await startCli(t, port);
   // The embedding rasa-webchat's README gives.
   const widgetPage = `<!doctype html><html><head><meta charset="utf-8"><title>shop</title></head><body><h1>A shop</h1>
 <script src="/rasa-webchat.js"></script>
@@ -287,6 +293,10 @@ test.serial('rasa-webchat 1.0.1 (the real widget) carries on after a graceful re
   }, null);
 </script></body></html>`;
   const site = await serveSite(t, { '/': ['text/html', widgetPage], '/rasa-webchat.js': ['text/javascript', readFileSync(RASA_WEBCHAT, 'utf8')] });
+  // The widget is on another origin: by default only this server's own pages may connect, so the site is listed.
+  const credentials = path.join(mkdtempSync(path.join(tmpdir(), 'switchboard-webchat-')), 'credentials.yml');
+  writeFileSync(credentials, `rest:\nsocketio:\n  session_persistence: true\n  cors_allowed_origins: ["${site}"]\n`);
+  const first = await startCli(t, port, credentials);
   const context = await browser.newContext();
   // The widget's stylesheet imports Google Fonts: no network here.
   await context.route(/^https?:\/\/(?!127\.0\.0\.1)/, (route) => route.abort());
@@ -300,7 +310,7 @@ test.serial('rasa-webchat 1.0.1 (the real widget) carries on after a graceful re
   const responses = page.locator('.rw-response');
   await responses.getByText('Hey! How are you?').waitFor();
   const sessionId = await page.evaluate(`JSON.parse(localStorage.getItem('chat_session') || '{}').session_id`);
-  t.regex(String(sessionId), /^[0-9a-f]{32}$/);
+  t.regex(String(sessionId), SIGNED_ID, 'the widget keeps the signed id it was confirmed with');
   const input = page.locator('.rw-new-message');
   await input.fill('great');
   await page.locator('.rw-send').click();
@@ -310,7 +320,7 @@ test.serial('rasa-webchat 1.0.1 (the real widget) carries on after a graceful re
   t.is(stopped.code, 0, first.output());
   // While disconnected, rasa-webchat hides itself.
   await input.waitFor({ state: 'hidden' });
-  await startCli(t, port);
+  await startCli(t, port, credentials);
   const restarted = Date.now();
   // Socket.IO 3's client reconnects (a transport close, not "io server disconnect"), asks for its session again, and
   // the widget shows itself again with the conversation.
@@ -324,4 +334,35 @@ test.serial('rasa-webchat 1.0.1 (the real widget) carries on after a graceful re
   t.is(navigations(), 1, 'no reload');
   t.true(sockets.length >= 2 && sockets.every((u) => u.includes('EIO=4')), `Engine.IO 4, no allowEIO3 needed: ${sockets.join(', ')}`);
   t.deepEqual(problems.filter((p) => !/ERR_CONNECTION_REFUSED|WebSocket connection|fonts\.googleapis\.com/.test(p)), []);
+});
+
+test.serial('rasa-webchat on another site is refused by default (cors_allowed_origins is same-origin); the /webchat page of the server still connects', async (t) => {
+  const browser = await launch(t);
+  if (!browser) return;
+  if (!existsSync(RASA_WEBCHAT)) {
+    t.fail(`rasa-webchat is not installed at ${RASA_WEBCHAT}: "npm run test:browser" installs test/clients (or run "npm ci --prefix test/clients")`);
+    return;
+  }
+  const channel = SocketIOInput.fromCredentials({ session_persistence: true });
+  const { url, bot, logs } = await startServer(t, [channel], { bot: new ScriptedBot((m) => [{ text: `you said: ${m.text}` }]) });
+  const widgetPage = `<!doctype html><html><head><meta charset="utf-8"><title>elsewhere</title></head><body>
+<script src="/rasa-webchat.js"></script>
+<script>WebChat.default({ socketUrl: '${url}', socketPath: '/socket.io/', initPayload: '/greet', params: { storage: 'local' } }, null);</script></body></html>`;
+  const site = await serveSite(t, { '/': ['text/html', widgetPage], '/rasa-webchat.js': ['text/javascript', readFileSync(RASA_WEBCHAT, 'utf8')] });
+  const context = await browser.newContext();
+  await context.route(/^https?:\/\/(?!127\.0\.0\.1)/, (route) => route.abort());
+  const page = await context.newPage();
+  await page.goto(`${site}/`);
+  const deadline = Date.now() + 15_000;
+  while (!logs.text.includes('origin not in cors_allowed_origins refused') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.regex(logs.text, new RegExp(`"origin":"${site}".*origin not in cors_allowed_origins refused`));
+  t.is(channel.server!.of('/').sockets.size, 0, 'no connection from the other site');
+  t.is(bot.received.length, 0);
+
+  const own = await (await browser.newContext()).newPage();
+  await own.goto(`${url}/webhooks/socketio/webchat`);
+  await own.waitForSelector('html[data-connection="connected"]');
+  await own.getByLabel('Your message').fill('same origin');
+  await own.keyboard.press('Enter');
+  await own.getByRole('log').getByText('you said: same origin', { exact: true }).waitFor();
 });

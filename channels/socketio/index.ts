@@ -1,15 +1,19 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { InputChannel, UserMessage, credentialsSchema, isObject, secret, z, type OnNewMessage, type Router } from 'switchboard';
-import { JWT_METHODS, verifyJwt, type JwtMethod } from './verify.js';
+import { JWT_METHODS, signSessionId, verifyJwt, verifySessionId, type JwtMethod } from './verify.js';
 import { SocketIOOutput } from './output.js';
 import { renderWebchat } from './webchat.js';
 
 export { SocketIOOutput } from './output.js';
 export type { RoomEmitter, SocketQuickReply } from './output.js';
-export { verifyJwt, JWT_METHODS } from './verify.js';
+export { verifyJwt, JWT_METHODS, signSessionId, verifySessionId } from './verify.js';
+export type { JwtRequirements } from './verify.js';
 export { renderWebchat, WEBCHAT_HTML } from './webchat.js';
 
 /** The metadata field rasa-webchat sends; Rasa's own default is `metadata`, also read when this key is the default. */
@@ -20,6 +24,13 @@ export const ERROR_EVENT = 'error';
 export const MAX_SESSION_ID_LENGTH = 256;
 /** How long `close()` lets WebSocket clients answer the closing handshake before cutting their connection. */
 export const CLOSE_GRACE_MS = 1_000;
+/** Events a connection may send per second on average (`max_events_per_second`); bursts of twice as many pass. */
+export const DEFAULT_MAX_EVENTS_PER_SECOND = 20;
+/** The file the session secret is kept in when `session_secret` is not set (created once, mode 0600). */
+export function defaultSessionSecretFile(env: NodeJS.ProcessEnv = process.env): string {
+  const state = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(homedir(), '.local', 'state');
+  return path.join(state, 'switchboard', 'socketio-session-secret');
+}
 
 const EVENT_NAME = z.string().min(1).max(100).refine((name) => !['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener', 'session_request', 'session_confirm', ERROR_EVENT].includes(name), 'is a reserved event name');
 
@@ -29,10 +40,15 @@ const credentials = credentialsSchema({
   session_persistence: z.boolean().default(false).meta({ description: 'the session id (not the socket id) is the sender: a reconnecting client keeps its conversation' }),
   socketio_path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*$/, 'must be a path such as /socket.io').default('/socket.io').meta({ description: 'the Socket.IO endpoint, at the server root' }),
   namespace: z.string().max(100).nullable().optional().meta({ description: 'Socket.IO namespace; default /' }),
-  cors_allowed_origins: z.union([z.string(), z.array(z.string())]).default('*').meta({ description: 'origins allowed to connect: * or a list' }),
+  cors_allowed_origins: z.union([z.string(), z.array(z.string())]).optional().meta({ description: 'other browser origins allowed to connect (a list, or *); by default only pages of this server' }),
   metadata_key: z.string().min(1).default(DEFAULT_METADATA_KEY).meta({ description: 'the message field carrying metadata (rasa-webchat: customData)' }),
   jwt_key: secret(z.string().min(1), 'enables the connect JWT (auth.token): the HS* secret or a PEM public key').optional(),
   jwt_method: z.enum(JWT_METHODS).default('HS256').meta({ description: 'the JWT algorithm' }),
+  jwt_session_claim: z.string().min(1).default('sub').meta({ description: 'with jwt_key: the claim a session is bound to (a token with another value cannot join it)' }),
+  jwt_audience: z.string().min(1).optional().meta({ description: 'with jwt_key: the aud the token must carry' }),
+  jwt_issuer: z.string().min(1).optional().meta({ description: 'with jwt_key: the iss the token must carry' }),
+  session_secret: secret(z.string().regex(/\S/, 'must not be blank').min(16), 'signs the session ids handed out; default: a random one kept in ~/.local/state/switchboard').optional(),
+  max_events_per_second: z.number().int().min(1).default(DEFAULT_MAX_EVENTS_PER_SECOND).meta({ description: 'events a connection may send per second (bursts of twice as many); past it events are refused, and a connection that keeps on is closed' }),
   max_payload_bytes: z.number().int().min(1024).default(64 * 1024).meta({ description: 'largest event accepted; a bigger one closes the connection' }),
   webchat: z.boolean().default(true).meta({ description: 'serve the web chat page at /webhooks/socketio/webchat' }),
 });
@@ -48,6 +64,11 @@ export interface SocketIOSettings {
   metadataKey: string;
   jwtKey: string | undefined;
   jwtMethod: JwtMethod;
+  jwtSessionClaim: string;
+  jwtAudience: string | undefined;
+  jwtIssuer: string | undefined;
+  sessionSecret: string | undefined;
+  maxEventsPerSecond: number;
   maxPayloadBytes: number;
   webchat: boolean;
 }
@@ -70,6 +91,8 @@ export class SocketIOInput extends InputChannel {
   private io: Server | undefined;
   private nsp: Namespace | undefined;
   private output: SocketIOOutput | undefined;
+  /** The key session ids are signed with (see `signSessionId`), set by `start()`. */
+  private sessionKey: Uint8Array | undefined;
   /** The TCP sockets of WebSocket connections to `socketio_path`, until they close (see `close()`). */
   private readonly upgraded = new Set<Duplex>();
   private readonly trackUpgrade = (req: IncomingMessage, socket: Duplex): void => {
@@ -95,10 +118,15 @@ export class SocketIOInput extends InputChannel {
       sessionPersistence: c.session_persistence === true,
       path: str('socketio_path', '/socket.io').replace(/(.)\/+$/, '$1'),
       namespace: rawNamespace.startsWith('/') ? rawNamespace : `/${rawNamespace}`,
-      corsAllowedOrigins: Array.isArray(origins) ? origins.map(String) : typeof origins === 'string' && origins !== '' ? [origins] : ['*'],
+      corsAllowedOrigins: Array.isArray(origins) ? origins.map(String) : typeof origins === 'string' && origins !== '' ? [origins] : [],
       metadataKey: str('metadata_key', DEFAULT_METADATA_KEY),
       jwtKey: typeof c.jwt_key === 'string' && c.jwt_key !== '' ? c.jwt_key : undefined,
       jwtMethod: (JWT_METHODS as readonly string[]).includes(c.jwt_method as string) ? (c.jwt_method as JwtMethod) : 'HS256',
+      jwtSessionClaim: str('jwt_session_claim', 'sub'),
+      jwtAudience: typeof c.jwt_audience === 'string' && c.jwt_audience !== '' ? c.jwt_audience : undefined,
+      jwtIssuer: typeof c.jwt_issuer === 'string' && c.jwt_issuer !== '' ? c.jwt_issuer : undefined,
+      sessionSecret: typeof c.session_secret === 'string' && c.session_secret.trim() !== '' ? c.session_secret : undefined,
+      maxEventsPerSecond: typeof c.max_events_per_second === 'number' && c.max_events_per_second >= 1 ? c.max_events_per_second : DEFAULT_MAX_EVENTS_PER_SECOND,
       maxPayloadBytes: typeof c.max_payload_bytes === 'number' ? c.max_payload_bytes : 64 * 1024,
       webchat: this.serveWebchat ?? c.webchat !== false,
     };
@@ -144,17 +172,19 @@ export class SocketIOInput extends InputChannel {
     const httpServer = this.context.server;
     if (!httpServer) throw new Error('the socketio channel needs the host HTTP server (context.server) to attach to');
     const s = this.settings;
+    this.sessionKey = s.sessionSecret !== undefined ? new TextEncoder().encode(s.sessionSecret) : await this.defaultSessionKey();
     const anyOrigin = s.corsAllowedOrigins.includes('*');
     const io = new Server(httpServer, {
       path: s.path,
       serveClient: true,
       maxHttpBufferSize: s.maxPayloadBytes,
-      cors: { origin: anyOrigin ? '*' : s.corsAllowedOrigins },
+      // Pages of this server are same-origin and need no CORS headers; other sites only when listed.
+      ...(anyOrigin ? { cors: { origin: '*' } } : s.corsAllowedOrigins.length > 0 ? { cors: { origin: s.corsAllowedOrigins } } : {}),
       // CORS headers only guard polling; the origin check covers WebSocket upgrades too. Clients without an Origin
       // header (servers, scripts) are not browsers and pass.
       allowRequest: (req: IncomingMessage, callback) => {
         const origin = req.headers.origin;
-        if (anyOrigin || origin === undefined || s.corsAllowedOrigins.includes(origin)) callback(null, true);
+        if (anyOrigin || origin === undefined || s.corsAllowedOrigins.includes(origin) || sameOrigin(origin, req.headers)) callback(null, true);
         else {
           this.logger.info({ origin }, 'socketio: connection from an origin not in cors_allowed_origins refused');
           callback('origin not allowed', false);
@@ -171,12 +201,14 @@ export class SocketIOInput extends InputChannel {
       nsp.use(async (socket, next) => {
         const auth = socket.handshake.auth as Record<string, unknown> | undefined;
         const raw = typeof auth?.token === 'string' ? auth.token.replace(/^Bearer\s+/i, '') : '';
-        const result = raw === '' ? 'no auth.token' : await verifyJwt(raw, key, s.jwtMethod);
+        const required = { audience: s.jwtAudience, issuer: s.jwtIssuer, claim: s.jwtSessionClaim };
+        const result = raw === '' ? 'no auth.token' : await verifyJwt(raw, key, s.jwtMethod, Date.now(), required);
         if (typeof result === 'string') {
           this.logger.info({ socket: socket.id, reason: result }, 'socketio: connection refused: JWT not valid');
           next(new Error('not authorized'));
         } else {
           socket.data.jwt = result;
+          socket.data.binding = String(result[s.jwtSessionClaim]);
           next();
         }
       });
@@ -187,8 +219,43 @@ export class SocketIOInput extends InputChannel {
     });
   }
 
+  /**
+   * The secret kept in `defaultSessionSecretFile()`, made on first use: sessions survive a restart of this server
+   * (and are shared by instances on the same machine and account). When the file cannot be kept, a random secret for
+   * this process: sessions then end with the process.
+   */
+  private async defaultSessionKey(): Promise<Uint8Array> {
+    const file = defaultSessionSecretFile();
+    try {
+      const kept = await readSecretFile(file);
+      if (kept) {
+        if (((await stat(file)).mode & 0o077) !== 0) this.logger.warn({ file }, 'socketio: the session secret file can be read by other users; chmod 600 it');
+        return kept;
+      }
+      await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      // Written aside then linked into place: another process starting at the same moment sees the whole file or none.
+      const aside = `${file}.${process.pid}.${randomUUID()}`;
+      await writeFile(aside, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
+      try {
+        await link(aside, file);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      } finally {
+        await unlink(aside).catch(() => undefined);
+      }
+      const made = await readSecretFile(file);
+      if (made) return made;
+      throw new Error('the session secret file is empty');
+    } catch (error) {
+      this.logger.warn({ file, reason: (error as Error).message }, 'socketio: no session_secret and the session secret file cannot be kept: sessions will not survive a restart');
+      return randomBytes(32);
+    }
+  }
+
   private onConnection(socket: Socket, s: SocketIOSettings): void {
     this.logger.debug({ socket: socket.id }, 'socketio: user connected');
+    this.limitEvents(socket, s.maxEventsPerSecond);
+    this.disconnectOnExpiry(socket);
     socket.on('session_request', (data: unknown, ack?: unknown) => {
       try {
         this.onSessionRequest(socket, s, data, typeof ack === 'function' ? (ack as Ack) : undefined);
@@ -206,6 +273,75 @@ export class SocketIOInput extends InputChannel {
     });
   }
 
+  /**
+   * A token bucket per connection: `rate` events a second, bursts of `2 × rate`. An event past it is answered with an
+   * `error` event and dropped. Each refusal counts one up, each accepted event one down: a connection whose refused
+   * events outnumber its accepted ones by more than a burst keeps sending faster than the limit, and is closed.
+   */
+  private limitEvents(socket: Socket, rate: number): void {
+    const burst = 2 * rate;
+    let tokens = burst;
+    let at = Date.now();
+    let refused = 0;
+    socket.use((packet, next) => {
+      const now = Date.now();
+      tokens = Math.min(burst, tokens + ((now - at) * rate) / 1000);
+      at = now;
+      if (tokens >= 1) {
+        tokens -= 1;
+        if (refused > 0) refused -= 1;
+        return next();
+      }
+      refused += 1;
+      if (refused === 1) this.logger.info({ socket: socket.id, rate }, 'socketio: too many events; refused');
+      if (refused > burst) {
+        if (socket.connected) this.logger.info({ socket: socket.id, rate }, 'socketio: connection closed: it kept sending too many events');
+        socket.disconnect(true);
+        return;
+      }
+      const last = packet[packet.length - 1];
+      const answer = { error: `too many events (at most ${rate} a second)`, event: String(packet[0]) };
+      socket.emit(ERROR_EVENT, answer);
+      if (typeof last === 'function') (last as Ack)(answer);
+    });
+  }
+
+  /** With `jwt_key`: the connection ends when its token expires (`exp`), and the client is told why. */
+  private disconnectOnExpiry(socket: Socket): void {
+    const exp = (socket.data.jwt as Record<string, unknown> | undefined)?.exp;
+    if (typeof exp !== 'number') return;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      const left = exp * 1000 - Date.now();
+      if (left > 0) {
+        // setTimeout holds at most ~24.8 days; a later expiry re-arms.
+        timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+        return;
+      }
+      this.logger.info({ socket: socket.id }, 'socketio: connection closed: its token expired');
+      socket.emit(ERROR_EVENT, { error: 'token expired', event: 'connect' });
+      socket.disconnect(true);
+    };
+    arm();
+    socket.once('disconnect', () => clearTimeout(timer));
+  }
+
+  /** The claim the connection's sessions are bound to ('' without `jwt_key`). */
+  private bindingOf(socket: Socket): string {
+    return typeof socket.data.binding === 'string' ? socket.data.binding : '';
+  }
+
+  /** Puts the socket in this session's room, out of the one it was in: a socket is in at most one session. */
+  private async joinSession(socket: Socket, senderId: string): Promise<void> {
+    // Synchronous up to the awaits, so that requests racing each other cannot leave a room behind.
+    const previous = socket.data.session as string | undefined;
+    if (previous === senderId && socket.rooms.has(senderId)) return;
+    socket.data.session = senderId;
+    const left = previous !== undefined && previous !== senderId && previous !== socket.id ? socket.leave(previous) : undefined;
+    const joined = socket.join(senderId);
+    await Promise.all([left, joined]);
+  }
+
   /** Answers a bad event with `error {error, event}` (and the client's ack, if it gave one), and logs it. */
   private reject(socket: Socket, event: string, reason: string, ack: Ack | undefined): void {
     this.logger.info({ socket: socket.id, event, reason }, 'socketio: bad event ignored');
@@ -214,13 +350,23 @@ export class SocketIOInput extends InputChannel {
     ack?.(answer);
   }
 
+  /**
+   * Confirms the session the client asked for only if this server signed its id (for this connection's JWT claim);
+   * anything else, a sender id seen in a log included, gets a new session.
+   */
   private onSessionRequest(socket: Socket, s: SocketIOSettings, data: unknown, ack: Ack | undefined): void {
+    const key = this.sessionKey!;
+    const binding = this.bindingOf(socket);
     const given = isObject(data) ? data.session_id : undefined;
-    let sessionId: string;
-    if (given === undefined || given === null || given === '') sessionId = randomUUID().replace(/-/g, '');
-    else if ((typeof given === 'string' || typeof given === 'number') && String(given).length <= MAX_SESSION_ID_LENGTH) sessionId = String(given);
-    else return this.reject(socket, 'session_request', `session_id must be a string of at most ${MAX_SESSION_ID_LENGTH} characters`, ack);
-    if (s.sessionPersistence) void socket.join(sessionId);
+    let senderId: string | undefined;
+    if (given === undefined || given === null || given === '') senderId = undefined;
+    else if ((typeof given === 'string' || typeof given === 'number') && String(given).length <= MAX_SESSION_ID_LENGTH) {
+      senderId = verifySessionId(String(given), binding, key);
+      if (senderId === undefined) this.logger.info({ socket: socket.id }, 'socketio: session_id not issued by this server (or for another user); a new session is started');
+    } else return this.reject(socket, 'session_request', `session_id must be a string of at most ${MAX_SESSION_ID_LENGTH} characters`, ack);
+    senderId ??= randomUUID().replace(/-/g, '');
+    const sessionId = signSessionId(senderId, binding, key);
+    if (s.sessionPersistence) void this.joinSession(socket, senderId);
     socket.emit('session_confirm', sessionId);
     ack?.(sessionId);
   }
@@ -238,9 +384,11 @@ export class SocketIOInput extends InputChannel {
         // Rasa ignores it with a warning: without a session the answers would have nowhere to go.
         return this.reject(socket, event, 'session_id is required with session_persistence; send session_request first', ack);
       }
-      senderId = String(sessionId);
+      const verified = verifySessionId(String(sessionId), this.bindingOf(socket), this.sessionKey!);
+      if (verified === undefined) return this.reject(socket, event, 'session_id was not issued by this server; send session_request for a new one', ack);
+      senderId = verified;
       // A client that reconnected and sent before its session_request must still get the answers.
-      if (!socket.rooms.has(senderId)) await socket.join(senderId);
+      await this.joinSession(socket, senderId);
     }
     if (!this.onNewMessage || !this.output) {
       this.logger.error('socketio: the channel was started without its router; the message is dropped');
@@ -299,6 +447,34 @@ export class SocketIOInput extends InputChannel {
     this.upgraded.clear();
     this.context.server?.off('upgrade', this.trackUpgrade);
     io.engine.close();
+  }
+}
+
+/**
+ * Whether a browser's `Origin` is this server's own: the `Host` the request was sent to, or the first
+ * `X-Forwarded-Host` (a reverse proxy that rewrites `Host`). Trusting the latter here is safe: a page cannot set
+ * headers on a WebSocket, and a cross-origin XHR with a custom header needs a CORS preflight this server does not grant.
+ */
+function sameOrigin(origin: string, headers: IncomingMessage['headers']): boolean {
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return false;
+  }
+  const forwarded = headers['x-forwarded-host'];
+  const candidates = [headers.host, (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()];
+  return candidates.some((candidate) => candidate !== undefined && candidate !== '' && candidate.toLowerCase() === host);
+}
+
+/** The secret in `file`, or undefined when there is none yet. */
+async function readSecretFile(file: string): Promise<Uint8Array | undefined> {
+  try {
+    const text = (await readFile(file, 'utf8')).trim();
+    return text === '' ? undefined : new TextEncoder().encode(text);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
 }
 
