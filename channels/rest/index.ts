@@ -62,8 +62,19 @@ export class RestInput extends InputChannel {
         return;
       }
       const output = new CollectingOutputChannel();
-      // The answer is the bot's reply, so wait for it; on a bot error, what was collected is returned, as in Rasa.
-      await onNewMessage(this.userMessage(request, output));
+      // A client that hangs up before its message's turn takes the message out of the queue: nobody would read the
+      // answer, and a flood of abandoned requests must not keep the bot busy (nor hold their memory).
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!ctx.res.writableEnded) gone.abort();
+      };
+      ctx.res.once('close', onClose);
+      try {
+        // The answer is the bot's reply, so wait for it; on a bot error, what was collected is returned, as in Rasa.
+        await onNewMessage(this.userMessage(request, output), { signal: gone.signal });
+      } finally {
+        ctx.res.off('close', onClose);
+      }
       ctx.body = output.messages;
     });
     return router;
