@@ -314,3 +314,20 @@ test('CLI: the limit flags are parsed, and a bad value is a usage error naming t
     t.true(error!.message.startsWith(flag), error!.message);
   }
 });
+
+test('rest ?stream=true: a full sender gets a JSON 429 before any stream starts; the queued stream is answered', async (t) => {
+  const host = await startHost(t, { limits: { senderBacklog: 1 } });
+  const stream = (message: string) =>
+    fetch(`${host.url}/webhooks/rest/webhook?stream=true`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sender: 's', message }) });
+  const first = stream('one');
+  t.true(await until(() => host.bot.received.length === 1));
+  const refused = await stream('two');
+  t.is(refused.status, 429);
+  t.regex(refused.headers.get('content-type') ?? '', /application\/json/);
+  t.deepEqual(await refused.json(), { error: 'too many messages from this sender are waiting; retry later' });
+  host.bot.release();
+  const answered = await first;
+  t.is(answered.status, 200);
+  t.is((await answered.text()).trim(), JSON.stringify({ recipient_id: 's', text: 'echo: one' }));
+  t.deepEqual(host.bot.received.map((m) => m.text), ['one']);
+});

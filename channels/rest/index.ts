@@ -52,11 +52,18 @@ export class RestInput extends InputChannel {
         const body = new PassThrough();
         // A client that hangs up destroys the body (Koa); a late write must not become an unhandled error.
         body.on('error', () => {});
+        const output = new StreamingOutput(body, this.logger);
+        // A client that hangs up before the message's turn takes it out of the queue, as below.
+        const gone = new AbortController();
+        ctx.res.once('close', () => {
+          if (!ctx.res.writableEnded) gone.abort();
+        });
+        // Refused (a full queue: 429) before the stream starts; else never rejects, and a bot that fails part-way
+        // ends the stream after what it had already answered.
+        const accepted = await onNewMessage.enqueue(this.userMessage(request, output), { signal: gone.signal });
         ctx.set('Content-Type', 'text/event-stream');
         ctx.body = body;
-        const output = new StreamingOutput(body, this.logger);
-        // Never rejects; a bot that fails part-way ends the stream after what it had already answered.
-        void onNewMessage(this.userMessage(request, output)).then(() => {
+        void accepted.done.then(() => {
           if (!body.destroyed) body.end();
         });
         return;
