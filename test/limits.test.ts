@@ -331,3 +331,21 @@ test('rest ?stream=true: a full sender gets a JSON 429 before any stream starts;
   t.is((await answered.text()).trim(), JSON.stringify({ recipient_id: 's', text: 'echo: one' }));
   t.deepEqual(host.bot.received.map((m) => m.text), ['one']);
 });
+
+test('a connection that sends nothing, or headers byte by byte, is closed after the headers timeout', async (t) => {
+  const host = await startHost(t, { requestTimeoutMs: 2_000 });
+  const silent = rawConnection(host.port);
+  const slowHeaders = rawConnection(host.port);
+  await Promise.all([silent.connected, slowHeaders.connected]);
+  const started = Date.now();
+  const header = 'GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(1_000);
+  let i = 0;
+  const trickle = setInterval(() => {
+    if (!slowHeaders.socket.destroyed && i < header.length) slowHeaders.socket.write(header[i++]!);
+  }, 50);
+  t.teardown(() => clearInterval(trickle));
+  await Promise.all([silent.closed, slowHeaders.closed]);
+  const elapsed = Date.now() - started;
+  t.true(elapsed < 12_000, `closed after ${elapsed} ms`);
+  t.is((await fetch(`${host.url}/health`)).status, 200);
+});
