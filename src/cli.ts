@@ -7,6 +7,7 @@ import { ConfigError } from './errors.js';
 import { HttpClient } from './http.js';
 import { loadChannels, builtinChannels } from './loader.js';
 import { createLogger, type Logger } from './logger.js';
+import type { PipelineLimits } from './pipeline.js';
 import { SwitchboardServer } from './server.js';
 import { VERSION } from './version.js';
 
@@ -28,6 +29,14 @@ Options:
   --cors ORIGIN        allow this browser origin (repeatable; * for any)
   --body-limit SIZE    largest request body (default 1mb)
   --trust-proxy        trust X-Forwarded-* and Forwarded headers (only behind a reverse proxy that sets them)
+  --sender-backlog N   messages one sender may have waiting for the bot (default 20); past it 429
+  --sender-backlog-bytes SIZE
+                       their total size (default 256kb)
+  --queue-bytes SIZE   total size of all waiting messages (default 32mb)
+  --bot-concurrency N  bot calls running at once (default 32)
+  --bot-wait N         senders waiting for one of those calls (default 1000); past it 429
+  --request-timeout MS time a client has to send a whole request (default 10000)
+  --max-connections N  open connections at once, WebSockets included (default 4096)
   --no-webchat         do not serve the web chat page at /webchat
   --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
   -h, --help           show this help
@@ -50,12 +59,18 @@ export interface CliOptions {
   bodyLimit: string;
   /** Trust X-Forwarded-* and Forwarded (RFC 7239) from a reverse proxy. Default false. */
   trustProxy?: boolean;
+  /** Queue and concurrency bounds given on the command line (the rest keep their defaults). */
+  limits?: PipelineLimits;
+  requestTimeoutMs?: number;
+  maxConnections?: number;
   /** Serve the web chat page at /webchat when a channel has one. */
   webchat?: boolean;
   logLevel: string;
   /** Whether --log-level (or LOG_LEVEL) was given, rather than defaulted. */
   logLevelGiven?: boolean;
 }
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
 export type ParsedArgs = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: CliOptions };
 
@@ -75,6 +90,13 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         'bot-timeout': { type: 'string' },
         cors: { type: 'string', multiple: true },
         'body-limit': { type: 'string' },
+        'sender-backlog': { type: 'string' },
+        'sender-backlog-bytes': { type: 'string' },
+        'queue-bytes': { type: 'string' },
+        'bot-concurrency': { type: 'string' },
+        'bot-wait': { type: 'string' },
+        'request-timeout': { type: 'string' },
+        'max-connections': { type: 'string' },
         'no-webchat': { type: 'boolean' },
         'trust-proxy': { type: 'boolean' },
         'log-level': { type: 'string' },
@@ -99,6 +121,33 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   }
   const bodyLimit = values['body-limit'] ?? '1mb';
   if (!/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i.test(bodyLimit)) throw new ConfigError(`--body-limit must be a size such as 512kb or 2mb, got "${bodyLimit}"`);
+  const count = (flag: string, min: number): number | undefined => {
+    const text = values[flag as keyof typeof values] as string | undefined;
+    if (text === undefined) return undefined;
+    if (!/^\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) {
+      throw new ConfigError(`--${flag} must be a whole number of at least ${min}, got "${text}"`);
+    }
+    return Number(text);
+  };
+  const size = (flag: string): number | undefined => {
+    const text = values[flag as keyof typeof values] as string | undefined;
+    if (text === undefined) return undefined;
+    const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(text);
+    const bytes = match ? Math.floor(Number(match[1]) * SIZE_UNITS[(match[2] ?? 'b').toLowerCase()]!) : 0;
+    if (!match || bytes < 1) throw new ConfigError(`--${flag} must be a size such as 256kb or 2mb, got "${text}"`);
+    return bytes;
+  };
+  const limits: PipelineLimits = {};
+  const setLimit = (key: keyof PipelineLimits, value: number | undefined) => {
+    if (value !== undefined) limits[key] = value;
+  };
+  setLimit('senderBacklog', count('sender-backlog', 1));
+  setLimit('senderBacklogBytes', size('sender-backlog-bytes'));
+  setLimit('queueBytes', size('queue-bytes'));
+  setLimit('botConcurrency', count('bot-concurrency', 1));
+  setLimit('botWait', count('bot-wait', 0));
+  const requestTimeoutMs = count('request-timeout', 1000);
+  const maxConnections = count('max-connections', 1);
   const botTimeout = values['bot-timeout'];
   if (botTimeout !== undefined && !/^\d+$/.test(botTimeout)) throw new ConfigError(`--bot-timeout must be milliseconds, got "${botTimeout}"`);
   return {
@@ -113,6 +162,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       bot: values.bot,
       cors: values.cors ?? [],
       bodyLimit,
+      limits,
+      requestTimeoutMs,
+      maxConnections,
       webchat: !values['no-webchat'],
       trustProxy: values['trust-proxy'] === true,
       logLevel,
@@ -152,7 +204,8 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const apology = options.botApology === undefined ? undefined : options.botApology === '' ? [] : [{ text: options.botApology }];
   const bot = await loadBot(options.bot, { cwd, logger, http, apology, timeoutMs: options.botTimeoutMs });
   if (options.webchat === false) for (const channel of channels) if ('serveWebchat' in channel) (channel as { serveWebchat?: boolean }).serveWebchat = false;
-  const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy });
+  const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy,
+    limits: options.limits, requestTimeoutMs: options.requestTimeoutMs, maxConnections: options.maxConnections });
   let address;
   try {
     address = await server.listen(options.port, options.host);

@@ -59,6 +59,22 @@ export class UnsupportedMediaTypeError extends HttpError {
   }
 }
 
+/**
+ * A queue is full (a sender's backlog, the wait list for the bot, or all queued messages together): nothing was
+ * queued. HTTP channels answer it 429 with `Retry-After: retryAfter` (the host's error middleware does it); the
+ * socket.io channel emits an `error` event.
+ */
+export class BacklogFullError extends HttpError {
+  /** Seconds after which a retry is likely to be accepted. */
+  readonly retryAfter: number;
+
+  constructor(message = 'too many messages are waiting; retry later', retryAfter = 1) {
+    super(429, message, { 'Retry-After': String(retryAfter) });
+    this.name = 'BacklogFullError';
+    this.retryAfter = retryAfter;
+  }
+}
+
 /** A problem with configuration (credentials file, channel spec, bot spec) found at startup. */
 export class ConfigError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

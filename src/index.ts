@@ -11,8 +11,8 @@ export type { SendOptions } from './output.js';
 export { UserMessage, DEFAULT_SENDER_ID } from './message.js';
 export type { BotMessage, Button, Element, CollectedMessage, UserMessageInit } from './message.js';
 export type { Bot, BotFunction } from './bot.js';
-export { Pipeline } from './pipeline.js';
-export type { OnNewMessage, Outcome, Accepted, PipelineOptions } from './pipeline.js';
+export { Pipeline, DEFAULT_LIMITS } from './pipeline.js';
+export type { OnNewMessage, Outcome, Accepted, PipelineOptions, PipelineLimits, EnqueueOptions } from './pipeline.js';
 export { MemoryStore } from './store.js';
 export type { Store } from './store.js';
 export { HttpClient, HttpRequestError, parseRetryAfter } from './http.js';
@@ -35,6 +35,7 @@ export {
   NotFoundError,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
+  BacklogFullError,
   ConfigError,
   CredentialsError,
 } from './errors.js';

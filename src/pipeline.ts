@@ -2,29 +2,64 @@ import type { Bot } from './bot.js';
 import type { BotMessage, UserMessage } from './message.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
+import { BacklogFullError } from './errors.js';
 
-/** What became of one message. */
-export type Outcome = 'handled' | 'duplicate' | 'failed';
+/**
+ * What became of one message. `dropped`: it was waiting for its turn when the client that sent it went away (its
+ * `signal` aborted), so the bot never saw it.
+ */
+export type Outcome = 'handled' | 'duplicate' | 'failed' | 'dropped';
 
 export interface Accepted {
   /** True when the platform delivered this message before (same channel and message id): it is not processed. */
   duplicate: boolean;
-  /** Settles when the bot's answers were sent (or the message failed); never rejects. */
+  /** Settles when the bot's answers were sent (or the message failed or was dropped); never rejects. */
   done: Promise<Outcome>;
+}
+
+export interface EnqueueOptions {
+  /**
+   * Aborted when whoever waits for the answer is gone (an HTTP client that hung up): a message still waiting for its
+   * turn is then taken out of the queue and never reaches the bot. A message already with the bot is finished.
+   */
+  signal?: AbortSignal;
 }
 
 /**
  * What a channel calls for each message it receives. Awaiting it waits until the bot's answers were sent (what the
  * `rest` channel needs); `enqueue` resolves as soon as the message is accepted, so a channel can acknowledge the
  * platform at once and let the message be processed in the background (what Slack, Messenger and Telegram need).
- * Neither ever rejects: errors are logged with the channel and sender.
+ * Both reject only with a `BacklogFullError` (nothing was queued: the host answers it 429 with `Retry-After`); every
+ * other error is logged with the channel and sender.
  */
 export interface OnNewMessage {
-  (message: UserMessage): Promise<Outcome>;
-  enqueue(message: UserMessage): Promise<Accepted>;
+  (message: UserMessage, options?: EnqueueOptions): Promise<Outcome>;
+  enqueue(message: UserMessage, options?: EnqueueOptions): Promise<Accepted>;
 }
 
-export interface PipelineOptions {
+/** The pipeline's bounds; every one of them is what a remote client could otherwise grow without limit. */
+export interface PipelineLimits {
+  /** Messages one sender may have queued or with the bot. Default 20. */
+  senderBacklog?: number;
+  /** Their size (text length + JSON metadata length, a cheap estimate). Default 256 KiB. */
+  senderBacklogBytes?: number;
+  /** The same estimate over every queued message of every sender. Default 32 MiB. */
+  queueBytes?: number;
+  /** Bot calls running at once, across senders. Default 32. */
+  botConcurrency?: number;
+  /** Senders waiting for one of those slots; past it, a new sender's message is refused. Default 1000. */
+  botWait?: number;
+}
+
+export const DEFAULT_LIMITS: Required<PipelineLimits> = {
+  senderBacklog: 20,
+  senderBacklogBytes: 256 * 1024,
+  queueBytes: 32 * 1024 * 1024,
+  botConcurrency: 32,
+  botWait: 1_000,
+};
+
+export interface PipelineOptions extends PipelineLimits {
   bot: Bot;
   store?: Store;
   logger?: Logger;
@@ -36,19 +71,63 @@ export interface PipelineOptions {
   typingIntervalMs?: number;
 }
 
+/** One queued message. `message` is let go as soon as it is dropped, so an abandoned message holds no memory. */
+interface Entry {
+  message: UserMessage | undefined;
+  logger: Logger;
+  fresh: Promise<boolean>;
+  size: number;
+  settle: (outcome: Outcome) => void;
+  done: Promise<Outcome>;
+  started: boolean;
+  forget: () => void;
+}
+
+/** One sender's queue: processed strictly in order, one message at a time. */
+interface SenderQueue {
+  key: string;
+  entries: Entry[];
+  bytes: number;
+  /** Its first message is with the bot. */
+  running: boolean;
+  /** It is in the wait list for a bot slot. */
+  waiting: boolean;
+}
+
+/** The estimate of a message's memory the limits count: its text and its metadata as JSON. */
+export function messageSize(message: UserMessage): number {
+  let metadata = 0;
+  try {
+    metadata = JSON.stringify(message.metadata)?.length ?? 0;
+  } catch {
+    metadata = 0;
+  }
+  return message.text.length + metadata;
+}
+
 /**
- * The message pipeline: deduplicate, queue per sender (strict order per sender, concurrency across senders), run the
- * bot, send each answer through the message's output channel.
+ * The message pipeline: deduplicate, queue per sender (strict order per sender, concurrency across senders up to
+ * `botConcurrency`, the others waiting in turn), run the bot, send each answer through the message's output channel.
+ * Every queue is bounded: a message past a bound is refused with a `BacklogFullError` before anything is queued.
  */
 export class Pipeline {
   readonly store: Store;
+  readonly limits: Required<PipelineLimits>;
   private readonly bot: Bot;
   private readonly logger: Logger;
   private readonly dedupTtlMs: number;
   private readonly typingDelayMs: number;
   private readonly typingIntervalMs: number;
-  /** The tail of each sender's queue. */
-  private readonly queues = new Map<string, Promise<void>>();
+  /** Each sender with messages queued or with the bot. */
+  private readonly queues = new Map<string, SenderQueue>();
+  /** Senders whose next message waits for a bot slot, in the order they started waiting. */
+  private readonly waitList: SenderQueue[] = [];
+  private running = 0;
+  private queuedBytes = 0;
+  /** The highest number of bot calls seen at once (for tests and diagnostics). */
+  peakConcurrency = 0;
+  /** A running average of how long a message takes, for the `Retry-After` estimate. */
+  private averageMs = 1_000;
 
   constructor(options: PipelineOptions) {
     this.bot = options.bot;
@@ -57,12 +136,25 @@ export class Pipeline {
     this.dedupTtlMs = options.dedupTtlMs ?? 15 * 60_000;
     this.typingDelayMs = options.typingDelayMs ?? 500;
     this.typingIntervalMs = options.typingIntervalMs ?? 4_000;
+    const pick = (key: keyof PipelineLimits, min: number) => {
+      const value = options[key];
+      if (value === undefined) return DEFAULT_LIMITS[key];
+      if (!Number.isInteger(value) || value < min) throw new RangeError(`${key} must be a whole number of at least ${min}, got ${String(value)}`);
+      return value;
+    };
+    this.limits = {
+      senderBacklog: pick('senderBacklog', 1),
+      senderBacklogBytes: pick('senderBacklogBytes', 1),
+      queueBytes: pick('queueBytes', 1),
+      botConcurrency: pick('botConcurrency', 1),
+      botWait: pick('botWait', 0),
+    };
   }
 
   /** The `onNewMessage` handed to one channel's router. */
   handlerFor(logger: Logger = this.logger): OnNewMessage {
-    const enqueue = (message: UserMessage) => this.enqueue(message, logger);
-    const onNewMessage = (async (message: UserMessage) => (await enqueue(message)).done) as OnNewMessage;
+    const enqueue = (message: UserMessage, options?: EnqueueOptions) => this.enqueue(message, logger, options);
+    const onNewMessage = (async (message: UserMessage, options?: EnqueueOptions) => (await enqueue(message, options)).done) as OnNewMessage;
     onNewMessage.enqueue = enqueue;
     return onNewMessage;
   }
@@ -72,23 +164,60 @@ export class Pipeline {
     return this.queues.size;
   }
 
-  /** Waits until every queued message has been processed. */
-  async drain(): Promise<void> {
-    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  /** Bot calls running now. */
+  get activeBotCalls(): number {
+    return this.running;
   }
 
-  async enqueue(message: UserMessage, logger: Logger = this.logger): Promise<Accepted> {
+  /** Senders waiting for a bot slot now. */
+  get waitingSenders(): number {
+    return this.waitList.length;
+  }
+
+  /** Waits until every queued message has been processed. */
+  async drain(): Promise<void> {
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()].flatMap((q) => q.entries.map((e) => e.done)));
+  }
+
+  async enqueue(message: UserMessage, logger: Logger = this.logger, options: EnqueueOptions = {}): Promise<Accepted> {
+    if (options.signal?.aborted) return { duplicate: false, done: Promise.resolve('dropped') };
+    // Refused before anything is claimed or queued: a retry later is a fresh delivery.
+    const key = `${message.inputChannel}\u0000${message.senderId}`;
+    const size = messageSize(message);
+    this.admit(key, size);
     // The message takes its place in the sender's queue now, in the order the channel handed it over, before the
     // dedup claim settles: a claim that resolves late (a remote store) or a message without an id (no claim at all)
     // must not let a later message of the same sender overtake it. Claimed and queued together: nothing can drop the
     // message in between.
     const fresh = this.claim(message, logger);
-    const done = this.queue(message, logger, fresh);
+    const done = this.queue(key, message, logger, fresh, size, options.signal);
     if (!(await fresh)) {
       logger.debug({ sender: message.senderId, messageId: message.messageId }, 'duplicate delivery ignored');
       return { duplicate: true, done: Promise.resolve('duplicate') };
     }
     return { duplicate: false, done };
+  }
+
+  /** Throws a `BacklogFullError` when one more message of `size` for this sender would pass a bound. */
+  private admit(key: string, size: number): void {
+    const queue = this.queues.get(key);
+    const limits = this.limits;
+    if (queue) {
+      // One message bigger than the byte cap is still taken when it is alone (the body limit bounds it).
+      if (queue.entries.length >= limits.senderBacklog || queue.bytes + size > limits.senderBacklogBytes) {
+        throw new BacklogFullError('too many messages from this sender are waiting; retry later', this.retryAfter(queue.entries.length));
+      }
+    } else if (this.running >= limits.botConcurrency && this.waitList.length >= limits.botWait) {
+      throw new BacklogFullError('the bot is busy; retry later', this.retryAfter(this.waitList.length / limits.botConcurrency + 1));
+    }
+    if (this.queuedBytes > 0 && this.queuedBytes + size > limits.queueBytes) {
+      throw new BacklogFullError('the bot is busy; retry later', this.retryAfter(this.waitList.length / limits.botConcurrency + 1));
+    }
+  }
+
+  /** Seconds until `turns` messages are likely done, from the running average; 1 to 60. */
+  private retryAfter(turns: number): number {
+    return Math.min(60, Math.max(1, Math.ceil((turns * this.averageMs) / 1000)));
   }
 
   /** True when the message is new (or has no platform id); never rejects. */
@@ -104,22 +233,97 @@ export class Pipeline {
     }
   }
 
-  private queue(message: UserMessage, logger: Logger, fresh: Promise<boolean>): Promise<Outcome> {
-    const key = `${message.inputChannel}\u0000${message.senderId}`;
-    const previous = this.queues.get(key) ?? Promise.resolve();
-    const run = previous
-      .then(async (): Promise<Outcome> => ((await fresh) ? this.process(message, logger) : 'duplicate'))
+  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined): Promise<Outcome> {
+    let queue = this.queues.get(key);
+    if (!queue) {
+      queue = { key, entries: [], bytes: 0, running: false, waiting: false };
+      this.queues.set(key, queue);
+    }
+    let settle!: (outcome: Outcome) => void;
+    const done = new Promise<Outcome>((resolve) => (settle = resolve));
+    const entry: Entry = { message, logger, fresh, size, settle, done, started: false, forget: () => {} };
+    queue.entries.push(entry);
+    queue.bytes += size;
+    this.queuedBytes += size;
+    if (signal) {
+      const owner = queue;
+      const onAbort = () => this.drop(owner, entry);
+      signal.addEventListener('abort', onAbort, { once: true });
+      entry.forget = () => signal.removeEventListener('abort', onAbort);
+    }
+    if (!queue.running && !queue.waiting) {
+      queue.waiting = true;
+      this.waitList.push(queue);
+    }
+    this.pump();
+    return done;
+  }
+
+  /** A message whose client went away before its turn: out of the queue, never seen by the bot. */
+  private drop(queue: SenderQueue, entry: Entry): void {
+    if (entry.started) return;
+    const index = queue.entries.indexOf(entry);
+    if (index < 0) return;
+    queue.entries.splice(index, 1);
+    this.release(queue, entry);
+    entry.logger.debug({ sender: entry.message?.senderId }, 'the client went away; its queued message is dropped');
+    entry.message = undefined;
+    entry.settle('dropped');
+    if (queue.entries.length === 0 && !queue.running) {
+      if (queue.waiting) {
+        queue.waiting = false;
+        this.waitList.splice(this.waitList.indexOf(queue), 1);
+      }
+      this.queues.delete(queue.key);
+    }
+  }
+
+  private release(queue: SenderQueue, entry: Entry): void {
+    queue.bytes -= entry.size;
+    this.queuedBytes -= entry.size;
+    entry.forget();
+  }
+
+  /** Starts the next waiting senders while bot slots are free. */
+  private pump(): void {
+    while (this.running < this.limits.botConcurrency && this.waitList.length > 0) {
+      const queue = this.waitList.shift()!;
+      queue.waiting = false;
+      void this.runNext(queue);
+    }
+  }
+
+  private async runNext(queue: SenderQueue): Promise<void> {
+    const entry = queue.entries[0]!;
+    entry.started = true;
+    entry.forget();
+    queue.running = true;
+    this.running++;
+    if (this.running > this.peakConcurrency) this.peakConcurrency = this.running;
+    const started = Date.now();
+    let outcome: Outcome;
+    try {
+      outcome = (await entry.fresh) ? await this.process(entry.message!, entry.logger) : 'duplicate';
+    } catch (error) {
       // `done` never rejects, and a failure must not break the chain for the sender's later messages.
-      .catch((error: unknown): Outcome => {
-        logger.error({ err: error, sender: message.senderId }, 'processing the message failed');
-        return 'failed';
-      });
-    const tail = run.then(() => undefined);
-    this.queues.set(key, tail);
-    void tail.then(() => {
-      if (this.queues.get(key) === tail) this.queues.delete(key);
-    });
-    return run;
+      entry.logger.error({ err: error, sender: entry.message?.senderId }, 'processing the message failed');
+      outcome = 'failed';
+    }
+    if (outcome !== 'duplicate') this.averageMs = this.averageMs * 0.8 + (Date.now() - started) * 0.2;
+    this.running--;
+    queue.running = false;
+    queue.entries.shift();
+    this.release(queue, entry);
+    entry.message = undefined;
+    if (queue.entries.length > 0) {
+      // To the back of the line: one busy sender does not keep a slot from the others.
+      queue.waiting = true;
+      this.waitList.push(queue);
+    } else {
+      this.queues.delete(queue.key);
+    }
+    entry.settle(outcome);
+    this.pump();
   }
 
   private async process(message: UserMessage, logger: Logger): Promise<Outcome> {

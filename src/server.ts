@@ -9,7 +9,7 @@ import type { InputChannel } from './channel.js';
 import { BadRequestError, ForbiddenError, HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.js';
 import { HttpClient } from './http.js';
 import { channelLogger, silentLogger, type Logger } from './logger.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline, type PipelineLimits } from './pipeline.js';
 import { secretKeys } from './schema.js';
 import { MemoryStore, type Store } from './store.js';
 import { VERSION } from './version.js';
@@ -34,7 +34,19 @@ export interface ServerOptions {
    * Default false: anyone can send these headers, so they only count when a proxy in front sets them.
    */
   trustProxy?: boolean;
+  /** Bounds on the message queues and on concurrent bot calls (see `PipelineLimits` for the defaults). */
+  limits?: PipelineLimits;
+  /**
+   * How long a client has to send a whole request, headers and body (default 10 s; headers alone: half of it, at most
+   * 5 s). A client trickling its body is disconnected when it runs out; the time the bot takes to answer is not counted.
+   */
+  requestTimeoutMs?: number;
+  /** Open connections accepted at once (WebSockets included); past it, new connections are closed. Default 4096. */
+  maxConnections?: number;
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_CONNECTIONS = 4_096;
 
 /** Content types the host parses; anything else with a body is answered 415. */
 const JSON_TYPES = ['application/json', '+json', 'application/csp-report'];
@@ -61,13 +73,18 @@ export class SwitchboardServer {
     this.channels = options.channels;
     const store = options.store ?? new MemoryStore();
     const http = options.http ?? new HttpClient({ logger: this.logger });
-    this.pipeline = new Pipeline({ bot: options.bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs });
+    this.pipeline = new Pipeline({ ...options.limits, bot: options.bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs });
 
-    // Created first so channels (socket.io) can attach to it before the first request.
-    this.httpServer = createHttpServer();
-    // A slow client must not hold a socket forever.
-    this.httpServer.requestTimeout = 30_000;
-    this.httpServer.headersTimeout = 20_000;
+    // Created first so channels (socket.io) can attach to it before the first request. A slow client must not hold a
+    // socket: Node checks the timeouts every `connectionsCheckingInterval` (30 s by default, which let a trickled body
+    // hold a socket for ~54 s), so it checks every second here.
+    const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.httpServer = createHttpServer({
+      requestTimeout,
+      headersTimeout: Math.min(requestTimeout, 5_000),
+      connectionsCheckingInterval: Math.max(100, Math.min(1_000, requestTimeout)),
+    });
+    this.httpServer.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
 
     const app = new Koa({ proxy: options.trustProxy === true });
     app.silent = true;

@@ -600,3 +600,56 @@ test('drain waits for every queued message', async (t) => {
   t.is(calls.length, 5);
   t.is(pipeline.activeSenders, 0);
 });
+
+test('with botConcurrency, at most that many bot calls run at once, every sender in order, and all are processed', async (t) => {
+  const next = random(13);
+  let running = 0;
+  let peak = 0;
+  const bot: Bot = {
+    handle: async (m) => {
+      running++;
+      peak = Math.max(peak, running);
+      await sleep(Math.floor(next() * 15));
+      running--;
+      return [{ text: m.text }];
+    },
+  };
+  const pipeline = new Pipeline({ bot, botConcurrency: 3, botWait: 100 });
+  const outputs = new Map<string, CollectingOutputChannel>();
+  const dones: Array<Promise<Outcome>> = [];
+  for (let i = 0; i < 5; i++) {
+    for (let s = 0; s < 12; s++) {
+      const sender = `s${s}`;
+      if (!outputs.has(sender)) outputs.set(sender, new CollectingOutputChannel());
+      dones.push((await pipeline.enqueue(message(`${sender}-${i}`, sender, outputs.get(sender)))).done);
+    }
+  }
+  t.true((await Promise.all(dones)).every((o) => o === 'handled'));
+  t.is(peak, 3);
+  t.is(pipeline.peakConcurrency, 3);
+  for (const [sender, output] of outputs) t.deepEqual(texts(output), [0, 1, 2, 3, 4].map((i) => `${sender}-${i}`));
+  t.is(pipeline.activeSenders, 0);
+});
+
+test('a message whose signal aborts while it waits is dropped; the sender\'s other messages go on', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const seen: string[] = [];
+  const bot: Bot = { handle: async (m) => { seen.push(m.text); await gate; return []; } };
+  const pipeline = new Pipeline({ bot });
+  const output = new CollectingOutputChannel();
+  const first = await pipeline.enqueue(message('one', 'u', output));
+  const abort = new AbortController();
+  const second = await pipeline.enqueue(message('two', 'u', output), undefined, { signal: abort.signal });
+  const third = await pipeline.enqueue(message('three', 'u', output));
+  abort.abort();
+  t.is(await second.done, 'dropped');
+  release();
+  t.is(await first.done, 'handled');
+  t.is(await third.done, 'handled');
+  t.deepEqual(seen, ['one', 'three']);
+  const late = new AbortController();
+  late.abort();
+  t.is(await (await pipeline.enqueue(message('four', 'u', output), undefined, { signal: late.signal })).done, 'dropped');
+  t.deepEqual(seen, ['one', 'three']);
+});

@@ -77,18 +77,36 @@ export class RestInput extends InputChannel<z.output<typeof credentials>> {
         const body = new PassThrough();
         // A client that hangs up destroys the body (Koa); a late write must not become an unhandled error.
         body.on('error', () => {});
+        const output = new StreamingOutput(body, this.logger);
+        // A client that hangs up before the message's turn takes it out of the queue, as below.
+        const gone = new AbortController();
+        ctx.res.once('close', () => {
+          if (!ctx.res.writableEnded) gone.abort();
+        });
+        // Refused (a full queue: 429) before the stream starts; else never rejects, and a bot that fails part-way
+        // ends the stream after what it had already answered.
+        const accepted = await onNewMessage.enqueue(this.userMessage(request, output), { signal: gone.signal });
         ctx.set('Content-Type', 'text/event-stream');
         ctx.body = body;
-        const output = new StreamingOutput(body, this.logger);
-        // Never rejects; a bot that fails part-way ends the stream after what it had already answered.
-        void onNewMessage(this.userMessage(request, output)).then(() => {
+        void accepted.done.then(() => {
           if (!body.destroyed) body.end();
         });
         return;
       }
       const output = new CollectingOutputChannel();
-      // The answer is the bot's reply, so wait for it; on a bot error, what was collected is returned, as in Rasa.
-      await onNewMessage(this.userMessage(request, output));
+      // A client that hangs up before its message's turn takes the message out of the queue: nobody would read the
+      // answer, and a flood of abandoned requests must not keep the bot busy (nor hold their memory).
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!ctx.res.writableEnded) gone.abort();
+      };
+      ctx.res.once('close', onClose);
+      try {
+        // The answer is the bot's reply, so wait for it; on a bot error, what was collected is returned, as in Rasa.
+        await onNewMessage(this.userMessage(request, output), { signal: gone.signal });
+      } finally {
+        ctx.res.off('close', onClose);
+      }
       ctx.body = output.messages;
     });
     return router;

@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Server, type Namespace, type Socket } from 'socket.io';
-import { InputChannel, UserMessage, credentialsSchema, isObject, secret, z, type OnNewMessage, type Router } from 'switchboard';
+import { BacklogFullError, InputChannel, UserMessage, credentialsSchema, isObject, secret, z, type OnNewMessage, type Router } from 'switchboard';
 import { JWT_METHODS, signSessionId, verifyJwt, verifySessionId, type JwtMethod } from './verify.js';
 import { SocketIOOutput } from './output.js';
 import { renderWebchat } from './webchat.js';
@@ -401,8 +401,20 @@ export class SocketIOInput extends InputChannel {
       inputChannel: this.name(),
       metadata: this.metadataOf(data, s, socket),
     });
+    let accepted;
+    try {
+      accepted = await this.onNewMessage.enqueue(message);
+    } catch (error) {
+      if (!(error instanceof BacklogFullError)) throw error;
+      // Nothing was queued: the client is told (and its ack), as for a bad event, and may retry after `retry_after` s.
+      this.logger.info({ socket: socket.id, reason: error.message }, 'socketio: message refused, the queue is full');
+      const answer = { error: error.message, event, retry_after: error.retryAfter };
+      socket.emit(ERROR_EVENT, answer);
+      ack?.(answer);
+      return;
+    }
     ack?.({ status: 'ok' });
-    await this.onNewMessage(message);
+    await accepted.done;
   }
 
   /** The `metadata_key` field (a JSON string is parsed), else `{}`. With the default key, Rasa's `metadata` too. */
