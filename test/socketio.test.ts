@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect as netConnect } from 'node:net';
 import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
-import { SwitchboardServer, createLogger, type BotMessage, type UserMessage } from 'switchboard';
+import { SwitchboardServer, createLogger, type BotMessage, type PipelineLimits, type UserMessage } from 'switchboard';
 import SocketIOInput, { CLOSE_GRACE_MS, SocketIOInput as Named, defaultSessionSecretFile, signSessionId, verifyJwt, verifySessionId } from '../channels/socketio/index.js';
 import { LogCapture, ScriptedBot, startServer, type TestServer } from './harness.js';
 
@@ -19,10 +19,11 @@ async function start(
   t: ExecutionContext,
   credentials: Record<string, unknown> = {},
   answers: ConstructorParameters<typeof ScriptedBot>[0] = (m: UserMessage) => [{ text: `you said: ${m.text}` }],
+  limits?: PipelineLimits,
 ): Promise<Started> {
   const channel = SocketIOInput.fromCredentials(credentials);
   const bot = new ScriptedBot(answers);
-  const host = await startServer(t, [channel], { bot });
+  const host = await startServer(t, [channel], { bot, limits });
   return { channel, host, bot };
 }
 
@@ -638,7 +639,8 @@ test('jwt_key: the connection is closed when its token expires', async (t) => {
 
 // Serial: ava runs it before the others, so the flood does not slow down their assertions.
 test.serial('event rate limit: a flood of 3,000 user_uttered from one socket reaches the bot at most at the limit, the flooder is cut off, others are answered', async (t) => {
-  const { host, bot } = await start(t);
+  // A sender backlog as large as the flood: this test is about the event rate limit alone (the backlog has its own).
+  const { host, bot } = await start(t, {}, undefined, { senderBacklog: 3_000 });
   const flooder = await connect(t, host);
   const errors: Array<{ error: string }> = [];
   flooder.on('error', (e: { error: string }) => errors.push(e));

@@ -10,6 +10,7 @@ import type { InputChannel, InputChannelClass } from '../channel.js';
 import { HttpClient } from '../http.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { BotMessage, UserMessage } from '../message.js';
+import type { PipelineLimits } from '../pipeline.js';
 import { describeCredentials, type CredentialsSchema } from '../schema.js';
 import { isValidChannelName } from '../channel.js';
 import { SwitchboardServer } from '../server.js';
@@ -98,6 +99,8 @@ export interface TestHostOptions {
   cors?: string[];
   bodyLimit?: string | number;
   trustProxy?: boolean;
+  /** The pipeline's limits (as `--sender-backlog`, `--bot-concurrency`, ...); the defaults otherwise. */
+  limits?: PipelineLimits;
 }
 
 async function readResponse(response: Response): Promise<WebhookResponse> {
@@ -125,6 +128,7 @@ export async function startTestHost(channels: InputChannel | InputChannel[], opt
     cors: options.cors,
     bodyLimit: options.bodyLimit,
     trustProxy: options.trustProxy,
+    limits: options.limits,
   });
   const address = await server.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${address.port}`;
