@@ -25,7 +25,7 @@ export { isObject, nonEmptyString, idString, compact } from './payload.js';
 export { parseRestRequest, restRequest, authenticateRest, isLoopback, warnIfOpen } from './rest.js';
 export type { RestRequest, RestRequestOptions, RestAuth, RestAuthenticated } from './rest.js';
 export { verifyJwt, JWT_METHODS } from './jwt.js';
-export type { JwtMethod } from './jwt.js';
+export type { JwtMethod, JwtRequirements } from './jwt.js';
 export { Cached } from './cached.js';
 export {
   HttpError,

@@ -23,17 +23,49 @@ function keyFor(key: string, method: JwtMethod): Promise<CryptoKey | Uint8Array>
   return imported;
 }
 
+/** What a token must carry besides a good signature and valid times. */
+export interface JwtRequirements {
+  /** `exp` must be present (a token that never expires is refused). */
+  expires?: boolean | undefined;
+  /** `aud` must be (or include) this value. */
+  audience?: string | undefined;
+  /** `iss` must be this value. */
+  issuer?: string | undefined;
+  /** A claim that must be present as a non-empty string (one a session is bound to). */
+  claim?: string | undefined;
+}
+
 /**
  * Verifies `token`: the algorithm must be `method`, the signature must verify, and `exp`/`nbf`, when present, must
- * hold. Returns the payload, or the reason it is refused (never the token or the key).
+ * hold; `required` adds claims that must be present or match. Returns the payload, or the reason it is refused
+ * (never the token or the key).
  */
-export async function verifyJwt(token: string, key: string, method: JwtMethod, now = Date.now()): Promise<Record<string, unknown> | string> {
+export async function verifyJwt(
+  token: string,
+  key: string,
+  method: JwtMethod,
+  now = Date.now(),
+  required: JwtRequirements = {},
+): Promise<Record<string, unknown> | string> {
   try {
-    const { payload } = await jwtVerify(token, await keyFor(key, method), { algorithms: [method], currentDate: new Date(now) });
+    const { payload } = await jwtVerify(token, await keyFor(key, method), {
+      algorithms: [method],
+      currentDate: new Date(now),
+      ...(required.expires ? { requiredClaims: ['exp'] } : {}),
+      ...(required.audience !== undefined ? { audience: required.audience } : {}),
+      ...(required.issuer !== undefined ? { issuer: required.issuer } : {}),
+    });
+    if (required.claim !== undefined) {
+      const value = (payload as Record<string, unknown>)[required.claim];
+      if (typeof value !== 'string' || value === '') return `claim ${required.claim} missing`;
+    }
     return payload as Record<string, unknown>;
   } catch (error) {
     if (error instanceof errors.JWTExpired) return 'token expired';
-    if (error instanceof errors.JWTClaimValidationFailed) return error.claim === 'nbf' ? 'token not yet valid' : `claim ${error.claim} not valid`;
+    if (error instanceof errors.JWTClaimValidationFailed) {
+      if (error.claim === 'nbf') return 'token not yet valid';
+      return error.reason === 'missing' ? `claim ${error.claim} missing` : `claim ${error.claim} not valid`;
+    }
     if (error instanceof errors.JOSEAlgNotAllowed) return `algorithm not allowed (expected ${method})`;
     if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
     if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'malformed JWT';

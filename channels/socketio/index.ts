@@ -5,15 +5,14 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Server, type Namespace, type Socket } from 'socket.io';
-import { BacklogFullError, InputChannel, UserMessage, credentialsSchema, isObject, secret, z, type OnNewMessage, type Router } from 'switchboard';
-import { JWT_METHODS, signSessionId, verifyJwt, verifySessionId, type JwtMethod } from './verify.js';
+import { BacklogFullError, InputChannel, JWT_METHODS, UserMessage, credentialsSchema, isObject, secret, z, type JwtMethod, type OnNewMessage, type Router } from 'switchboard';
+import { signSessionId, verifyJwt, verifySessionId } from './verify.js';
 import { SocketIOOutput } from './output.js';
 import { renderWebchat } from './webchat.js';
 
 export { SocketIOOutput } from './output.js';
 export type { RoomEmitter, SocketQuickReply } from './output.js';
-export { verifyJwt, JWT_METHODS, signSessionId, verifySessionId } from './verify.js';
-export type { JwtRequirements } from './verify.js';
+export { verifyJwt, signSessionId, verifySessionId } from './verify.js';
 export { renderWebchat, WEBCHAT_HTML } from './webchat.js';
 
 /** The metadata field rasa-webchat sends; Rasa's own default is `metadata`, also read when this key is the default. */
