@@ -22,7 +22,7 @@ export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './s
 export { jsonBody, formBody } from './body.js';
 export { parseForwarded, publicUrl } from './forwarded.js';
 export { isObject, nonEmptyString, idString, compact } from './payload.js';
-export { parseRestRequest, restRequest, authenticateRest, isLoopback, warnIfOpen } from './rest.js';
+export { parseRestRequest, restRequest, authenticateRest, isLoopback, warnIfOpen, restTokenKey, restAuthKeys, restAuthOf } from './rest.js';
 export type { RestRequest, RestRequestOptions, RestAuth, RestAuthenticated } from './rest.js';
 export { verifyJwt, JWT_METHODS } from './jwt.js';
 export type { JwtMethod, JwtRequirements } from './jwt.js';

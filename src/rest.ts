@@ -7,9 +7,10 @@ import type { AddressInfo } from 'node:net';
 import type { Context } from 'koa';
 import { jsonBody } from './body.js';
 import { BadRequestError, ForbiddenError, UnauthorizedError } from './errors.js';
-import { verifyJwt, type JwtMethod } from './jwt.js';
+import { JWT_METHODS, verifyJwt, type JwtMethod } from './jwt.js';
 import type { Logger } from './logger.js';
 import { isObject } from './payload.js';
+import { secret, z } from './schema.js';
 
 /** A request as Rasa's REST channel takes it. */
 export interface RestRequest {
@@ -106,6 +107,23 @@ export interface RestAuth {
   token?: string | undefined;
   jwtKey?: string | undefined;
   jwtMethod?: JwtMethod;
+}
+
+/** The key of a section's request token (`token` for `rest`; `callback` calls it `auth_token`). */
+export function restTokenKey() {
+  return secret(z.string(), 'requests must carry it as "Authorization: Bearer <token>" or ?token=<token> (Rasa\'s --auth-token)').optional();
+}
+
+/** The other keys with which a section speaking Rasa's REST protocol authenticates requests, as `rest` has them. */
+export const restAuthKeys = {
+  jwt_key: secret(z.string(), 'accept a JWT in "Authorization: Bearer": the HS* secret or a PEM public key (Rasa\'s --jwt-secret)').optional(),
+  jwt_method: z.enum(JWT_METHODS).default('HS256').meta({ description: "the JWT algorithm (Rasa's --jwt-method)" }),
+  allow_input_channel: z.boolean().default(false).meta({ description: 'honour "input_channel" from unauthenticated requests' }),
+};
+
+/** A section's `RestAuth`: its token (an empty one is none) and `jwt_key`/`jwt_method`. */
+export function restAuthOf(token: string | undefined, keys: { jwt_key?: string | undefined; jwt_method?: JwtMethod | undefined }): RestAuth {
+  return { token: token || undefined, jwtKey: keys.jwt_key || undefined, jwtMethod: keys.jwt_method ?? 'HS256' };
 }
 
 /** Equal in constant time, whatever the lengths: both sides are hashed first, so not even the length leaks. */

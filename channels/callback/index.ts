@@ -1,10 +1,12 @@
 import {
   InputChannel,
-  JWT_METHODS,
   UserMessage,
   authenticateRest,
   credentialsSchema,
+  restAuthKeys,
+  restAuthOf,
   restRequest,
+  restTokenKey,
   secret,
   warnIfOpen,
   z,
@@ -23,10 +25,8 @@ const credentials = credentialsSchema({
   token: secret(z.string(), 'a token sent as a query parameter').optional(),
   token_name: z.string().default('token').meta({ description: 'the query parameter that carries the token' }),
   // `token` already names what is sent to `url`, so the token incoming requests must carry is `auth_token`.
-  auth_token: secret(z.string(), 'requests must carry it as "Authorization: Bearer <token>" or ?token=<token> (Rasa\'s --auth-token)').optional(),
-  jwt_key: secret(z.string(), 'accept a JWT in "Authorization: Bearer": the HS* secret or a PEM public key (Rasa\'s --jwt-secret)').optional(),
-  jwt_method: z.enum(JWT_METHODS).default('HS256').meta({ description: 'the JWT algorithm (Rasa\'s --jwt-method)' }),
-  allow_input_channel: z.boolean().default(false).meta({ description: 'honour "input_channel" from unauthenticated requests' }),
+  auth_token: restTokenKey(),
+  ...restAuthKeys,
 });
 
 /**
@@ -42,8 +42,7 @@ export class CallbackInput extends InputChannel<z.output<typeof credentials>> {
   }
 
   private get auth(): RestAuth {
-    const c = this.credentials;
-    return { token: c.auth_token || undefined, jwtKey: c.jwt_key || undefined, jwtMethod: c.jwt_method ?? 'HS256' };
+    return restAuthOf(this.credentials.auth_token, this.credentials);
   }
 
   override async start(): Promise<void> {

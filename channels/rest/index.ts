@@ -2,12 +2,13 @@ import { PassThrough } from 'node:stream';
 import {
   CollectingOutputChannel,
   InputChannel,
-  JWT_METHODS,
   UserMessage,
   authenticateRest,
   credentialsSchema,
+  restAuthKeys,
+  restAuthOf,
   restRequest,
-  secret,
+  restTokenKey,
   warnIfOpen,
   z,
   type Context,
@@ -26,10 +27,8 @@ function wantsStream(ctx: Context): boolean {
 }
 
 const credentials = credentialsSchema({
-  token: secret(z.string(), 'requests must carry it as "Authorization: Bearer <token>" or ?token=<token> (Rasa\'s --auth-token)').optional(),
-  jwt_key: secret(z.string(), 'accept a JWT in "Authorization: Bearer": the HS* secret or a PEM public key (Rasa\'s --jwt-secret)').optional(),
-  jwt_method: z.enum(JWT_METHODS).default('HS256').meta({ description: 'the JWT algorithm (Rasa\'s --jwt-method)' }),
-  allow_input_channel: z.boolean().default(false).meta({ description: 'honour "input_channel" from unauthenticated requests' }),
+  token: restTokenKey(),
+  ...restAuthKeys,
 });
 
 /**
@@ -47,8 +46,7 @@ export class RestInput extends InputChannel<z.output<typeof credentials>> {
   }
 
   private get auth(): RestAuth {
-    const c = this.credentials;
-    return { token: c.token || undefined, jwtKey: c.jwt_key || undefined, jwtMethod: c.jwt_method ?? 'HS256' };
+    return restAuthOf(this.credentials.token, this.credentials);
   }
 
   override async start(): Promise<void> {
