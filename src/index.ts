@@ -20,6 +20,7 @@ export type { HttpClientOptions, RequestOptions, HttpResponse } from './http.js'
 export { hmac, safeEqual, verifyHmac, rawBody, requireVerified, headerValue } from './signature.js';
 export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './signature.js';
 export { jsonBody, formBody } from './body.js';
+export { withinReplayWindow, timestampMs, FUTURE_SKEW_SECONDS } from './replay.js';
 export { parseForwarded, publicUrl } from './forwarded.js';
 export { isObject, nonEmptyString, idString, compact } from './payload.js';
 export { parseRestRequest, restRequest, authenticateRest, isLoopback, warnIfOpen, restTokenKey, restAuthKeys, restAuthOf } from './rest.js';

@@ -54,7 +54,7 @@ test('facebook passes conformance', async (t) => {
     validRequest: {
       body: {
         object: 'page',
-        entry: [{ id: 'PAGE_ID', time: 1458692752478, messaging: [{ sender: { id: 'USER_ID' }, recipient: { id: 'PAGE_ID' }, timestamp: 1458692752478, message: { mid: 'mid.conformance', text: 'hello' } }] }],
+        entry: [{ id: 'PAGE_ID', time: Date.now(), messaging: [{ sender: { id: 'USER_ID' }, recipient: { id: 'PAGE_ID' }, timestamp: 1458692752478, message: { mid: 'mid.conformance', text: 'hello' } }] }],
       },
     },
     sign: (raw) => ({ 'x-hub-signature-256': `sha256=${hmac('sha256', secretValue, raw)}` }),
@@ -184,7 +184,7 @@ test('webexteams passes conformance', async (t) => {
         name: 'switchboard',
         resource: 'messages',
         event: 'created',
-        data: { id: 'MSG_ID', roomId: 'ROOM_ID', roomType: 'direct', personId: 'USER_PERSON_ID', personEmail: 'user@example.com', created: '2026-11-25T12:00:00.000Z' },
+        data: { id: 'MSG_ID', roomId: 'ROOM_ID', roomType: 'direct', personId: 'USER_PERSON_ID', personEmail: 'user@example.com', created: new Date().toISOString() },
       },
     },
     sign: (raw) => ({ 'x-spark-signature': hmac('sha1', webhookSecret, raw) }),
@@ -224,7 +224,7 @@ test('botframework passes conformance', async (t) => {
       body: {
         type: 'message',
         id: '1732536000000',
-        timestamp: '2026-11-25T12:00:00.000Z',
+        timestamp: new Date().toISOString(),
         serviceUrl,
         channelId: 'msteams',
         from: { id: '29:conformance-user', name: 'Megan Bowen' },

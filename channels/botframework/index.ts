@@ -16,12 +16,12 @@ import {
 import { OpenIdKeys, TokenCache } from './auth.js';
 import { BotFrameworkOutput } from './output.js';
 import { parseActivity, type ReplyContext } from './parse.js';
-import { verifyToken } from './verify.js';
+import { checkActivityTime, verifyToken } from './verify.js';
 
 export { OpenIdKeys, TokenCache, BOT_FRAMEWORK_SCOPE, type KeySource, type OpenIdKeysOptions } from './auth.js';
 export { BotFrameworkOutput, cardAction, elementCard, heroCard, HERO_CARD } from './output.js';
 export { parseActivity, activityText, type ReplyContext } from './parse.js';
-export { verifyToken, BOT_FRAMEWORK_ISSUER, CLOCK_TOLERANCE_S, SIGNING_ALGORITHMS, SERVICE_URL_CLAIM } from './verify.js';
+export { checkActivityTime, verifyToken, BOT_FRAMEWORK_ISSUER, CLOCK_TOLERANCE_S, SIGNING_ALGORITHMS, SERVICE_URL_CLAIM } from './verify.js';
 
 const OPENID_METADATA = 'https://login.botframework.com/v1/.well-known/openidconfiguration';
 
@@ -33,6 +33,12 @@ const credentials = credentialsSchema({
   token_url: z.url({ protocol: /^https?$/ }).optional().meta({ description: 'token endpoint; default https://login.microsoftonline.com/<tenant_id>/oauth2/v2.0/token' }),
   api_url: z.url({ protocol: /^https?$/ }).optional().meta({ description: "replaces each activity's serviceUrl for answers (proxies, tests)" }),
   typing_indicator: z.boolean().default(true).meta({ description: 'send a "typing" activity while a slow bot works' }),
+  replay_window: z
+    .number()
+    .int()
+    .min(0)
+    .default(3600)
+    .meta({ description: "seconds: an activity whose timestamp is older is answered 200 and ignored; 0 turns the check off" }),
 });
 
 type Credentials = z.output<typeof credentials>;
@@ -95,9 +101,14 @@ export class BotFrameworkInput extends InputChannel<Credentials> {
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
     router.post('/webhook', requireVerified((ctx) => this.check(ctx), { skip: this.unverified }), async (ctx) => {
-      const parsed = parseActivity(jsonBody(ctx));
+      const activity = jsonBody(ctx);
+      const parsed = parseActivity(activity);
       if (parsed.kind === 'invalid') throw new BadRequestError(parsed.reason);
-      if (parsed.kind === 'ignored') {
+      // A stale activity is answered 200 like any ignored one: an error would be reported back to the channel.
+      const fresh = parsed.kind === 'message' ? checkActivityTime(activity, this.credentials.replay_window, Date.now()) : true;
+      if (fresh !== true) {
+        this.logger.info({ reason: fresh }, 'bot framework activity ignored: outside the replay window');
+      } else if (parsed.kind === 'ignored') {
         this.logger.debug({ reason: parsed.reason }, 'bot framework activity ignored');
       } else {
         const { reply, ...message } = parsed.message;

@@ -1,5 +1,5 @@
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
-import { headerValue, type RequestHeaders as Headers } from 'switchboard';
+import { headerValue, isObject, timestampMs, withinReplayWindow, type RequestHeaders as Headers } from 'switchboard';
 import type { KeySource } from './auth.js';
 
 /** Who signs the tokens of requests coming from the Bot Connector service. */
@@ -84,4 +84,15 @@ export async function verifyToken(headers: Headers, keys: KeySource, check: Toke
     }
   }
   return true;
+}
+
+/**
+ * Refuses a replayed activity: its `timestamp` (ISO 8601, set by the channel when the user sent it) must lie within
+ * `windowSeconds` before `now` (and not minutes ahead of it). The Bearer token does not sign the body, so this
+ * bounds replays of whole captured requests, alongside the token's own `exp`. `true`, or the reason. Pure.
+ */
+export function checkActivityTime(activity: unknown, windowSeconds: number, now: number): true | string {
+  if (windowSeconds <= 0) return true;
+  const result = withinReplayWindow(isObject(activity) ? timestampMs(activity.timestamp) : undefined, windowSeconds, now);
+  return result === true ? true : `activity timestamp: ${result}`;
 }

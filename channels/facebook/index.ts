@@ -17,11 +17,11 @@ import {
 } from 'switchboard';
 import { MessengerOutput } from './output.js';
 import { parseDelivery } from './parse.js';
-import { verifySignature } from './verify.js';
+import { checkDeliveryTime, verifySignature } from './verify.js';
 
 export { MessengerOutput } from './output.js';
 export { parseDelivery, parseEvent } from './parse.js';
-export { verifySignature } from './verify.js';
+export { checkDeliveryTime, verifySignature } from './verify.js';
 
 const credentials = credentialsSchema({
   verify: secret(z.string().min(1), 'the verify token: any string, typed again into the Meta app (Webhooks → Verify token)'),
@@ -34,6 +34,12 @@ const credentials = credentialsSchema({
     .meta({ description: 'Graph API version of the outgoing calls' }),
   api_url: z.url({ protocol: /^https?$/ }).default('https://graph.facebook.com').meta({ description: 'replaces the Graph API base URL (proxies, tests)' }),
   typing_indicator: z.boolean().default(true).meta({ description: 'show "typing…" while a slow bot works' }),
+  replay_window: z
+    .number()
+    .int()
+    .min(0)
+    .default(129600)
+    .meta({ description: 'seconds: a delivery whose entry.time is older is answered 200 and ignored (Meta retries for up to 36 h); 0 turns the check off' }),
 });
 
 type Credentials = z.output<typeof credentials>;
@@ -84,14 +90,21 @@ export class FacebookInput extends InputChannel<Credentials> {
       '/webhook',
       requireVerified((ctx) => verifySignature(rawBody(ctx), ctx.headers, this.credentials.secret), { skip: this.unverified }),
       async (ctx) => {
-        const { messages, ignored } = parseDelivery(jsonBody(ctx));
+        const body = jsonBody(ctx);
+        ctx.type = 'text/plain';
+        ctx.body = 'success';
+        // A stale delivery is answered 200: any other answer makes Meta retry it for 36 hours.
+        const fresh = checkDeliveryTime(body, this.credentials.replay_window, Date.now());
+        if (fresh !== true) {
+          this.logger.info({ reason: fresh }, 'messenger delivery ignored: outside the replay window');
+          return;
+        }
+        const { messages, ignored } = parseDelivery(body);
         for (const event of ignored) this.logger.debug({ sender: event.senderId, reason: event.reason }, 'messenger event ignored');
         // Queued in delivery order, not awaited: Meta gets its answer before the bot runs.
         for (const message of messages) {
           await onNewMessage.enqueue(new UserMessage({ ...message, output, inputChannel: this.name() }));
         }
-        ctx.type = 'text/plain';
-        ctx.body = 'success';
       },
     );
     return router;

@@ -1,4 +1,4 @@
-import { verifyHmac, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
+import { isObject, timestampMs, verifyHmac, withinReplayWindow, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
 
 /**
  * Checks a Messenger delivery's signature over the raw body: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>` keyed
@@ -20,4 +20,20 @@ export function verifySignature(raw: string | Buffer, headers: Headers, secret: 
   return verifyHmac({ algorithm: 'sha1', secret, payload: raw, signature: sha1, prefix: 'sha1=' })
     ? true
     : 'X-Hub-Signature (sha1) does not match the body';
+}
+
+/**
+ * Refuses a replayed delivery: each `entry[].time` (ms, covered by the signature) must lie within `windowSeconds`
+ * before `now` (and not minutes ahead of it). Meta retries a failed delivery for up to 36 hours with the same body,
+ * so the window must be at least that to keep retries. `true`, or the reason. Pure: `now` (ms) is injected.
+ */
+export function checkDeliveryTime(body: unknown, windowSeconds: number, now: number): true | string {
+  if (windowSeconds <= 0) return true;
+  const entries = isObject(body) && Array.isArray(body.entry) ? body.entry : [];
+  if (entries.length === 0) return withinReplayWindow(undefined, windowSeconds, now);
+  for (const entry of entries) {
+    const result = withinReplayWindow(isObject(entry) ? timestampMs(entry.time) : undefined, windowSeconds, now);
+    if (result !== true) return `entry.time: ${result}`;
+  }
+  return true;
 }

@@ -44,7 +44,7 @@ export class MattermostApi {
   }
 
   /** One call with the token; in login mode a 401 logs in again and repeats the call once, never more. */
-  private async call(method: 'GET' | 'POST', path: string, json: unknown, options: { recipient?: string; retries?: number } = {}): Promise<unknown> {
+  private async call(method: 'GET' | 'POST' | 'PUT', path: string, json: unknown, options: { recipient?: string; retries?: number } = {}): Promise<unknown> {
     const send = async (token: string) =>
       (await this.http.request(this.url(path), { method, json, bearer: token, channel: 'mattermost', recipient: options.recipient, retries: options.retries })).body;
     return this.settings.token ? send(this.settings.token) : this.session.withRenewal(send);
@@ -66,9 +66,16 @@ export class MattermostApi {
     return id;
   }
 
-  /** `POST /posts` with one post body (`channel_id`, `message`, `props`…). */
-  async createPost(body: Record<string, unknown>, recipient: string): Promise<void> {
-    await this.call('POST', '/posts', body, { recipient });
+  /** `POST /posts` with one post body (`channel_id`, `message`, `props`…) → the new post's `id` (when answered). */
+  async createPost(body: Record<string, unknown>, recipient: string): Promise<string | undefined> {
+    const created = await this.call('POST', '/posts', body, { recipient });
+    const id = created !== null && typeof created === 'object' ? (created as { id?: unknown }).id : undefined;
+    return typeof id === 'string' && id !== '' ? id : undefined;
+  }
+
+  /** `PUT /posts/{post_id}/patch`: only the fields given change (`props` is replaced whole). Idempotent. */
+  async patchPost(postId: string, patch: Record<string, unknown>, recipient: string): Promise<void> {
+    await this.call('PUT', `/posts/${encodeURIComponent(postId)}/patch`, patch, { recipient });
   }
 
   /** `POST /users/me/typing {channel_id}`; not retried, the host repeats it while the bot works. */

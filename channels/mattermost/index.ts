@@ -23,7 +23,7 @@ import { verifyClick, verifyWebhookToken } from './verify.js';
 export { MattermostApi } from './api.js';
 export { MattermostOutput } from './output.js';
 export { parseRequest, parseWebhook, parseClick, stripTrigger } from './parse.js';
-export { verifyWebhookToken, verifyClick, signAction } from './verify.js';
+export { verifyWebhookToken, verifyClick, signAction, type SignedAction, type ClickCheck } from './verify.js';
 
 const credentials = credentialsSchema({
   url: z.url({ protocol: /^https?$/ }).meta({ description: 'the API base URL, with /api/v4: https://chat.example.com/api/v4' }),
@@ -35,6 +35,12 @@ const credentials = credentialsSchema({
   webhook_token: verificationSecret("the outgoing webhook's token: each request's \"token\" must equal it"),
   api_url: z.url({ protocol: /^https?$/ }).optional().meta({ description: 'replaces url (proxies, tests)' }),
   typing_indicator: z.boolean().default(true).meta({ description: 'show "typing…" while a slow bot works' }),
+  button_max_age: z
+    .number()
+    .int()
+    .min(1)
+    .default(86400)
+    .meta({ description: 'seconds a button the bot sent stays clickable: its signature names its post and its issue time' }),
 });
 
 type Credentials = z.output<typeof credentials>;
@@ -64,6 +70,11 @@ export class MattermostInput extends InputChannel<Credentials> {
     return 'mattermost';
   }
 
+  /** The clock buttons are signed and checked with (ms); a subclass can fix it. */
+  now(): number {
+    return Date.now();
+  }
+
 
   get api(): MattermostApi {
     const { api_url, url, token, user, pw } = this.credentials;
@@ -78,6 +89,7 @@ export class MattermostInput extends InputChannel<Credentials> {
       webhookUrl: this.credentials.webhook_url,
       webhookToken: this.credentials.webhook_token,
       typingIndicator: this.credentials.typing_indicator,
+      now: () => this.now(),
     });
   }
 
@@ -106,7 +118,7 @@ export class MattermostInput extends InputChannel<Credentials> {
       const click = parsed.kind === 'message' && parsed.click;
       if (!this.unverified) {
         const verified = 'context' in body && body.context !== null && typeof body.context === 'object' && !Array.isArray(body.context)
-          ? verifyClick(body.context as Record<string, unknown>, body.channel_id, this.credentials.webhook_token)
+          ? verifyClick(body.context as Record<string, unknown>, body, this.credentials.webhook_token, { maxAgeSeconds: this.credentials.button_max_age, now: this.now() })
           : verifyWebhookToken(body, ctx.headers, this.credentials.webhook_token);
         if (verified !== true) {
           this.logger.warn({ reason: verified }, 'request rejected: not verified');

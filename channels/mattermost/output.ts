@@ -10,12 +10,15 @@ export interface MattermostOutputSettings {
   /** Signs each button's context (`context.sig`), checked when the click comes back. */
   webhookToken: string | undefined;
   typingIndicator: boolean;
+  /** The clock buttons are signed with (ms); the channel's, so tests can fix it. */
+  now: () => number;
 }
 
 /**
  * Answers with `POST {url}/posts` (Bearer) into the channel the message came from: text `{channel_id, message}`,
  * image `props.attachments[{image_url}]`, buttons a message attachment whose actions call `webhook_url` back with
- * `context.action` = the payload; custom JSON is the post body. The rest as the base class's text.
+ * `context.action` = the payload (signed once the post exists, see `sendTextWithButtons`); custom JSON is the post
+ * body. The rest as the base class's text.
  */
 export class MattermostOutput extends OutputChannel {
   constructor(
@@ -46,7 +49,11 @@ export class MattermostOutput extends OutputChannel {
     await this.post(recipientId, { message: '', props: { attachments: [{ image_url: image }] } });
   }
 
-  /** One attachment of actions; each calls `webhook_url` with `{action: payload, sig}` as its context. */
+  /**
+   * One attachment of actions; each calls `webhook_url` with `{action: payload, iat, sig}` as its context. The
+   * signature covers the post's id, known only once the post exists: the post is created with unsigned contexts
+   * (a click on them is refused), then `PUT /posts/{id}/patch` replaces its props with the signed ones.
+   */
   override async sendTextWithButtons(recipientId: string, text: string, buttons: Button[], options?: SendOptions): Promise<void> {
     const { webhookUrl, webhookToken } = this.settings;
     if (buttons.length === 0) {
@@ -61,16 +68,22 @@ export class MattermostOutput extends OutputChannel {
     const channelId = this.target(recipientId);
     // A link button (no payload) cannot be an action: Mattermost actions only call integrations. It becomes a link.
     const links = buttons.filter((b) => b.payload === undefined && typeof b.url === 'string').map((b) => `[${b.title}](${String(b.url)})`);
-    const actions = buttons
-      .filter((b) => !(b.payload === undefined && typeof b.url === 'string'))
-      .map((button) => {
-        const action = String(button.payload ?? button.title);
-        const context: Record<string, string> = { action };
-        if (webhookToken) context.sig = signAction(webhookToken, channelId, action);
-        return { name: button.title, integration: { url: webhookUrl, context } };
-      });
+    const actionButtons = buttons.filter((b) => !(b.payload === undefined && typeof b.url === 'string'));
+    const props = (context: (action: string) => Record<string, unknown>) => ({
+      attachments: [{ actions: actionButtons.map((button) => ({ name: button.title, integration: { url: webhookUrl, context: context(String(button.payload ?? button.title)) } })) }],
+    });
     const message = [text, ...links].filter((line) => line !== '').join('\n');
-    await this.post(recipientId, actions.length > 0 ? { message, props: { attachments: [{ actions }] } } : { message });
+    if (actionButtons.length === 0) {
+      await this.post(recipientId, { message });
+      return;
+    }
+    const postId = await this.api.createPost({ channel_id: channelId, message, props: props((action) => ({ action })) }, channelId);
+    // Without a webhook_token (allow_unverified) clicks are not checked: nothing to sign.
+    if (!webhookToken) return;
+    if (postId === undefined) throw new Error('POST /posts answered without the new post\'s "id": its buttons cannot be signed');
+    const issuedAt = Math.floor(this.settings.now() / 1000);
+    const signed = props((action) => ({ action, iat: issuedAt, sig: signAction(webhookToken, { channelId, postId, issuedAt, action }) }));
+    await this.api.patchPost(postId, { props: signed }, channelId);
   }
 
   /** The JSON is the `POST /posts` body, as in Rasa: `channel_id` defaults to the message's channel, `message` to "". */

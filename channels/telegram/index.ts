@@ -12,7 +12,7 @@ import {
 } from 'switchboard';
 import { TelegramOutput } from './output.js';
 import { parseUpdate, type TelegramUpdate } from './parse.js';
-import { SECRET_TOKEN_PATTERN, deriveSecretToken, verifySecretToken } from './verify.js';
+import { SECRET_TOKEN_PATTERN, deriveSecretToken, verifySecretToken, verifySetWebhookRequest } from './verify.js';
 
 const credentials = credentialsSchema({
   access_token: secret(z.string().min(1), 'bot token from @BotFather (123456:ABC-...)'),
@@ -28,7 +28,7 @@ type Credentials = z.output<typeof credentials>;
 
 /**
  * Telegram: updates arrive at `POST /webhook`, stamped with the secret token registered by `setWebhook` (at startup
- * and on `GET|POST /set_webhook`); answers go to `POST {api_url}/bot<token>/<method>`.
+ * and on an authenticated `POST /set_webhook`); answers go to `POST {api_url}/bot<token>/<method>`.
  */
 export class TelegramInput extends InputChannel<Credentials> {
   static override credentials = credentials;
@@ -96,8 +96,9 @@ export class TelegramInput extends InputChannel<Credentials> {
       ctx.status = failure === undefined ? 200 : 502;
       ctx.body = failure === undefined ? 'Webhook setup successful' : `Invalid webhook: ${failure}`;
     };
-    router.get('/set_webhook', setWebhook);
-    router.post('/set_webhook', setWebhook);
+    // POST only, with the secret token: a GET from a crawler or a link preview must not make Telegram calls with the
+    // bot token (Rasa answers GET too). Checked even with allow_unverified, which is about Telegram's requests.
+    router.post('/set_webhook', requireVerified((ctx) => verifySetWebhookRequest(ctx.headers, secretToken)), setWebhook);
 
     router.post(
       '/webhook',

@@ -25,3 +25,19 @@ export function verifySecretToken(headers: Record<string, string | string[] | un
   if (expected === '') return 'no secret token to compare with';
   return safeEqual(given, expected) ? true : 'X-Telegram-Bot-Api-Secret-Token does not match';
 }
+
+/**
+ * Checks a call to `/set_webhook`: it makes the server call Telegram with the bot token, so only someone who holds
+ * the secret token may trigger it. The token comes in `X-Telegram-Bot-Api-Secret-Token` (the header Telegram itself
+ * uses) or as `Authorization: Bearer <token>`; compared in constant time. `true`, or the reason (never throws).
+ */
+export function verifySetWebhookRequest(headers: Record<string, string | string[] | undefined>, expected: string): true | string {
+  if (headers['x-telegram-bot-api-secret-token'] !== undefined) return verifySecretToken(headers, expected);
+  const authorization = headers.authorization;
+  if (authorization === undefined || authorization === '') return 'missing X-Telegram-Bot-Api-Secret-Token or Authorization header';
+  if (Array.isArray(authorization)) return 'several Authorization headers';
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  if (!match) return 'Authorization is not a Bearer token';
+  if (expected === '') return 'no secret token to compare with';
+  return safeEqual(match[1]!, expected) ? true : 'the Bearer token is not the secret token';
+}

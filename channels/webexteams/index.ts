@@ -16,18 +16,24 @@ import {
 import { WebexApi } from './api.js';
 import { WebexOutput } from './output.js';
 import { actionToIncoming, messageToIncoming, parseNotification, sameId, type Notification } from './parse.js';
-import { verifySignature } from './verify.js';
+import { checkNotificationTime, verifySignature } from './verify.js';
 
 export { WebexApi } from './api.js';
 export { WebexOutput, buttonsCard } from './output.js';
 export { parseNotification, messageToIncoming, actionToIncoming, sameId } from './parse.js';
-export { verifySignature } from './verify.js';
+export { checkNotificationTime, verifySignature } from './verify.js';
 
 const credentials = credentialsSchema({
   access_token: secret(z.string().min(1), "the bot's access token (developer.webex.com → My Webex Apps → your bot)"),
   room: z.string().min(1).optional().meta({ description: "answer in this room (space) id instead of the sender's room" }),
   webhook_secret: verificationSecret('the "secret" the webhook was registered with: checks X-Spark-Signature'),
   api_url: z.url({ protocol: /^https?$/ }).default('https://webexapis.com/v1').meta({ description: 'replaces the Webex API base URL (proxies, tests)' }),
+  replay_window: z
+    .number()
+    .int()
+    .min(0)
+    .default(3600)
+    .meta({ description: 'seconds: a notification whose data.created is older is answered 200 and ignored; 0 turns the check off' }),
 });
 
 type Credentials = z.output<typeof credentials>;
@@ -111,9 +117,15 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
     const output = this.output();
     const check = (ctx: Context) => verifySignature(rawBody(ctx), ctx.headers, this.credentials.webhook_secret);
     router.post('/webhook', requireVerified(check, { skip: this.unverified }), (ctx) => {
-      const parsed = parseNotification(jsonBody(ctx));
+      const body = jsonBody(ctx);
+      const parsed = parseNotification(body);
       if (parsed.kind === 'invalid') throw new BadRequestError(parsed.reason);
-      if (parsed.kind === 'ignored') {
+      // Checked only on what would be fetched: other notifications are ignored anyway. A stale one is answered 200 like
+      // any ignored notification, so Webex does not count it as a failed delivery.
+      const fresh = parsed.kind === 'fetch' ? checkNotificationTime(body, this.credentials.replay_window, Date.now()) : true;
+      if (fresh !== true) {
+        this.logger.info({ reason: fresh }, 'webex notification ignored: outside the replay window');
+      } else if (parsed.kind === 'ignored') {
         this.logger.debug({ reason: parsed.reason }, 'webex notification ignored');
       } else {
         const { notification } = parsed;

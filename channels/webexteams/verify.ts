@@ -1,4 +1,4 @@
-import { verifyHmac, type RequestHeaders as Headers, headerValue } from 'switchboard';
+import { isObject, timestampMs, verifyHmac, withinReplayWindow, type RequestHeaders as Headers, headerValue } from 'switchboard';
 
 /**
  * Checks a Webex webhook delivery: `X-Spark-Signature` is the hex HMAC-SHA1 of the raw body keyed with the `secret`
@@ -10,4 +10,17 @@ export function verifySignature(raw: string | Buffer, headers: Headers, secret: 
   const signature = headerValue(headers, 'x-spark-signature');
   if (signature === undefined || signature === '') return 'missing X-Spark-Signature header';
   return verifyHmac({ algorithm: 'sha1', secret, payload: raw, signature }) ? true : 'X-Spark-Signature does not match the body';
+}
+
+/**
+ * Refuses a replayed notification: `data.created` (ISO 8601, covered by the signature) is when the message or card
+ * submission was created, and must lie within `windowSeconds` before `now` (and not minutes ahead of it). The
+ * envelope's own `created` is the webhook's registration date, not the event's, so it is not used. `true`, or the
+ * reason. Pure: `now` (ms) is injected.
+ */
+export function checkNotificationTime(body: unknown, windowSeconds: number, now: number): true | string {
+  if (windowSeconds <= 0) return true;
+  const created = isObject(body) && isObject(body.data) ? timestampMs(body.data.created) : undefined;
+  const result = withinReplayWindow(created, windowSeconds, now);
+  return result === true ? true : `data.created: ${result}`;
 }

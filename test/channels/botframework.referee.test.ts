@@ -67,7 +67,7 @@ function activity(fields: Record<string, unknown> = {}): Record<string, unknown>
   return {
     type: 'message',
     id: `1732536000${String(activityCount).padStart(3, '0')}`,
-    timestamp: '2026-11-25T12:00:00.000Z',
+    timestamp: new Date().toISOString(),
     serviceUrl: SERVICE_URL,
     channelId: 'msteams',
     from: { id: '29:1XJKJMvc5GBtc2JwZq0oj8tHZmzrQgFmB39ATiQWA85gQtHieVkKilBZ9XHoq9j7Zaqt7CZ', name: 'Megan Bowen' },

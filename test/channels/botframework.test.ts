@@ -115,13 +115,16 @@ const CREDENTIALS: Record<string, unknown> = { app_id: APP_ID, app_password: APP
 const bearer = (name: string) => () => ({ authorization: `Bearer ${tokens[name]}` });
 const sign = bearer('valid');
 
+/** When this file's activities were "sent": `timestamp` is checked against the replay window (1 h by default). */
+const SENT = new Date();
+
 /** A message activity as Teams posts it (learn.microsoft.com, Bot Connector API reference). */
 function activity(fields: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     type: 'message',
     id: ACTIVITY_ID,
-    timestamp: '2026-11-25T12:00:00.000Z',
-    localTimestamp: '2026-11-25T13:00:00.000+01:00',
+    timestamp: SENT.toISOString(),
+    localTimestamp: new Date(SENT.getTime() + 3_600_000).toISOString().replace('Z', '+01:00'),
     serviceUrl: SERVICE_URL,
     channelId: 'msteams',
     from: { id: USER_ID, name: 'Megan Bowen', aadObjectId: '2f3e5c1a-6b7d-4e8f-9a0b-1c2d3e4f5a6b' },
@@ -430,6 +433,44 @@ runChannelCases(test, {
       ],
     },
   ],
+});
+
+// --- replays: an activity's `timestamp` older than replay_window (1 h by default) never reaches the bot.
+
+const MINUTE = 60_000;
+const sentAt = (ms: number) => activity({ timestamp: new Date(ms).toISOString() });
+const staleActivity = (label: string, body: object) => ({ label: `botframework replay: ${label} → 200 success, the bot never called`, body, sign, status: 200, response: 'success', received: [], outgoing: [] });
+const freshActivity = (label: string, body: object) => ({
+  label: `botframework replay: ${label} → processed`,
+  body,
+  sign,
+  answers: [{ text: 'ok' }],
+  status: 200,
+  response: 'success',
+  received: [{ text: 'hello' }],
+  outgoing: [tokenCall(), post({ text: 'ok' })],
+});
+
+runChannelCases(test, {
+  channel: BotFrameworkInput,
+  credentials: CREDENTIALS,
+  cases: [
+    staleActivity('an activity (with a valid token) sent in 2023', activity({ timestamp: '2023-05-02T08:15:30.123Z' })),
+    staleActivity('an activity sent 61 minutes ago', sentAt(Date.now() - 61 * MINUTE)),
+    freshActivity('an activity sent 50 minutes ago', sentAt(Date.now() - 50 * MINUTE)),
+    staleActivity('a timestamp 10 minutes in the future', sentAt(Date.now() + 10 * MINUTE)),
+    freshActivity('a timestamp 2 minutes in the future (clock skew)', sentAt(Date.now() + 2 * MINUTE)),
+    staleActivity('a message activity without timestamp', activity({ timestamp: undefined })),
+    staleActivity('a timestamp that is not a date', activity({ timestamp: 'yesterday' })),
+  ],
+});
+
+runChannelCases(test, {
+  channel: BotFrameworkInput,
+  get credentials() {
+    return { ...CREDENTIALS, replay_window: 0 };
+  },
+  cases: [freshActivity('replay_window: 0 turns the check off: an activity sent in 2023', activity({ timestamp: '2023-05-02T08:15:30.123Z' }))],
 });
 
 // --- direct tests, on a server of their own

@@ -19,9 +19,12 @@ const sign1 = (raw: string) => ({ 'x-hub-signature': `sha1=${createHmac('sha1', 
 /** Meta sends both headers on every delivery. */
 const signBoth = (raw: string) => ({ ...sign256(raw), ...sign1(raw) });
 
+/** When this file's deliveries were "sent": `entry[].time` is checked against the replay window (36 h by default). */
+const NOW = Date.now();
+
 /** A delivery as Meta posts it: one entry with these messaging events. */
 function delivery(...messaging: unknown[]): object {
-  return { object: 'page', entry: [{ id: PAGE_ID, time: 1458692752478, messaging }] };
+  return { object: 'page', entry: [{ id: PAGE_ID, time: NOW, messaging }] };
 }
 
 /** A messaging event from a user to the page. */
@@ -207,7 +210,7 @@ runChannelCases(test, {
     },
     {
       label: 'facebook: two entries (batched by Meta) are all processed',
-      body: { object: 'page', entry: [{ id: PAGE_ID, time: 1, messaging: [textEvent('one', 'm_e1')] }, { id: PAGE_ID, time: 2, messaging: [textEvent('two', 'm_e2', OTHER_PSID)] }] },
+      body: { object: 'page', entry: [{ id: PAGE_ID, time: NOW, messaging: [textEvent('one', 'm_e1')] }, { id: PAGE_ID, time: NOW + 1, messaging: [textEvent('two', 'm_e2', OTHER_PSID)] }] },
       sign: signBoth,
       answers: [],
       status: 200,
@@ -252,7 +255,7 @@ runChannelCases(test, {
     },
     {
       label: 'facebook: a JSON object that is not a page delivery (object: instagram) is answered success and not processed',
-      body: { object: 'instagram', entry: [{ id: '1', time: 1, messaging: [textEvent('hi', 'm_ig')] }] },
+      body: { object: 'instagram', entry: [{ id: '1', time: NOW, messaging: [textEvent('hi', 'm_ig')] }] },
       sign: signBoth,
       status: 200,
       response: 'success',
@@ -513,6 +516,67 @@ runChannelCases(test, {
       outgoing: [send({ text: 'ok' })],
     },
   ],
+});
+
+// --- replays: `entry[].time` is signed with the body, so an old delivery cannot be made to look new.
+
+const HOUR = 3_600_000;
+/** A delivery sent at `time` (ms), with one text event. */
+const deliveryAt = (time: number, mid: string, text = 'replayed') => ({ object: 'page', entry: [{ id: PAGE_ID, time, messaging: [textEvent(text, mid)] }] });
+/** A delivery the bot must never see: answered `success` (so Meta stops retrying), no Send API call. */
+const stale = (label: string, body: object) => ({ label: `facebook replay: ${label} → 200 success, the bot never called`, body, sign: signBoth, status: 200, response: 'success', received: [], outgoing: [] });
+const fresh = (label: string, body: object, text = 'replayed') => ({ label: `facebook replay: ${label} → processed`, body, sign: signBoth, answers: [{ text: 'ok' }], status: 200, response: 'success', received: [{ text }], outgoing: [send({ text: 'ok' })] });
+
+runChannelCases(test, {
+  channel: FacebookInput,
+  credentials: CREDENTIALS,
+  cases: [
+    stale('a correctly signed delivery from 2023', deliveryAt(Date.parse('2023-03-14T09:26:53.589Z'), 'm_2023')),
+    stale("a delivery 37 h old (past Meta's 36 h of retries)", deliveryAt(NOW - 37 * HOUR, 'm_37h')),
+    fresh('a delivery 35 h old (a late retry by Meta)', deliveryAt(NOW - 35 * HOUR, 'm_35h')),
+    stale('entry.time 10 minutes in the future', deliveryAt(NOW + 10 * 60_000, 'm_future')),
+    fresh('entry.time 2 minutes in the future (clock skew)', deliveryAt(NOW + 2 * 60_000, 'm_skew')),
+    stale('an entry without time', { object: 'page', entry: [{ id: PAGE_ID, messaging: [textEvent('no time', 'm_notime')] }] }),
+    stale('entry.time as a string', { object: 'page', entry: [{ id: PAGE_ID, time: 'now', messaging: [textEvent('string time', 'm_strtime')] }] }),
+    stale('a fresh entry batched with a 2023 one', {
+      object: 'page',
+      entry: [
+        { id: PAGE_ID, time: NOW, messaging: [textEvent('new', 'm_batch_new')] },
+        { id: PAGE_ID, time: Date.parse('2023-03-14T09:26:53.589Z'), messaging: [textEvent('old', 'm_batch_old')] },
+      ],
+    }),
+  ],
+});
+
+runChannelCases(test, {
+  channel: FacebookInput,
+  credentials: { ...CREDENTIALS, replay_window: 0 },
+  cases: [fresh('replay_window: 0 turns the check off: a delivery from 2023', deliveryAt(Date.parse('2023-03-14T09:26:53.589Z'), 'm_2023_off'))],
+});
+
+runChannelCases(test, {
+  channel: FacebookInput,
+  credentials: { ...CREDENTIALS, replay_window: 60 },
+  cases: [
+    stale('replay_window: 60, a delivery 2 minutes old', deliveryAt(NOW - 2 * 60_000, 'm_2min')),
+    fresh('replay_window: 60, a delivery 30 s old', deliveryAt(NOW - 30_000, 'm_30s')),
+  ],
+});
+
+test('facebook replay: a stale delivery is logged at info with the reason, and the window is a credentials key', async (t) => {
+  const channel = FacebookInput.fromCredentials(CREDENTIALS);
+  t.is(channel.credentials.replay_window, 129600);
+  t.is(FacebookInput.fromCredentials({ ...CREDENTIALS, replay_window: '600' }).credentials.replay_window, 600);
+  t.regex(t.throws(() => FacebookInput.fromCredentials({ ...CREDENTIALS, replay_window: -1 }))?.message ?? '', /^"replay_window": /);
+  const bot = new ScriptedBot([{ text: 'never' }]);
+  const { request, logs } = await startServer(t, [channel], { bot });
+  const raw = JSON.stringify(deliveryAt(Date.parse('2023-03-14T09:26:53.589Z'), 'm_logged'));
+  const response = await request('/webhooks/facebook/webhook', { method: 'POST', headers: { 'content-type': 'application/json', ...signBoth(raw) }, body: raw });
+  t.is(response.status, 200);
+  const line = logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'messenger delivery ignored: outside the replay window');
+  t.is(line?.level, 30);
+  t.regex(String(line?.reason), /^entry\.time: timestamp is \d+ s old, over the replay window of 129600 s/);
+  t.is(bot.received.length, 0);
 });
 
 // --- credentials

@@ -20,8 +20,34 @@ const BOT = 'bq6dkzc9ijbyuxrbfzmrxwdnhe';
 const POST = 'axdygg1957njfe5pu38saikdho';
 const BOT_POST = 'h4mzx8cq7pbq5k9rdm1zyyqfgo';
 
+/** The table's clock: buttons are signed at NOW, clicks checked at NOW. */
+const NOW = Date.parse('2026-12-02T12:00:00.000Z');
+const NOW_S = NOW / 1000;
+const DAY_S = 86_400;
+
+/** The channel with its clock fixed at NOW, so the signed contexts of the answers are exact. */
+class MattermostAtNow extends MattermostInput {
+  override now(): number {
+    return NOW;
+  }
+}
+
+interface Signed {
+  channel?: string;
+  post?: string;
+  iat?: number;
+  token?: string;
+}
+
 /** The signature the channel must put in each button's context, computed here independently. */
-const sig = (action: string, channel = CHANNEL, token = HOOK_TOKEN) => createHmac('sha256', token).update(`${channel}:${action}`).digest('hex');
+const sig = (action: string, { channel = CHANNEL, post = BOT_POST, iat = NOW_S, token = HOOK_TOKEN }: Signed = {}) =>
+  createHmac('sha256', token).update(`${channel}:${post}:${iat}:${action}`).digest('hex');
+
+/** A button's context as the channel signs it (by default: in CHANNEL, on BOT_POST, a minute before NOW). */
+const signed = (action: string, options: Signed = {}) => {
+  const iat = options.iat ?? NOW_S - 60;
+  return { action, iat, sig: sig(action, { ...options, iat }) };
+};
 
 /** An outgoing-webhook delivery as Mattermost posts it (developers.mattermost.com, Outgoing webhooks). */
 function hook(fields: Record<string, unknown> = {}): Record<string, unknown> {
@@ -89,13 +115,25 @@ const login = (): OutgoingCall => ({
   reply: { body: { id: BOT, username: 'switchboard', roles: 'system_user' }, headers: { Token: SESSION } },
 });
 
-const action = (name: string, payload: string, channel = CHANNEL) => ({
+/** A button as the post is created with: its context not signed yet (a click on it is refused). */
+const action = (name: string, payload: string) => ({ name, integration: { url: WEBHOOK_URL, context: { action: payload } } });
+/** The same button once signed, for BOT_POST at NOW. */
+const signedAction = (name: string, payload: string) => ({
   name,
-  integration: { url: WEBHOOK_URL, context: { action: payload, sig: sig(payload, channel) } },
+  integration: { url: WEBHOOK_URL, context: { action: payload, iat: NOW_S, sig: sig(payload, { iat: NOW_S }) } },
+});
+
+/** The `PUT /posts/{id}/patch` that signs the buttons of the post just created. */
+const patch = (actions: unknown[], postId = BOT_POST): OutgoingCall => ({
+  method: 'PUT',
+  url: `${API}/posts/${postId}/patch`,
+  headers: { ...bearer(), 'content-type': 'application/json' },
+  body: { props: { attachments: [{ actions }] } },
+  reply: { body: { id: postId, props: { attachments: [{ actions }] } } },
 });
 
 runChannelCases(test, {
-  channel: MattermostInput,
+  channel: MattermostAtNow,
   credentials: CREDENTIALS,
   cases: [
     { label: 'mattermost: GET / is the health route', method: 'GET', path: '/', status: 200, response: { status: 'ok' } },
@@ -159,7 +197,7 @@ runChannelCases(test, {
     },
     {
       label: 'mattermost: a button click with a valid context signature is the payload as text, answered {}',
-      body: click({ action: '/mood_great', sig: sig('/mood_great') }),
+      body: click(signed('/mood_great')),
       answers: [{ text: 'Great!' }],
       status: 200,
       response: {},
@@ -170,7 +208,7 @@ runChannelCases(test, {
     // --- verification and malformed input
     {
       label: 'mattermost: a button click with a forged context signature is 401, and the bot sees nothing',
-      body: click({ action: '/admin_reset', sig: sig('/mood_great') }),
+      body: click({ ...signed('/mood_great'), action: '/admin_reset' }),
       status: 401,
       response: { error: 'request could not be verified' },
       received: [],
@@ -178,9 +216,69 @@ runChannelCases(test, {
     },
     {
       label: "mattermost: a click replayed into another channel (the signature is the first channel's) is 401",
-      body: click({ action: '/mood_great', sig: sig('/mood_great') }, { channel_id: OTHER_CHANNEL }),
+      body: click(signed('/mood_great'), { channel_id: OTHER_CHANNEL }),
       status: 401,
       received: [],
+      outgoing: [],
+    },
+    // A leaked `sig` is good for one post and one day only (button_max_age), never for another post or forever.
+    {
+      label: 'mattermost: a click with the signed context of another post (a leaked sig) is 401',
+      body: click(signed('/mood_great', { post: POST })),
+      status: 401,
+      response: { error: 'request could not be verified' },
+      received: [],
+      outgoing: [],
+    },
+    {
+      label: "mattermost: a post's signed context clicked with another post_id is 401",
+      body: click(signed('/mood_great'), { post_id: POST }),
+      status: 401,
+      received: [],
+      outgoing: [],
+    },
+    {
+      label: 'mattermost: a click without post_id is 401 (the signature covers the post)',
+      body: click(signed('/mood_great'), { post_id: undefined }),
+      status: 401,
+      received: [],
+      outgoing: [],
+    },
+    {
+      label: 'mattermost: an expired button (signed a day and a second ago) is 401',
+      body: click(signed('/mood_great', { iat: NOW_S - DAY_S - 1 })),
+      status: 401,
+      received: [],
+      outgoing: [],
+    },
+    {
+      label: 'mattermost: an expired button with its issue time moved forward (the sig kept) is 401',
+      body: click({ ...signed('/mood_great', { iat: NOW_S - 30 * DAY_S }), iat: NOW_S - 60 }),
+      status: 401,
+      received: [],
+      outgoing: [],
+    },
+    {
+      label: 'mattermost: a button issued 10 minutes in the future is 401',
+      body: click(signed('/mood_great', { iat: NOW_S + 600 })),
+      status: 401,
+      received: [],
+      outgoing: [],
+    },
+    {
+      label: 'mattermost: a button signed the old way (channel and action only) is 401',
+      body: click({ action: '/mood_great', sig: createHmac('sha256', HOOK_TOKEN).update(`${CHANNEL}:/mood_great`).digest('hex') }),
+      status: 401,
+      received: [],
+      outgoing: [],
+    },
+    {
+      label: 'mattermost: a button signed almost a day ago still works',
+      body: click(signed('/mood_great', { iat: NOW_S - DAY_S + 1 })),
+      answers: [],
+      status: 200,
+      response: {},
+      received: [{ text: '/mood_great', metadata: { type: 'button', post_id: BOT_POST } }],
       outgoing: [],
     },
     {
@@ -246,7 +344,7 @@ runChannelCases(test, {
     },
     {
       label: 'mattermost: a signed click without channel_id is 401 (the signature covers the channel)',
-      body: click({ action: '/mood_great', sig: sig('/mood_great') }, { channel_id: undefined }),
+      body: click(signed('/mood_great'), { channel_id: undefined }),
       status: 401,
       received: [],
       outgoing: [],
@@ -283,6 +381,7 @@ runChannelCases(test, {
           message: 'How are you?\n[Help](https://example.com/help)',
           props: { attachments: [{ actions: [action('great', '/mood_great'), action('sad', '/mood_sad')] }] },
         }),
+        patch([signedAction('great', '/mood_great'), signedAction('sad', '/mood_sad')]),
       ],
     },
     {
@@ -290,7 +389,11 @@ runChannelCases(test, {
       body: hook(),
       answers: [{ text: 'Size?', quick_replies: [{ title: 'S', payload: '/size{"s":"S"}' }, { title: 'L' }] }],
       status: 200,
-      outgoing: [me(), post({ channel_id: CHANNEL, message: 'Size?', props: { attachments: [{ actions: [action('S', '/size{"s":"S"}'), action('L', 'L')] }] } })],
+      outgoing: [
+        me(),
+        post({ channel_id: CHANNEL, message: 'Size?', props: { attachments: [{ actions: [action('S', '/size{"s":"S"}'), action('L', 'L')] }] } }),
+        patch([signedAction('S', '/size{"s":"S"}'), signedAction('L', 'L')]),
+      ],
     },
     {
       label: 'mattermost answer: elements are "title : subtitle" posts with their buttons',
@@ -300,6 +403,7 @@ runChannelCases(test, {
       outgoing: [
         me(),
         post({ channel_id: CHANNEL, message: 'Hat : 12 €', props: { attachments: [{ actions: [action('Buy', '/buy{"item":"hat"}')] }] } }),
+        patch([signedAction('Buy', '/buy{"item":"hat"}')]),
         post({ channel_id: CHANNEL, message: 'Scarf' }),
       ],
     },
@@ -395,6 +499,28 @@ runChannelCases(test, {
 });
 
 runChannelCases(test, {
+  channel: MattermostAtNow,
+  credentials: { ...CREDENTIALS, button_max_age: 600 },
+  cases: [
+    {
+      label: 'mattermost button_max_age 600: a button signed 11 minutes ago is 401',
+      body: click(signed('/mood_great', { iat: NOW_S - 660 })),
+      status: 401,
+      received: [],
+      outgoing: [],
+    },
+    {
+      label: 'mattermost button_max_age 600: a button signed 5 minutes ago works',
+      body: click(signed('/mood_great', { iat: NOW_S - 300 })),
+      answers: [],
+      status: 200,
+      received: [{ text: '/mood_great' }],
+      outgoing: [],
+    },
+  ],
+});
+
+runChannelCases(test, {
   channel: MattermostInput,
   credentials: { url: API, token: BOT_TOKEN, allow_unverified: true },
   cases: [
@@ -424,6 +550,38 @@ test.serial('mattermost user+pw: one login, cached across two messages', async (
   }
   await bot.waitFor(2);
   const deadline = Date.now() + 2_000;
+  while (!api.isDone() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.true(api.isDone(), api.pendingMocks().join(', '));
+  nock.cleanAll();
+});
+
+test.serial('mattermost buttons, real clock: the signed context of the patch is clickable on its post only, the unsigned one of the create never', async (t) => {
+  const bot = new ScriptedBot((message) => (message.text === '/mood_great' ? [{ text: 'Great!' }] : [{ text: 'How are you?', buttons: [{ title: 'great', payload: '/mood_great' }] }]));
+  const { request } = await startServer(t, [MattermostInput.fromCredentials(CREDENTIALS)], { bot });
+  const api = nock(API);
+  let created: { props: { attachments: Array<{ actions: Array<{ integration: { context: Record<string, unknown> } }> }> } } | undefined;
+  let patched: typeof created;
+  api.get('/users/me').reply(200, { id: BOT });
+  api.post('/posts', (body) => ((created = body), true)).reply(201, (_uri, body) => ({ id: BOT_POST, ...(body as object) }));
+  api.put(`/posts/${BOT_POST}/patch`, (body) => ((patched = body), true)).reply(200, (_uri, body) => ({ id: BOT_POST, ...(body as object) }));
+  api.post('/posts', { channel_id: CHANNEL, message: 'Great!' }).reply(201, { id: 'k8yz3tq6xbfumxnrjcgw5a9hpe' });
+  const before = Math.floor(Date.now() / 1000);
+  await request('/webhooks/mattermost/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hook()) });
+  const deadline = Date.now() + 3_000;
+  while (patched === undefined && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  const unsigned = created!.props.attachments[0]!.actions[0]!.integration.context;
+  const context = patched!.props.attachments[0]!.actions[0]!.integration.context;
+  t.deepEqual(unsigned, { action: '/mood_great' });
+  t.true((context.iat as number) >= before && (context.iat as number) <= Math.ceil(Date.now() / 1000));
+  t.is(context.sig, sig('/mood_great', { iat: context.iat as number }));
+  const send = (body: object) => request('/webhooks/mattermost/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  t.is((await send(click(unsigned))).status, 401, 'the unsigned context of the create');
+  t.is((await send(click(context, { post_id: POST }))).status, 401, 'the signed context on another post');
+  t.is(bot.received.length, 1);
+  const legit = await send(click(context));
+  t.is(legit.status, 200);
+  await bot.waitFor(2);
+  t.is(bot.received[1]?.text, '/mood_great');
   while (!api.isDone() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   t.true(api.isDone(), api.pendingMocks().join(', '));
   nock.cleanAll();
@@ -489,10 +647,22 @@ test('mattermost verify: body token, Authorization header, signed clicks; reason
   t.is(verifyWebhookToken({ token: 'x' }, {}, HOOK_TOKEN), '"token" does not match webhook_token');
   t.is(verifyWebhookToken({ token: HOOK_TOKEN }, {}, undefined), 'no webhook_token configured');
   t.true(verifyWebhookToken({}, { authorization: `token ${HOOK_TOKEN}` }, HOOK_TOKEN));
-  t.is(signAction(HOOK_TOKEN, CHANNEL, '/a'), sig('/a'));
-  t.true(verifyClick({ action: '/a', sig: sig('/a').toUpperCase() }, CHANNEL, HOOK_TOKEN));
-  t.is(verifyClick({ action: '/a', sig: sig('/b') }, CHANNEL, HOOK_TOKEN), '"context.sig" does not match the action and channel');
-  t.is(verifyClick({ action: 5, sig: 'x' }, CHANNEL, HOOK_TOKEN), 'a button click needs "context.action" and "channel_id"');
+  t.is(signAction(HOOK_TOKEN, { channelId: CHANNEL, postId: BOT_POST, issuedAt: NOW_S, action: '/a' }), sig('/a'));
+  const at = { channel_id: CHANNEL, post_id: BOT_POST };
+  const check = { maxAgeSeconds: DAY_S, now: NOW };
+  t.true(verifyClick({ ...signed('/a'), sig: signed('/a').sig.toUpperCase() }, at, HOOK_TOKEN, check));
+  t.is(verifyClick({ ...signed('/a'), sig: sig('/b') }, at, HOOK_TOKEN, check), '"context.sig" does not match the action, time, post and channel');
+  t.is(verifyClick({ action: 5, sig: 'x' }, at, HOOK_TOKEN, check), 'a button click needs "context.action" and "channel_id"');
+  t.is(verifyClick(signed('/a'), { channel_id: CHANNEL }, HOOK_TOKEN, check), 'a button click needs "post_id"');
+  t.is(verifyClick({ action: '/a', sig: sig('/a') }, at, HOOK_TOKEN, check), 'missing "context.iat": not a button this channel signed');
+  t.true(verifyClick({ ...signed('/a'), iat: String(NOW_S - 60) }, at, HOOK_TOKEN, check), 'iat as a string of digits');
+  t.is(verifyClick({ ...signed('/a'), iat: `${NOW_S - 60}.0` }, at, HOOK_TOKEN, check), 'missing "context.iat": not a button this channel signed');
+  t.is(verifyClick({ ...signed('/a'), iat: -1 }, at, HOOK_TOKEN, check), 'missing "context.iat": not a button this channel signed');
+  t.is(verifyClick(signed('/a', { post: POST }), at, HOOK_TOKEN, check), '"context.sig" does not match the action, time, post and channel');
+  t.regex(verifyClick(signed('/a', { iat: NOW_S - DAY_S - 1 }), at, HOOK_TOKEN, check) as string, /^button expired: timestamp is 86401 s old/);
+  t.true(verifyClick(signed('/a', { iat: NOW_S - DAY_S }), at, HOOK_TOKEN, check));
+  t.regex(verifyClick(signed('/a', { iat: NOW_S + 600 }), at, HOOK_TOKEN, check) as string, /^button expired: .* in the future/);
+  t.is(verifyClick(signed('/a'), at, undefined, check), 'no webhook_token configured');
   t.like(parseRequest(click({ action: '/x' })), { kind: 'message', click: true, message: { text: '/x' } });
   t.is(parseRequest(click({ sig: 'x' })).kind, 'invalid');
 });

@@ -320,19 +320,22 @@ runChannelCases(test, {
       outgoing: [{ url: `${BOT}/sendMessage`, body: { chat_id: '1111111', text: 'one' }, reply: { status: 400, body: { ok: false, error_code: 400, description: 'Bad Request: chat not found' } } }],
     },
 
-    // Webhook registration.
+    // Webhook registration: POST only, with the secret token (a crawler's GET must not make Telegram calls).
     {
-      label: 'telegram: GET /set_webhook registers webhook_url with the derived secret token',
-      method: 'GET',
+      label: 'telegram: POST /set_webhook with the secret token header registers webhook_url with the derived secret token',
+      method: 'POST',
       path: '/set_webhook',
+      headers: SIGNED,
+      body: '',
       status: 200,
       response: 'Webhook setup successful',
       outgoing: [{ url: `${BOT}/setWebhook`, body: { url: WEBHOOK_URL, secret_token: DERIVED }, reply: { body: { ok: true, result: true, description: 'Webhook was set' } } }],
     },
     {
-      label: 'telegram: POST /set_webhook works too',
+      label: 'telegram: POST /set_webhook with Authorization: Bearer <secret token> works too',
       method: 'POST',
       path: '/set_webhook',
+      headers: { authorization: `Bearer ${DERIVED}` },
       body: '',
       status: 200,
       response: 'Webhook setup successful',
@@ -340,11 +343,37 @@ runChannelCases(test, {
     },
     {
       label: "telegram: /set_webhook failure answers 502 'Invalid webhook' with Telegram's reason",
-      method: 'GET',
+      method: 'POST',
       path: '/set_webhook',
+      headers: SIGNED,
+      body: '',
       status: 502,
       response: 'Invalid webhook: Bad Request: bad webhook: Failed to resolve host: Name or service not known',
       outgoing: [{ url: `${BOT}/setWebhook`, reply: { status: 400, body: { ok: false, error_code: 400, description: 'Bad Request: bad webhook: Failed to resolve host: Name or service not known' } } }],
+    },
+    { label: 'telegram: GET /set_webhook (a crawler, a link preview) is a 405, no Telegram call', method: 'GET', path: '/set_webhook', status: 405, outgoing: [] },
+    { label: 'telegram: GET /set_webhook with the secret token is a 405 too', method: 'GET', path: '/set_webhook', headers: SIGNED, status: 405, outgoing: [] },
+    {
+      label: 'telegram: POST /set_webhook without a token is a 401, no Telegram call',
+      method: 'POST',
+      path: '/set_webhook',
+      body: '',
+      status: 401,
+      response: { error: 'request could not be verified' },
+      outgoing: [],
+    },
+    { label: 'telegram: POST /set_webhook with a wrong secret token header is a 401', method: 'POST', path: '/set_webhook', headers: { 'x-telegram-bot-api-secret-token': 'not-the-token' }, body: '', status: 401, outgoing: [] },
+    { label: 'telegram: POST /set_webhook with a wrong Bearer token is a 401', method: 'POST', path: '/set_webhook', headers: { authorization: `Bearer ${DERIVED.slice(0, -1)}${DERIVED.endsWith('0') ? '1' : '0'}` }, body: '', status: 401, outgoing: [] },
+    { label: 'telegram: POST /set_webhook with the bot token as Bearer is a 401', method: 'POST', path: '/set_webhook', headers: { authorization: `Bearer ${TOKEN}` }, body: '', status: 401, outgoing: [] },
+    { label: 'telegram: POST /set_webhook with the secret token as Basic credentials is a 401', method: 'POST', path: '/set_webhook', headers: { authorization: `Basic ${DERIVED}` }, body: '', status: 401, outgoing: [] },
+    {
+      label: 'telegram: a wrong secret token header is not rescued by a right Bearer token',
+      method: 'POST',
+      path: '/set_webhook',
+      headers: { 'x-telegram-bot-api-secret-token': 'not-the-token', authorization: `Bearer ${DERIVED}` },
+      body: '',
+      status: 401,
+      outgoing: [],
     },
   ],
 });
@@ -361,6 +390,7 @@ runChannelCases(test, {
       received: [{ text: 'hello' }],
       outgoing: [{ url: `${OWN_API}/bot${TOKEN}/sendMessage`, body: { chat_id: '1111111', text: 'ok' } }],
     },
+    { label: 'telegram secret_token: /set_webhook with the derived token (not the configured one) is a 401', method: 'POST', path: '/set_webhook', headers: SIGNED, body: '', status: 401, outgoing: [] },
     {
       label: 'telegram secret_token: the derived token no longer is',
       headers: SIGNED,
@@ -380,8 +410,10 @@ runChannelCases(test, {
     },
     {
       label: 'telegram secret_token: /set_webhook registers the configured token',
-      method: 'GET',
+      method: 'POST',
       path: '/set_webhook',
+      headers: { 'x-telegram-bot-api-secret-token': OWN_SECRET },
+      body: '',
       status: 200,
       response: 'Webhook setup successful',
       outgoing: [{ url: `${OWN_API}/bot${TOKEN}/setWebhook`, body: { url: WEBHOOK_URL, secret_token: OWN_SECRET } }],
@@ -400,6 +432,7 @@ runChannelCases(test, {
       received: [{ text: 'hello' }],
       outgoing: [send('ok')],
     },
+    { label: 'telegram allow_unverified: /set_webhook still needs the secret token (401)', method: 'POST', path: '/set_webhook', body: '', status: 401, outgoing: [] },
   ],
 });
 
@@ -428,6 +461,41 @@ test.serial('telegram: startup registers the webhook with the secret token', asy
   t.deepEqual(registered, { url: WEBHOOK_URL, secret_token: DERIVED });
   t.true(logs.text.includes('webhook registered with Telegram'));
   t.is((await request('/webhooks/telegram/')).status, 200);
+});
+
+test.serial('telegram /set_webhook: unauthenticated calls make no Telegram call (the interceptor stays pending); the authenticated one does', async (t) => {
+  nock.cleanAll();
+  nock(API).post(`/bot${TOKEN}/setWebhook`).reply(200, { ok: true, result: true });
+  const { request } = await startServer(t, [TelegramInput.fromCredentials(CREDENTIALS)]);
+  t.true(nock.isDone(), 'the startup registration');
+  let calls = 0;
+  const scope = nock(API)
+    .persist()
+    .post(`/bot${TOKEN}/setWebhook`)
+    .reply(() => {
+      calls += 1;
+      return [200, { ok: true, result: true }];
+    });
+  const path = '/webhooks/telegram/set_webhook';
+  const attacks: Array<[string, RequestInit, number]> = [
+    ['a crawler GET', {}, 405],
+    ['a link preview HEAD', { method: 'HEAD' }, 405],
+    ['a GET with the token', { headers: SIGNED }, 405],
+    ['a POST without a token', { method: 'POST' }, 401],
+    ['a POST with a wrong token', { method: 'POST', headers: { 'x-telegram-bot-api-secret-token': 'guess' } }, 401],
+    ['a POST with the bot token as Bearer', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } }, 401],
+    ['a POST with the token in the query', { method: 'POST' }, 401],
+  ];
+  for (const [label, init, status] of attacks) {
+    const response = await request(label.includes('query') ? `${path}?token=${DERIVED}` : path, init);
+    t.is(response.status, status, label);
+  }
+  t.is(calls, 0, 'no Telegram call was made');
+  t.is((await request(path, { method: 'POST', headers: SIGNED })).status, 200);
+  t.is((await request(path, { method: 'POST', headers: { authorization: `bearer ${DERIVED}` } })).status, 200);
+  t.is(calls, 2);
+  scope.persist(false);
+  nock.cleanAll();
 });
 
 test.serial('telegram: a failed startup registration is logged, the server runs, and no token reaches the logs', async (t) => {

@@ -43,8 +43,11 @@ function notification(data: Record<string, unknown>, resource = 'messages', even
   };
 }
 
+/** When this file's messages were "created": `data.created` is checked against the replay window (1 h by default). */
+const CREATED = new Date().toISOString();
+
 const messageCreated = (id = MESSAGE, personId = PERSON, roomId = ROOM) =>
-  notification({ id, roomId, roomType: 'direct', personId, personEmail: 'matt@example.com', created: '2023-11-22T10:01:02.514Z' });
+  notification({ id, roomId, roomType: 'direct', personId, personEmail: 'matt@example.com', created: CREATED });
 
 const bearer = { authorization: `Bearer ${TOKEN}` };
 
@@ -173,7 +176,7 @@ runChannelCases(test, {
     },
     {
       label: 'webexteams: a card submission (attachmentActions) is fetched and its payload is the text',
-      body: notification({ id: ACTION, type: 'submit', messageId: CARD_MESSAGE, personId: PERSON, roomId: ROOM, created: '2023-11-22T10:02:00.000Z' }, 'attachmentActions'),
+      body: notification({ id: ACTION, type: 'submit', messageId: CARD_MESSAGE, personId: PERSON, roomId: ROOM, created: CREATED }, 'attachmentActions'),
       sign,
       answers: [{ text: 'Great!' }],
       status: 200,
@@ -388,6 +391,53 @@ runChannelCases(test, {
       outgoing: [me(), getMessage('hi'), post({ roomId: ROOM, text: 'ok' })],
     },
   ],
+});
+
+// --- replays: `data.created` is signed with the body; the envelope's `created` (2023 here) is the webhook's own date.
+
+const MINUTE = 60_000;
+/** A message notification whose message was created at `at`. */
+const createdAt = (at: Date | string) =>
+  notification({ id: MESSAGE, roomId: ROOM, roomType: 'direct', personId: PERSON, personEmail: 'matt@example.com', created: typeof at === 'string' ? at : at.toISOString() });
+/** Never fetched, never reaches the bot: answered 200 like any ignored notification. */
+const staleWebex = (label: string, body: object) => ({ label: `webexteams replay: ${label} → 200, nothing fetched, the bot never called`, body, sign, status: 200, response: '', received: [], outgoing: [] });
+const freshWebex = (label: string, body: object) => ({
+  label: `webexteams replay: ${label} → processed`,
+  body,
+  sign,
+  answers: [{ text: 'ok' }],
+  status: 200,
+  received: [{ text: 'hi' }],
+  outgoing: [me(), getMessage('hi'), post({ roomId: ROOM, text: 'ok' })],
+});
+
+runChannelCases(test, {
+  channel: WebexTeamsInput,
+  credentials: CREDENTIALS,
+  cases: [
+    staleWebex('a correctly signed notification of a message created in 2023', createdAt('2023-11-22T10:01:02.514Z')),
+    staleWebex('data.created 61 minutes ago', createdAt(new Date(Date.now() - 61 * MINUTE))),
+    freshWebex('data.created 50 minutes ago', createdAt(new Date(Date.now() - 50 * MINUTE))),
+    staleWebex('data.created 10 minutes in the future', createdAt(new Date(Date.now() + 10 * MINUTE))),
+    freshWebex('data.created 2 minutes in the future (clock skew)', createdAt(new Date(Date.now() + 2 * MINUTE))),
+    staleWebex('a notification without data.created', notification({ id: MESSAGE, roomId: ROOM, roomType: 'direct', personId: PERSON })),
+    staleWebex('data.created without a time zone', createdAt('2030-01-01T10:00:00')),
+    staleWebex(
+      'a card submission created in 2023',
+      notification({ id: ACTION, type: 'submit', messageId: CARD_MESSAGE, personId: PERSON, roomId: ROOM, created: '2023-11-22T10:02:00.000Z' }, 'attachmentActions'),
+    ),
+  ],
+});
+
+runChannelCases(test, {
+  channel: WebexTeamsInput,
+  credentials: { ...CREDENTIALS, replay_window: 0 },
+  cases: [freshWebex('replay_window: 0 turns the check off: a message created in 2023', createdAt('2023-11-22T10:01:02.514Z'))],
+});
+
+test.serial('webexteams replay: replay_window defaults to 3600 and is read from the section', (t) => {
+  t.is(WebexTeamsInput.fromCredentials(CREDENTIALS).credentials.replay_window, 3600);
+  t.is(WebexTeamsInput.fromCredentials({ ...CREDENTIALS, replay_window: 120 }).credentials.replay_window, 120);
 });
 
 // --- beyond one request
