@@ -816,3 +816,52 @@ test.serial('slack: an http_timeout retry whose first delivery never arrived is 
   t.deepEqual(posted, [{ channel: 'D024BE91L', text: 'answered' }]);
   t.regex(logs.text, /slack retry of a message not seen before: processed/);
 });
+
+// Slack's rate limit and a slow Slack (issue 14, item 5).
+
+test.serial('slack: ratelimited without a Retry-After header still waits a second, then the answer is sent once', async (t) => {
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+  t.teardown(() => nock.cleanAll());
+  const calls: Array<{ at: number; body: unknown }> = [];
+  nock('https://slack.com')
+    .post('/api/chat.postMessage')
+    .times(5)
+    .reply((_uri, body) => {
+      calls.push({ at: Date.now(), body });
+      return calls.length === 1 ? [429, { ok: false, error: 'ratelimited' }, { 'content-type': 'application/json' }] : [200, { ok: true, ts: '1.2' }, { 'content-type': 'application/json' }];
+    });
+  const bot = new ScriptedBot([{ text: 'paced' }]);
+  const { request } = await startServer(t, [SlackInput.fromCredentials({ slack_token: TOKEN, slack_signing_secret: SECRET })], { bot });
+  t.is((await deliver(request, dm('Ev10RATE'))).status, 200);
+  await settle(() => calls.length >= 2);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.deepEqual(calls.map((call) => call.body), [{ channel: 'D024BE91L', text: 'paced' }, { channel: 'D024BE91L', text: 'paced' }]);
+  const waited = calls[1]!.at - calls[0]!.at;
+  // The test client backs off 5–20 ms on its own.
+  t.true(waited >= 950, `waited ${waited} ms`);
+});
+
+test.serial('slack: a chat.postMessage whose answer times out is not posted again', async (t) => {
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+  t.teardown(() => {
+    nock.abortPendingRequests();
+    nock.cleanAll();
+  });
+  const bodies: unknown[] = [];
+  nock('https://slack.com')
+    .post('/api/chat.postMessage')
+    .times(5)
+    .reply(async (_uri, body) => {
+      bodies.push(body);
+      if (bodies.length === 1) await new Promise((resolve) => setTimeout(resolve, 600));
+      return [200, { ok: true, ts: '1.2' }, { 'content-type': 'application/json' }];
+    });
+  const bot = new ScriptedBot([{ text: 'just once' }]);
+  const { request, logs } = await startServer(t, [SlackInput.fromCredentials({ slack_token: TOKEN, slack_signing_secret: SECRET })], { bot, http: { timeoutMs: 200 } });
+  t.is((await deliver(request, dm('Ev10SLOW'))).status, 200);
+  await settle(() => logs.text.includes('sending an answer failed'));
+  t.regex(logs.text, /timed out after 200 ms/);
+  t.deepEqual(bodies, [{ channel: 'D024BE91L', text: 'just once' }]);
+});
