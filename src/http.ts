@@ -4,14 +4,22 @@ import { maskSecrets, silentLogger, type Logger } from './logger.js';
 export interface HttpClientOptions {
   /** Per attempt. */
   timeoutMs?: number;
-  /** Retries after the first attempt, on network errors, timeouts, 429 and 5xx. */
+  /**
+   * Retries after the first attempt. A request that cannot have reached the server (a connect error, 429, 503) is
+   * retried whatever its method; one that may have (a timeout, a reset, another 5xx) only when it is idempotent.
+   */
   retries?: number;
   /** First backoff delay; doubled each retry, with jitter. */
   minDelayMs?: number;
   maxDelayMs?: number;
-  /** A `Retry-After` longer than this is not waited for: the call fails at once. */
+  /**
+   * A wait the platform asks for (`Retry-After`, or one read from the answer's body) longer than this is not waited
+   * for: the call fails at once, logged, rather than hold the sender's queue that long.
+   */
   maxRetryAfterMs?: number;
   logger?: Logger;
+  /** How the client waits between attempts (tests record the waits instead of sleeping). */
+  sleep?: (ms: number) => Promise<void>;
   /** Values masked wherever a URL or error is logged (tokens in Telegram's path, Messenger's query). */
   secrets?: readonly string[];
 }
@@ -32,6 +40,13 @@ export interface RequestOptions {
   bearer?: string;
   timeoutMs?: number;
   retries?: number;
+  /**
+   * True when sending the request twice does no harm, so it may be retried after a timeout, a reset or a 5xx, when
+   * the server may have received it. GET, HEAD, PUT, DELETE and OPTIONS are idempotent, and so is a request with an
+   * `Idempotency-Key` header; any other POST is retried only when it cannot have reached the server (a connect
+   * error, 429, 503) — a retried chat message after a read timeout is a message the user receives twice.
+   */
+  idempotent?: boolean;
   /** For the log line of a failure: which channel and which user the call was for. */
   channel?: string;
   recipient?: string;
@@ -40,6 +55,12 @@ export interface RequestOptions {
    * undefined when the parsed body is a success, else the failure and whether it is worth retrying.
    */
   check?: (body: unknown, response: { status: number; headers: Map<string, string> }) => { error: string; retry: boolean } | undefined;
+  /**
+   * For APIs that put the wait in a failed answer's body (Telegram's `{"ok": false, "error_code": 429, "parameters":
+   * {"retry_after": 5}}`): the seconds to wait before the next attempt, or undefined. Called for every failed answer
+   * (a non-2xx, or a 2xx `check` refused); a `Retry-After` header wins over it.
+   */
+  retryAfter?: (body: unknown, response: { status: number; headers: Map<string, string> }) => number | undefined;
 }
 
 export interface HttpResponse<T = unknown> {
@@ -78,19 +99,34 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-function isRetryableStatus(status: number): boolean {
-  return status === 429 || status >= 500;
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
+/** 429 and 503 say the server did not process the request: worth another try even for a POST. */
+function isRetryableStatus(status: number, idempotent: boolean): boolean {
+  return status === 429 || status === 503 || (idempotent && status >= 500);
+}
+
+/** Errors before a connection existed: the request was never sent (node-fetch keeps Node's `code` and `syscall`). */
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+function isConnectError(error: unknown): boolean {
+  const { code, erroredSysCall, syscall } = (error ?? {}) as { code?: unknown; erroredSysCall?: unknown; syscall?: unknown };
+  return (typeof code === 'string' && CONNECT_CODES.has(code))
+    || erroredSysCall === 'connect' || erroredSysCall === 'getaddrinfo' || syscall === 'connect' || syscall === 'getaddrinfo';
 }
 
 /**
  * The one outgoing HTTP client every channel uses: a timeout per attempt, retries with exponential backoff and
- * jitter on network errors, 429 and 5xx, honouring `Retry-After`; failures are logged with the channel and recipient
- * and with every secret masked.
+ * jitter, honouring `Retry-After` and waits read from the answer's body (capped by `maxRetryAfterMs`). A request that
+ * cannot have reached the server (connect errors, 429, 503) is retried whatever its method; one that may have (a
+ * timeout, a reset, another 5xx) only when it is idempotent, so a slow platform never gets the same answer twice.
+ * Failures are logged with the channel and recipient and with every secret masked.
  */
 export class HttpClient {
-  readonly options: Required<Omit<HttpClientOptions, 'logger' | 'secrets'>>;
+  readonly options: Required<Omit<HttpClientOptions, 'logger' | 'secrets' | 'sleep'>>;
   private readonly logger: Logger;
   private readonly secrets: readonly string[];
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(options: HttpClientOptions = {}) {
     this.options = {
@@ -102,11 +138,12 @@ export class HttpClient {
     };
     this.logger = options.logger ?? silentLogger;
     this.secrets = options.secrets ?? [];
+    this.sleep = options.sleep ?? sleep;
   }
 
   /** The same client for one channel: its logger, and its secrets masked in logs. */
   forChannel(logger: Logger, secrets: readonly string[]): HttpClient {
-    return new HttpClient({ ...this.options, logger, secrets: [...this.secrets, ...secrets] });
+    return new HttpClient({ ...this.options, logger, secrets: [...this.secrets, ...secrets], sleep: this.sleep });
   }
 
   /** Masks this client's secrets in a text. */
@@ -142,9 +179,10 @@ export class HttpClient {
     }
     if (options.bearer) headers.authorization = `Bearer ${options.bearer}`;
 
-    const method = options.method ?? (body === undefined ? 'GET' : 'POST');
+    const method = (options.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
     const retries = options.retries ?? this.options.retries;
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+    const idempotent = options.idempotent ?? (IDEMPOTENT_METHODS.has(method) || headers['idempotency-key'] !== undefined);
     const where = { channel: options.channel, recipient: options.recipient, method, url: this.mask(redactQuery(target)) };
 
     for (let attempt = 0; ; attempt++) {
@@ -155,19 +193,23 @@ export class HttpClient {
       try {
         response = await fetch(target.toString(), init);
         const text = await response.text();
-        let retryable = isRetryableStatus(response.status);
+        let retryable = isRetryableStatus(response.status, idempotent);
+        const headerMap = new Map(response.headers.entries());
+        const parsed = parseBody(text, response);
         if (response.ok) {
-          const headerMap = new Map(response.headers.entries());
-          const body = parseBody(text, response);
-          const problem = options.check?.(body, { status: response.status, headers: headerMap });
-          if (!problem) return { status: response.status, headers: headerMap, body: body as T, text };
+          const problem = options.check?.(parsed, { status: response.status, headers: headerMap });
+          if (!problem) return { status: response.status, headers: headerMap, body: parsed as T, text };
           failure = `answered ${response.status} with error "${problem.error}"`;
           retryable = problem.retry;
         } else {
           failure = `answered ${response.status}`;
         }
-        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'));
-        if (!retryable || attempt >= retries || (retryAfterMs ?? 0) > this.options.maxRetryAfterMs) {
+        retryAfterMs = parseRetryAfter(response.headers.get('retry-after')) ?? this.bodyRetryAfter(options, parsed, response.status, headerMap);
+        const tooLong = retryable && retryAfterMs !== undefined && retryAfterMs > this.options.maxRetryAfterMs;
+        if (!retryable || attempt >= retries || tooLong) {
+          if (tooLong) {
+            this.logger.warn({ ...where, status: response.status, retryAfterMs, maxRetryAfterMs: this.options.maxRetryAfterMs }, 'the platform asked to wait longer than the cap; giving up');
+          }
           // Masked before it is cut, so a secret across the cut cannot leave a prefix in the log.
           this.logger.warn({ ...where, status: response.status, attempts: attempt + 1, response: this.mask(text).slice(0, 500) }, 'outgoing call failed');
           // The error is logged by channels (`{err}` logs its fields): the echoed answer is masked like the log line.
@@ -175,21 +217,36 @@ export class HttpClient {
         }
       } catch (error) {
         if (error instanceof HttpRequestError) throw error;
-        const reason = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError'
+        const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
+        const reason = timedOut
           ? `timed out after ${timeoutMs} ms`
           // node-fetch puts the full URL in its messages: show it as it is logged, query values hidden.
           : this.mask(String((error as Error).message).split(target.toString()).join(where.url));
         failure = reason;
-        if (attempt >= retries) {
-          this.logger.warn({ ...where, error: reason, attempts: attempt + 1 }, 'outgoing call failed');
+        // A timeout or a reset may come after the server got the request: only a connect error proves it did not.
+        const retryable = idempotent || (!timedOut && isConnectError(error));
+        if (!retryable || attempt >= retries) {
+          this.logger.warn({ ...where, error: reason, attempts: attempt + 1, ...(retryable ? {} : { retried: false }) }, 'outgoing call failed');
           throw new HttpRequestError(`${method} ${where.url} failed: ${reason}`, { attempts: attempt + 1 });
         }
       }
       const backoff = Math.min(this.options.maxDelayMs, this.options.minDelayMs * 2 ** attempt);
       const delay = retryAfterMs ?? Math.round(backoff * (0.5 + Math.random() * 0.5));
       this.logger.debug({ ...where, attempt: attempt + 1, delayMs: delay, reason: failure }, 'retrying outgoing call');
-      await sleep(delay);
+      await this.sleep(delay);
     }
+  }
+
+  /** The wait a channel reads from a failed answer's body, in ms; a hook that throws or answers nonsense gives none. */
+  private bodyRetryAfter(options: RequestOptions, body: unknown, status: number, headers: Map<string, string>): number | undefined {
+    if (!options.retryAfter) return undefined;
+    let seconds: number | undefined;
+    try {
+      seconds = options.retryAfter(body, { status, headers });
+    } catch {
+      return undefined;
+    }
+    return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.round(seconds * 1000) : undefined;
   }
 }
 

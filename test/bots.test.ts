@@ -158,10 +158,10 @@ test.serial('remote bot: posts {sender, message, metadata, input_channel} and re
   t.deepEqual(errors(), []);
 });
 
-test.serial('remote bot: a 500 is retried through the shared client', async (t) => {
+test.serial('remote bot: a 503 (not processed) is retried through the shared client', async (t) => {
   const scope = nock('http://bot.test')
     .post('/webhooks/rest/webhook')
-    .reply(500, 'oops')
+    .reply(503, 'busy')
     .post('/webhooks/rest/webhook', { sender: 'alice', message: 'hello', metadata: {}, input_channel: 'rest' })
     .reply(200, [{ recipient_id: 'alice', text: 'second time lucky' }]);
   const { bot, errors } = remote();
@@ -175,11 +175,11 @@ test.serial('remote bot: when the bot server is down the user gets the apology a
   nock('http://bot.test')
     .post('/webhooks/rest/webhook')
     .times(10)
-    .replyWithError('connect ECONNREFUSED')
+    .replyWithError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5005'), { code: 'ECONNREFUSED', syscall: 'connect' }))
     .on('request', () => attempts++);
   const { bot, errors } = remote();
   t.deepEqual(await ask(bot, 'hello'), DEFAULT_APOLOGY);
-  t.is(attempts, 4, 'the first attempt and 3 retries');
+  t.is(attempts, 2, 'the first attempt and one retry (the default for a bot server)');
   const [error, ...more] = errors();
   t.deepEqual(more, []);
   t.like(error, { msg: 'bot server failed to answer', sender: 'alice', channel: 'rest', url: BOT_URL });
@@ -247,11 +247,150 @@ test.serial('remote bot behind the host: POST /webhooks/rest/webhook returns its
   });
   t.true(scope.isDone());
 
-  nock('http://bot.test').post('/webhooks/rest/webhook').times(4).replyWithError('connect ECONNREFUSED');
+  // A refused connection: retried once (the default for a bot server), so two attempts.
+  const down = nock('http://bot.test').post('/webhooks/rest/webhook').times(2).replyWithError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED', syscall: 'connect' }));
   t.deepEqual(await say('again'), { status: 200, body: [{ recipient_id: 'bob', ...DEFAULT_APOLOGY[0] }] });
   t.regex(logs.text, /bot server failed to answer/);
+  t.true(down.isDone());
 
   // The server keeps running.
   nock('http://bot.test').post('/webhooks/rest/webhook').reply(200, [{ recipient_id: 'bob', text: 'back' }]);
   t.deepEqual(await say('still there?'), { status: 200, body: [{ recipient_id: 'bob', text: 'back' }] });
+});
+
+// ---------------------------------------------------------------------------------------------------------------------
+// A failing bot server is not sent every message four times, and a dead one is not called for every message
+// (issue 14, item 5). A real bot server on 127.0.0.1 counts what it receives.
+
+interface FakeBotServer {
+  url: string;
+  bodies: unknown[];
+  answer: (n: number) => Promise<{ status: number; body: unknown }> | { status: number; body: unknown };
+}
+
+async function startBotServer(t: import('ava').ExecutionContext, answer: FakeBotServer['answer']): Promise<FakeBotServer> {
+  const { createServer: createHttpServer } = await import('node:http');
+  const state: FakeBotServer = { url: '', bodies: [], answer };
+  const server = createHttpServer((req, res) => {
+    let raw = '';
+    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+    req.on('end', async () => {
+      state.bodies.push(JSON.parse(raw));
+      const { status, body } = await state.answer(state.bodies.length);
+      if (res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/rest/webhook`;
+  return state;
+}
+
+function remoteAt(url: string, options: Partial<ConstructorParameters<typeof RemoteBot>[0]> = {}) {
+  const logs = new LogCapture();
+  const logger = createLogger({ level: 'debug', destination: logs });
+  const bot = new RemoteBot({ url, logger, http: new HttpClient({ logger, minDelayMs: 5, maxDelayMs: 20 }), ...options });
+  const lines = () => logs.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { bot, lines };
+}
+
+test.serial('remote bot: a bot server answering 500 gets each message once, and the user the apology', async (t) => {
+  const server = await startBotServer(t, () => ({ status: 500, body: { error: 'boom' } }));
+  const { bot } = remoteAt(server.url);
+  t.deepEqual(await ask(bot, 'hello'), DEFAULT_APOLOGY);
+  t.is(server.bodies.length, 1, 'a 500 may come after the bot processed the message: not sent again');
+});
+
+test.serial('remote bot: a bot server too slow to answer gets the message once (no retry after a read timeout)', async (t) => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const server = await startBotServer(t, async () => {
+    await held;
+    return { status: 200, body: [{ text: 'late' }] };
+  });
+  t.teardown(() => release());
+  const { bot, lines } = remoteAt(server.url, { timeoutMs: 150 });
+  t.deepEqual(await ask(bot, 'hello'), DEFAULT_APOLOGY);
+  t.is(server.bodies.length, 1);
+  t.regex(String(lines().find((line) => line.msg === 'bot server failed to answer')?.reason), /timed out after 150 ms/);
+  release();
+});
+
+test.serial('remote bot: a 503 is retried once by default; `retries` sets it', async (t) => {
+  const server = await startBotServer(t, () => ({ status: 503, body: {} }));
+  t.deepEqual(await ask(remoteAt(server.url).bot, 'hello'), DEFAULT_APOLOGY);
+  t.is(server.bodies.length, 2, 'the first attempt and one retry');
+  server.bodies.length = 0;
+  t.deepEqual(await ask(remoteAt(server.url, { retries: 0 }).bot, 'hello'), DEFAULT_APOLOGY);
+  t.is(server.bodies.length, 1);
+});
+
+test.serial('remote bot: the circuit opens after N failures in a row, fails fast with the apology, then lets one trial through', async (t) => {
+  let now = 1_000_000;
+  let healthy = false;
+  const server = await startBotServer(t, () => (healthy ? { status: 200, body: [{ recipient_id: 'alice', text: 'back' }] } : { status: 500, body: {} }));
+  const { bot, lines } = remoteAt(server.url, { breaker: { failures: 3, cooldownMs: 10_000, now: () => now } });
+
+  for (let i = 0; i < 3; i++) t.deepEqual(await ask(bot, `m${i}`), DEFAULT_APOLOGY);
+  t.is(server.bodies.length, 3);
+  t.is(bot.breaker?.state, 'open');
+  // Open: the bot server is not called, the user still gets the apology, the skip is logged.
+  t.deepEqual(await ask(bot, 'while open'), DEFAULT_APOLOGY);
+  t.is(server.bodies.length, 3, 'not called while open');
+  t.like(lines().find((line) => line.msg === 'bot server circuit open: not called, the apology is sent'), { level: 40, sender: 'alice', failures: 3 });
+
+  // After the cool-down, one trial; it fails, so the circuit opens again at once.
+  now += 10_000;
+  t.is(bot.breaker?.state, 'half-open');
+  t.deepEqual(await ask(bot, 'trial 1'), DEFAULT_APOLOGY);
+  t.is(server.bodies.length, 4);
+  t.deepEqual(await ask(bot, 'still open'), DEFAULT_APOLOGY);
+  t.is(server.bodies.length, 4);
+
+  // The next trial succeeds: closed, every message goes through again.
+  now += 10_000;
+  healthy = true;
+  t.deepEqual(await ask(bot, 'trial 2'), [{ text: 'back' }]);
+  t.is(bot.breaker?.state, 'closed');
+  t.deepEqual(await ask(bot, 'and again'), [{ text: 'back' }]);
+  t.is(server.bodies.length, 6);
+  t.deepEqual((server.bodies as Array<{ message: string }>).map((body) => body.message), ['m0', 'm1', 'm2', 'trial 1', 'trial 2', 'and again']);
+});
+
+test.serial('remote bot: a 4xx is an answer (the host is up): it does not open the circuit', async (t) => {
+  const server = await startBotServer(t, () => ({ status: 404, body: {} }));
+  const { bot } = remoteAt(server.url, { breaker: { failures: 2, cooldownMs: 60_000 } });
+  for (let i = 0; i < 4; i++) t.deepEqual(await ask(bot, 'hello'), DEFAULT_APOLOGY);
+  t.is(server.bodies.length, 4);
+  t.is(bot.breaker?.state, 'closed');
+});
+
+test.serial('remote bot behind the host: with the circuit open, rest still answers the apology, and the bot server is not called', async (t) => {
+  const server = await startBotServer(t, () => ({ status: 502, body: {} }));
+  const logs = new LogCapture();
+  const logger = createLogger({ level: 'debug', destination: logs });
+  const http = new HttpClient({ logger, minDelayMs: 5, maxDelayMs: 20 });
+  const bot = new RemoteBot({ url: server.url, logger, http, breaker: { failures: 2, cooldownMs: 60_000 } });
+  const host = new SwitchboardServer({ channels: [RestInput.fromCredentials({})], bot, logger, http });
+  const { port } = await host.listen(0, '127.0.0.1');
+  t.teardown(() => host.close(100));
+  const say = async (message: string) => {
+    const response = await fetch(`http://127.0.0.1:${port}/webhooks/rest/webhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sender: 'bob', message }),
+    });
+    return { status: response.status, body: (await response.json()) as unknown };
+  };
+  const apology = { status: 200, body: [{ recipient_id: 'bob', ...DEFAULT_APOLOGY[0] }] };
+  t.deepEqual(await say('one'), apology);
+  t.deepEqual(await say('two'), apology);
+  t.is(server.bodies.length, 2);
+  t.deepEqual(await say('three'), apology);
+  t.is(server.bodies.length, 2, 'the open circuit failed fast');
 });

@@ -5,7 +5,7 @@
  */
 import type { ExecutionContext, TestFn } from 'ava';
 import nock from 'nock';
-import { createLogger, type BotMessage, type InputChannel, type InputChannelClass, type Logger, type PipelineLimits, type SwitchboardServer } from 'switchboard';
+import { createLogger, type BotMessage, type InputChannel, type InputChannelClass, type Logger, type PipelineLimits, type SwitchboardServer, type HttpClientOptions } from 'switchboard';
 import { LogCapture, ScriptedBot as KitBot, startTestHost } from 'switchboard/testing';
 
 /** The testing kit's scripted bot, answering nothing unless told, with the harness's `waitFor(count)`. */
@@ -47,12 +47,14 @@ export interface StartOptions {
   bodyLimit?: string | number;
   trustProxy?: boolean;
   limits?: PipelineLimits;
+  /** The outgoing client's settings over the test defaults (a short `timeoutMs`). */
+  http?: Omit<HttpClientOptions, 'logger'>;
 }
 
 /** Starts a host with these channels on port 0 (the testing kit's `startTestHost`); closed in the test's teardown. */
 export async function startServer(t: ExecutionContext, channels: InputChannel[], options: StartOptions = {}): Promise<TestServer> {
   const bot = options.bot ?? new ScriptedBot();
-  const host = await startTestHost(channels, { bot, cors: options.cors, bodyLimit: options.bodyLimit, trustProxy: options.trustProxy, limits: options.limits });
+  const host = await startTestHost(channels, { bot, cors: options.cors, bodyLimit: options.bodyLimit, trustProxy: options.trustProxy, limits: options.limits, http: options.http });
   t.teardown(() => host.close());
   return { server: host.server, url: host.url, bot, logs: host.logs, request: host.request };
 }

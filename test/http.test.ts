@@ -156,7 +156,7 @@ test.serial('every retry sends the same body again', async (t) => {
     .times(3)
     .reply(function (_uri, body) {
       bodies.push(body);
-      return bodies.length < 3 ? [502, ''] : [200, 'done'];
+      return bodies.length < 3 ? [503, ''] : [200, 'done'];
     });
   const response = await fast().request('https://api.example.test/form', { form: { a: 'x y' } });
   t.is(response.body, 'done');
@@ -257,15 +257,18 @@ test.serial('retries can be set per request', async (t) => {
   t.is(error?.attempts, 1);
 });
 
+/** Node's error for a refused connection, as node-fetch passes it on (its `code` and `syscall`). */
+const refused = () => Object.assign(new Error('connect ECONNREFUSED 203.0.113.7:443'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' });
+
 test.serial('a network error is retried', async (t) => {
   const logs = captureLogs();
   const scope = nock('https://api.example.test')
-    .post('/flaky')
+    .get('/flaky')
     // An Error, not a plain object: nock 14 never settles a request whose error is a plain object.
     .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }))
-    .post('/flaky')
+    .get('/flaky')
     .reply(200, 'ok');
-  const response = await fast({ logger: logs.logger }).post('https://api.example.test/flaky', {});
+  const response = await fast({ logger: logs.logger }).get('https://api.example.test/flaky');
   t.true(scope.isDone());
   t.is(response.body, 'ok');
   const retry = logs.lines().find((line) => line.msg === 'retrying outgoing call');
@@ -273,7 +276,7 @@ test.serial('a network error is retried', async (t) => {
 });
 
 test.serial('a network error that persists fails with the reason and no status', async (t) => {
-  nock('https://api.example.test').post('/gone').times(5).replyWithError('connect ECONNREFUSED');
+  nock('https://api.example.test').post('/gone').times(5).replyWithError(refused());
   const error = await t.throwsAsync(fast({ retries: 1 }).post('https://api.example.test/gone', {}), { instanceOf: HttpRequestError });
   t.is(error?.attempts, 2);
   t.is(error?.status, undefined);
@@ -308,7 +311,7 @@ test.serial('a token in the path never appears in logs or errors', async (t) => 
   const client = fast({ logger: logs.logger, secrets: [TOKEN], retries: 1 });
   nock('https://api.telegram.org')
     .post(`/bot${TOKEN}/sendMessage`)
-    .reply(500, `internal error for bot${TOKEN}`)
+    .reply(503, `internal error for bot${TOKEN}`)
     .post(`/bot${TOKEN}/sendMessage`)
     .reply(400, { ok: false, description: `Bad Request: token ${TOKEN} chat not found` }, { 'Content-Type': 'application/json' });
   const error = await t.throwsAsync(client.post(`https://api.telegram.org/bot${TOKEN}/sendMessage`, { chat_id: 1, text: 'x' }), {
@@ -346,7 +349,7 @@ test.serial('query values (access_token) are never logged, even when not declare
   nock('https://graph.facebook.com')
     .post('/v19.0/me/messages')
     .query(true)
-    .replyWithError('socket hang up')
+    .replyWithError(refused())
     .post('/v19.0/me/messages')
     .query(true)
     .reply(400, { error: { message: 'Invalid OAuth access token.' } }, { 'Content-Type': 'application/json' });
@@ -456,4 +459,143 @@ test.serial('check: a 200 with a non-retryable error fails at once with the erro
   t.is(error!.attempts, 1);
   t.regex(error!.message, /answered 200 with error "channel_not_found"/);
   t.regex(text(), /outgoing call failed/);
+});
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Retries that do not duplicate (issue 14, item 5): a POST is retried only when it cannot have reached the server,
+// or when it is idempotent.
+
+/** Counts the requests a path receives, answering each with `answer(n)` (n from 1). */
+function counting(path: string, method: 'get' | 'post' | 'put', answer: (n: number) => nock.ReplyFnResult | Promise<nock.ReplyFnResult>) {
+  const seen: unknown[] = [];
+  nock('https://api.example.test')[method](path).times(10).reply(async (_uri, body) => {
+    seen.push(body);
+    return answer(seen.length);
+  });
+  return seen;
+}
+
+test.serial('a POST whose answer times out is sent once: the server may have processed it', async (t) => {
+  const logs = captureLogs();
+  const seen = counting('/chat', 'post', async (n) => {
+    if (n === 1) await new Promise((resolve) => setTimeout(resolve, 400));
+    return [200, 'second'];
+  });
+  const error = await t.throwsAsync(fast({ logger: logs.logger, timeoutMs: 100 }).post('https://api.example.test/chat', { text: 'hi' }), { instanceOf: HttpRequestError });
+  t.regex(error?.message ?? '', /timed out after 100 ms/);
+  t.is(error?.attempts, 1);
+  t.deepEqual(seen, [{ text: 'hi' }], 'sent exactly once');
+  t.like(logs.lines().find((line) => line.msg === 'outgoing call failed'), { level: 40, attempts: 1, retried: false });
+});
+
+test.serial('an idempotent POST (the option, or an Idempotency-Key header) is retried after a timeout', async (t) => {
+  for (const options of [{ idempotent: true }, { headers: { 'Idempotency-Key': 'k-1' } }]) {
+    nock.cleanAll();
+    const seen = counting('/charge', 'post', async (n) => {
+      if (n === 1) await new Promise((resolve) => setTimeout(resolve, 400));
+      return [200, 'done'];
+    });
+    const response = await fast({ timeoutMs: 100 }).post('https://api.example.test/charge', { n: 1 }, options);
+    t.is(response.body, 'done');
+    t.is(seen.length, 2);
+  }
+});
+
+for (const status of [500, 502, 504]) {
+  test.serial(`a POST answered ${status} is not retried; a PUT or an idempotent POST is`, async (t) => {
+    const post = counting('/p', 'post', () => [status, 'broken']);
+    const error = await t.throwsAsync(fast().post('https://api.example.test/p', {}), { instanceOf: HttpRequestError });
+    t.is(error?.status, status);
+    t.is(post.length, 1);
+
+    const put = counting('/u', 'put', (n) => (n === 1 ? [status, ''] : [200, 'ok']));
+    t.is((await fast().request('https://api.example.test/u', { method: 'PUT', json: {} })).body, 'ok');
+    t.is(put.length, 2);
+
+    nock.cleanAll();
+    const idempotent = counting('/p', 'post', (n) => (n === 1 ? [status, ''] : [200, 'ok']));
+    t.is((await fast().post('https://api.example.test/p', {}, { idempotent: true })).body, 'ok');
+    t.is(idempotent.length, 2);
+  });
+}
+
+test.serial('a POST is retried on 429 and 503 (not processed) and on a refused connection (never sent)', async (t) => {
+  const seen = counting('/send', 'post', (n) => (n === 1 ? [429, ''] : n === 2 ? [503, ''] : [200, 'ok']));
+  t.is((await fast().post('https://api.example.test/send', { a: 1 })).body, 'ok');
+  t.deepEqual(seen, [{ a: 1 }, { a: 1 }, { a: 1 }]);
+
+  nock.cleanAll();
+  const scope = nock('https://api.example.test').post('/send').replyWithError(refused()).post('/send').reply(200, 'ok');
+  t.is((await fast().post('https://api.example.test/send', { a: 1 })).body, 'ok');
+  t.true(scope.isDone());
+});
+
+test.serial('a POST whose connection was reset is not retried: the request may have been read (a GET is, above)', async (t) => {
+  const reset = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+  const scope = nock('https://api.example.test').post('/r').replyWithError(reset()).post('/r').reply(200, 'twice');
+  const error = await t.throwsAsync(fast().post('https://api.example.test/r', {}), { instanceOf: HttpRequestError });
+  t.is(error?.attempts, 1);
+  t.false(scope.isDone(), 'no second attempt');
+});
+
+test.serial('a real refused connection (nothing listens) is retried for a POST', async (t) => {
+  const { createServer } = await import('node:net');
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  const logs = captureLogs();
+  const error = await t.throwsAsync(fast({ logger: logs.logger, retries: 2 }).post(`http://127.0.0.1:${port}/x`, {}), { instanceOf: HttpRequestError });
+  t.is(error?.attempts, 3);
+  t.regex(error?.message ?? '', /ECONNREFUSED/);
+});
+
+// Waits read from the answer's body (Telegram's flood control).
+
+const TELEGRAM_429 = (seconds: number) => ({ ok: false, error_code: 429, description: `Too Many Requests: retry after ${seconds}`, parameters: { retry_after: seconds } });
+const telegramWait = (body: unknown) => (body as { parameters?: { retry_after?: number } }).parameters?.retry_after;
+
+test.serial('retryAfter: the wait in a 429 body is the wait before the next attempt', async (t) => {
+  const waits: number[] = [];
+  const sleep = async (ms: number) => void waits.push(ms);
+  const scope = nock('https://api.telegram.test')
+    .post('/botX/sendMessage')
+    .reply(429, TELEGRAM_429(7), { 'Content-Type': 'application/json' })
+    .post('/botX/sendMessage')
+    .reply(200, { ok: true, result: {} }, { 'Content-Type': 'application/json' });
+  const response = await fast({ sleep }).post('https://api.telegram.test/botX/sendMessage', { text: 'hi' }, { retryAfter: telegramWait });
+  t.true(scope.isDone());
+  t.deepEqual(response.body, { ok: true, result: {} });
+  t.deepEqual(waits, [7_000]);
+});
+
+test.serial('retryAfter: a Retry-After header wins over the body; a hook that throws or answers nonsense gives the backoff', async (t) => {
+  const waits: number[] = [];
+  const sleep = async (ms: number) => void waits.push(ms);
+  const client = fast({ sleep });
+  nock('https://api.telegram.test').post('/a').reply(429, TELEGRAM_429(7), { 'Content-Type': 'application/json', 'Retry-After': '2' }).post('/a').reply(200, 'ok');
+  await client.post('https://api.telegram.test/a', {}, { retryAfter: telegramWait });
+  nock('https://api.telegram.test').post('/b').reply(429, TELEGRAM_429(7), { 'Content-Type': 'application/json' }).post('/b').reply(200, 'ok');
+  await client.post('https://api.telegram.test/b', {}, { retryAfter: () => { throw new Error('bad hook'); } });
+  nock('https://api.telegram.test').post('/c').reply(429, TELEGRAM_429(7), { 'Content-Type': 'application/json' }).post('/c').reply(200, 'ok');
+  await client.post('https://api.telegram.test/c', {}, { retryAfter: () => -5 });
+  t.is(waits[0], 2_000);
+  t.true(waits[1]! <= 20 && waits[2]! <= 20, `backoff only: ${waits.join(', ')}`);
+});
+
+test.serial('retryAfter: a wait past maxRetryAfterMs is not waited for: one attempt, and the give-up is logged', async (t) => {
+  const logs = captureLogs();
+  const waits: number[] = [];
+  const scope = nock('https://api.telegram.test')
+    .post('/botX/sendMessage')
+    .reply(429, TELEGRAM_429(3600), { 'Content-Type': 'application/json' })
+    .post('/botX/sendMessage')
+    .reply(200, { ok: true });
+  const client = fast({ logger: logs.logger, maxRetryAfterMs: 30_000, sleep: async (ms) => void waits.push(ms) });
+  const error = await t.throwsAsync(client.post('https://api.telegram.test/botX/sendMessage', {}, { retryAfter: telegramWait, channel: 'telegram' }), { instanceOf: HttpRequestError });
+  t.is(error?.status, 429);
+  t.is(error?.attempts, 1);
+  t.deepEqual(waits, []);
+  t.false(scope.isDone(), 'no second attempt');
+  t.like(logs.lines().find((line) => line.msg === 'the platform asked to wait longer than the cap; giving up'), { level: 40, channel: 'telegram', retryAfterMs: 3_600_000, maxRetryAfterMs: 30_000 });
 });

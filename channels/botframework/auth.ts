@@ -59,6 +59,8 @@ export class TokenCache {
         scope: BOT_FRAMEWORK_SCOPE,
       },
       channel: 'botframework',
+      // Asking for a token twice only gets a second token.
+      idempotent: true,
     });
     const body = response.body !== null && typeof response.body === 'object' ? (response.body as Record<string, unknown>) : {};
     const value = body.access_token;

@@ -35,7 +35,7 @@ export class MattermostApi {
 
   /** `POST /users/login {login_id, password}` → the `Token` header; the body is the bot's user, so its id too. */
   private async login(): Promise<string> {
-    const response = await this.http.post(this.url('/users/login'), { login_id: this.settings.user, password: this.settings.pw }, { channel: 'mattermost' });
+    const response = await this.http.post(this.url('/users/login'), { login_id: this.settings.user, password: this.settings.pw }, { channel: 'mattermost', idempotent: true });
     const token = response.headers.get('token');
     if (!token) throw new Error('POST /users/login answered without a "Token" header');
     const id = response.body !== null && typeof response.body === 'object' ? (response.body as { id?: unknown }).id : undefined;

@@ -29,7 +29,7 @@ export class RocketChatApi {
   }
 
   private async login(): Promise<Session> {
-    const response = await this.http.post(this.url('/api/v1/login'), { user: this.settings.user, password: this.settings.password }, { channel: 'rocketchat' });
+    const response = await this.http.post(this.url('/api/v1/login'), { user: this.settings.user, password: this.settings.password }, { channel: 'rocketchat', idempotent: true });
     const data = response.body !== null && typeof response.body === 'object' ? (response.body as { data?: Partial<Session> }).data : undefined;
     if (typeof data?.authToken !== 'string' || typeof data.userId !== 'string') throw new Error('POST /api/v1/login answered without data.authToken and data.userId');
     return { authToken: data.authToken, userId: data.userId };

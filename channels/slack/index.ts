@@ -24,7 +24,9 @@ const credentials = credentialsSchema({
   slack_signing_secret: verificationSecret('signing secret, from Basic Information → App Credentials'),
   slack_channel: z.string().optional().meta({ description: 'a channel ID to listen in without a mention; answers go there only when a message carries no channel' }),
   use_threads: z.boolean().default(false).meta({ description: 'answer in the thread of the message' }),
-  errors_ignore_retry: z.array(z.string()).default(['http_timeout']).meta({ description: 'Slack retry reasons that are dropped, not processed' }),
+  errors_ignore_retry: z.array(z.string()).default(['http_timeout']).meta({
+    description: 'Slack retry reasons answered with X-Slack-No-Retry; a retry (of any reason) is processed only when its message was not seen before',
+  }),
   slack_retry_reason_header: z.string().default('x-slack-retry-reason').meta({ description: 'header carrying the retry reason' }),
   slack_retry_number_header: z.string().default('x-slack-retry-num').meta({ description: 'header carrying the retry number' }),
   conversation_granularity: z.enum(['sender', 'channel', 'thread']).default('sender').meta({ description: 'one conversation per user, per user and channel, or per user and thread' }),
@@ -37,7 +39,8 @@ const header = (ctx: Context, name: string): string | undefined => headerValue(c
 
 /**
  * Slack's Events API and interactivity on `POST /webhooks/slack/webhook`: signature checked first, answered at once
- * (Slack retries after 3 s), messages processed in the background and deduplicated by `event_id`.
+ * (Slack retries after 3 s), messages processed in the background and deduplicated by the message itself (its
+ * channel and `ts`), so a retry and a mention delivered as both `message` and `app_mention` are answered once.
  */
 export class SlackInput extends InputChannel<SlackCredentials> {
   static override credentials = credentials;
@@ -87,13 +90,11 @@ export class SlackInput extends InputChannel<SlackCredentials> {
       const log = this.logger;
       const retryNum = header(ctx, settings.slack_retry_number_header);
       const retryReason = header(ctx, settings.slack_retry_reason_header);
-      if (retryNum !== undefined && retryReason !== undefined && settings.errors_ignore_retry.includes(retryReason)) {
-        // As Rasa: Slack retries after 3 s without an answer, yet the first delivery is usually still being handled.
-        log.info({ retryNum, retryReason }, 'slack retry dropped (errors_ignore_retry)');
-        ctx.set('X-Slack-No-Retry', '1');
-        ctx.body = '';
-        return;
-      }
+      // Rasa drops these retries unread, and loses the message when the first delivery never got here (Slack's 3 s
+      // ran out on the way). Here a retry goes through the same dedup as any delivery: dropped when its message was
+      // seen, processed when not; a listed reason also tells Slack to stop retrying, once the message is safe with us
+      // (a 429 for a full queue must leave Slack free to retry).
+      const stopRetries = retryNum !== undefined && retryReason !== undefined && settings.errors_ignore_retry.includes(retryReason);
 
       const parsed = this.parse(ctx);
       if (parsed.kind === 'invalid') throw new BadRequestError(parsed.reason);
@@ -104,6 +105,7 @@ export class SlackInput extends InputChannel<SlackCredentials> {
       }
       if (parsed.kind === 'ignored') {
         log.debug({ reason: parsed.reason }, 'slack request ignored');
+        if (stopRetries) ctx.set('X-Slack-No-Retry', '1');
         ctx.type = 'text/plain';
         ctx.body = parsed.answer ?? '';
         return;
@@ -121,9 +123,11 @@ export class SlackInput extends InputChannel<SlackCredentials> {
         }),
       );
       if (accepted.duplicate) {
-        log.info({ messageId: message.messageId, retryNum, retryReason }, 'slack event already received: not processed again');
-        ctx.set('X-Slack-No-Retry', '1');
+        log.info({ messageId: message.messageId, retryNum, retryReason }, 'slack message already received: not processed again');
+      } else if (retryNum !== undefined) {
+        log.info({ messageId: message.messageId, retryNum, retryReason }, 'slack retry of a message not seen before: processed');
       }
+      if (accepted.duplicate || stopRetries) ctx.set('X-Slack-No-Retry', '1');
       ctx.type = 'text/plain';
       ctx.body = '';
     });

@@ -46,6 +46,14 @@ export function slackCheck(body: unknown): { error: string; retry: boolean } | u
   return { error, retry: error === 'ratelimited' };
 }
 
+/**
+ * Slack's rate limit is an HTTP 429 with `Retry-After` (which the client honours first); a `ratelimited` answer
+ * without that header still waits a second, Slack's pace for posting messages, rather than a short backoff.
+ */
+export function slackRetryAfter(body: unknown): number | undefined {
+  return body !== null && typeof body === 'object' && (body as { error?: unknown }).error === 'ratelimited' ? 1 : undefined;
+}
+
 /** The bot's answers to one Slack message, each a `chat.postMessage` call through the shared client. */
 export class SlackOutput extends OutputChannel {
   constructor(
@@ -70,6 +78,7 @@ export class SlackOutput extends OutputChannel {
       channel: 'slack',
       recipient: recipientId,
       check: slackCheck,
+      retryAfter: slackRetryAfter,
     });
   }
 

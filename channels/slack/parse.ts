@@ -13,7 +13,11 @@ export interface ParseOptions {
 export interface SlackIncoming {
   text: string;
   senderId: string;
-  /** `event_id` for events; the action's `action_ts` (or the `trigger_id`) for interactive payloads. */
+  /**
+   * For events, the message itself: `<channel>:<ts>` (else `client_msg_id`, else `event_id`). A mention in
+   * `slack_channel` comes as a `message` and an `app_mention` with two `event_id`s but one channel and `ts`. For
+   * interactive payloads, the action's `action_ts` (or the `trigger_id`).
+   */
   messageId: string | undefined;
   metadata: {
     out_channel: string | undefined;
@@ -125,7 +129,7 @@ export function parseEvent(payload: Json, options: ParseOptions): SlackParsed {
     message: {
       text: cleanText(text, botIds),
       senderId: senderFor(user, channel, threadId, options.granularity),
-      messageId: str(payload.event_id),
+      messageId: channel && ts ? `${channel}:${ts}` : str(event.client_msg_id) ?? str(payload.event_id),
       metadata: { out_channel: channel, thread_id: threadId, ts, users: botIds },
     },
   };

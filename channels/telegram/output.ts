@@ -80,6 +80,21 @@ function inlineButton(button: Button): Record<string, unknown> {
   return { text: button.title, callback_data: String(button.payload ?? button.title) };
 }
 
+/** Methods whose second call changes nothing: retried even when the first may have arrived (a timeout, a 500). */
+const IDEMPOTENT_METHODS = new Set(['setWebhook', 'deleteWebhook', 'getMe', 'getWebhookInfo', 'sendChatAction']);
+
+/**
+ * Telegram's flood control answers 429 with the wait in the body, not in a header:
+ * `{"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 5", "parameters": {"retry_after": 5}}`.
+ */
+export function telegramRetryAfter(body: unknown): number | undefined {
+  if (body === null || typeof body !== 'object') return undefined;
+  const parameters = (body as { parameters?: unknown }).parameters;
+  if (parameters === null || typeof parameters !== 'object') return undefined;
+  const seconds = (parameters as { retry_after?: unknown }).retry_after;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
+}
+
 /** Sends the bot's answers to one Telegram chat: `POST {api_url}/bot<token>/<method>`. */
 export class TelegramOutput extends OutputChannel {
   constructor(
@@ -103,6 +118,8 @@ export class TelegramOutput extends OutputChannel {
       check: (body) => (body !== null && typeof body === 'object' && (body as { ok?: unknown }).ok === false
         ? { error: String((body as { description?: unknown }).description ?? 'ok: false'), retry: false }
         : undefined),
+      retryAfter: telegramRetryAfter,
+      idempotent: IDEMPOTENT_METHODS.has(method),
     });
     return (response.body as { result?: unknown } | undefined)?.result;
   }

@@ -13,6 +13,8 @@ import { RulesBot, defaultBotPath } from './rules.js';
 export { RulesBot, defaultBotPath } from './rules.js';
 export { RemoteBot, DEFAULT_APOLOGY } from './remote.js';
 export type { RemoteBotOptions } from './remote.js';
+export { CircuitBreaker } from '../breaker.js';
+export type { CircuitBreakerOptions, CircuitState } from '../breaker.js';
 export { toBot, botFromFunction } from './module.js';
 
 export interface LoadBotOptions {

@@ -1,4 +1,5 @@
 import type { Bot } from '../bot.js';
+import { CircuitBreaker, type CircuitBreakerOptions } from '../breaker.js';
 import { HttpClient, HttpRequestError } from '../http.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { BotMessage, UserMessage } from '../message.js';
@@ -12,6 +13,14 @@ export interface RemoteBotOptions {
   timeoutMs?: number;
   /** What the user is told when the bot server cannot answer. An empty list says nothing. */
   apology?: BotMessage[];
+  /**
+   * Retries of a call that cannot have reached the bot server (connect error, 429, 503). Default 1: a bot server
+   * that is struggling is not sent every message four times. A timeout or a 500 is never retried (the bot may have
+   * processed the message).
+   */
+  retries?: number;
+  /** The circuit breaker for the bot server's host (default 5 failures in a row, 30 s cool-down); `false` for none. */
+  breaker?: CircuitBreakerOptions | false;
 }
 
 export const DEFAULT_APOLOGY: BotMessage[] = [{ text: 'Sorry, I am having trouble answering right now. Please try again in a moment.' }];
@@ -26,6 +35,9 @@ export class RemoteBot implements Bot {
   private readonly logger: Logger;
   private readonly timeoutMs: number;
   private readonly apology: BotMessage[];
+  private readonly retries: number;
+  /** Undefined when turned off. */
+  readonly breaker: CircuitBreaker | undefined;
 
   /** The URL as logged: without credentials or query (a bot server URL may carry a token). */
   private readonly logUrl: string;
@@ -37,15 +49,24 @@ export class RemoteBot implements Bot {
     this.http = options.http ?? new HttpClient({ logger: this.logger });
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.apology = options.apology ?? DEFAULT_APOLOGY;
+    this.retries = options.retries ?? 1;
+    // The bot server is one host: its breaker is this bot's.
+    this.breaker = options.breaker === false ? undefined : new CircuitBreaker(options.breaker);
   }
 
   async handle(message: UserMessage): Promise<BotMessage[]> {
+    const where = { sender: message.senderId, channel: message.inputChannel, url: this.logUrl };
+    if (this.breaker && !this.breaker.allow()) {
+      this.logger.warn({ ...where, failures: this.breaker.failures, cooldownMs: this.breaker.cooldownMs }, 'bot server circuit open: not called, the apology is sent');
+      return structuredClone(this.apology);
+    }
     try {
       const response = await this.http.post<unknown>(
         this.url,
         { sender: message.senderId, message: message.text, metadata: message.metadata, input_channel: message.inputChannel },
-        { timeoutMs: this.timeoutMs, channel: message.inputChannel, recipient: message.senderId },
+        { timeoutMs: this.timeoutMs, retries: this.retries, channel: message.inputChannel, recipient: message.senderId },
       );
+      this.breaker?.success();
       if (!Array.isArray(response.body)) {
         this.logger.error(
           { sender: message.senderId, channel: message.inputChannel, url: this.logUrl, status: response.status, response: response.text.slice(0, 200) },
@@ -58,8 +79,12 @@ export class RemoteBot implements Bot {
         .filter((answer): answer is Record<string, unknown> => answer !== null && typeof answer === 'object' && !Array.isArray(answer))
         .map(({ recipient_id: _recipient, ...answer }) => answer as BotMessage);
     } catch (error) {
+      // A 4xx is an answer (a wrong path, a refused token): the host is up. No answer, a 5xx or a 429 is not.
+      const status = error instanceof HttpRequestError ? error.status : undefined;
+      if (status !== undefined && status < 500 && status !== 429) this.breaker?.success();
+      else this.breaker?.failure();
       const reason = error instanceof HttpRequestError ? error.message : (error as Error).message;
-      this.logger.error({ sender: message.senderId, channel: message.inputChannel, url: this.logUrl, reason }, 'bot server failed to answer');
+      this.logger.error({ ...where, reason, ...(this.breaker?.state === 'open' ? { circuit: 'open' } : {}) }, 'bot server failed to answer');
       return structuredClone(this.apology);
     }
   }

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Bot } from '../bot.js';
 import type { InputChannel, InputChannelClass } from '../channel.js';
-import { HttpClient } from '../http.js';
+import { HttpClient, type HttpClientOptions } from '../http.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { BotMessage, UserMessage } from '../message.js';
 import type { PipelineLimits } from '../pipeline.js';
@@ -101,6 +101,8 @@ export interface TestHostOptions {
   trustProxy?: boolean;
   /** The pipeline's limits (as `--sender-backlog`, `--bot-concurrency`, ...); the defaults otherwise. */
   limits?: PipelineLimits;
+  /** Over the outgoing client's test settings (5–20 ms backoff, a 3 s timeout): a shorter `timeoutMs`, a `sleep`. */
+  http?: Omit<HttpClientOptions, 'logger'>;
 }
 
 async function readResponse(response: Response): Promise<WebhookResponse> {
@@ -119,7 +121,7 @@ export async function startTestHost(channels: InputChannel | InputChannel[], opt
   const bot = options.bot ?? new ScriptedBot(options.answers);
   const logs = new LogCapture();
   const logger = createLogger({ level: options.logLevel ?? 'debug', destination: logs });
-  const http = new HttpClient({ logger, minDelayMs: 5, maxDelayMs: 20, timeoutMs: 3_000 });
+  const http = new HttpClient({ minDelayMs: 5, maxDelayMs: 20, timeoutMs: 3_000, ...options.http, logger });
   const server = new SwitchboardServer({
     channels: Array.isArray(channels) ? channels : [channels],
     bot,

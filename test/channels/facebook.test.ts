@@ -473,14 +473,14 @@ runChannelCases(test, {
       ],
     },
     {
-      label: 'facebook: a 500 from the Send API is retried',
+      label: 'facebook: a 503 from the Send API (not processed) is retried',
       body: delivery(textEvent('retry', 'm_retry')),
       sign: signBoth,
       answers: [{ text: 'eventually' }],
       status: 200,
       response: 'success',
       outgoing: [
-        send({ text: 'eventually' }, PSID, { reply: { status: 500, body: { error: { message: 'An unknown error has occurred.', type: 'OAuthException', code: 1, fbtrace_id: 'A1b2' } } } }),
+        send({ text: 'eventually' }, PSID, { reply: { status: 503, body: { error: { message: 'Service temporarily unavailable', type: 'OAuthException', code: 2, fbtrace_id: 'A1b2' } } } }),
         send({ text: 'eventually' }),
       ],
     },

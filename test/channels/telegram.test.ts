@@ -559,6 +559,95 @@ test.serial('telegram: typing_indicator false shows no typing', async (t) => {
   nock.cleanAll();
 });
 
+// ---------------------------------------------------------------------------------------------------------------------
+// Flood control and slow answers (issue 14, item 5): Telegram puts the wait in the body of its 429, and an answer whose
+// call timed out may have been delivered, so it is not sent again.
+
+/** Telegram's 429, as the Bot API answers it (ResponseParameters.retry_after, in seconds). */
+const flood = (seconds: number) => ({ ok: false, error_code: 429, description: `Too Many Requests: retry after ${seconds}`, parameters: { retry_after: seconds } });
+
+async function postUpdate(request: Awaited<ReturnType<typeof startServer>>['request'], update: object) {
+  return request('/webhooks/telegram/webhook', { method: 'POST', headers: { 'content-type': 'application/json', ...SIGNED }, body: JSON.stringify(update) });
+}
+
+async function until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+test.serial('telegram: a 429 with parameters.retry_after is waited out, then the answer is sent once', async (t) => {
+  nock.cleanAll();
+  nock(API).post(`/bot${TOKEN}/setWebhook`).reply(200, { ok: true, result: true });
+  const calls: Array<{ at: number; body: unknown }> = [];
+  nock(API)
+    .post(`/bot${TOKEN}/sendMessage`)
+    .times(5)
+    .reply((_uri, body) => {
+      calls.push({ at: Date.now(), body });
+      return calls.length === 1 ? [429, flood(1), { 'content-type': 'application/json' }] : [200, { ok: true, result: { message_id: 7 } }, { 'content-type': 'application/json' }];
+    });
+  const bot = new ScriptedBot([{ text: 'after the flood' }]);
+  const { request, logs } = await startServer(t, [TelegramInput.fromCredentials(CREDENTIALS)], { bot });
+  t.is((await postUpdate(request, privateUpdate(41000, { text: 'hi' }))).status, 200);
+  await until(() => calls.length >= 2);
+  t.deepEqual(calls.map((call) => call.body), [{ chat_id: '1111111', text: 'after the flood' }, { chat_id: '1111111', text: 'after the flood' }]);
+  // The test client backs off 5–20 ms on its own: only retry_after explains a wait of a second.
+  const waited = calls[1]!.at - calls[0]!.at;
+  t.true(waited >= 950, `waited ${waited} ms`);
+  const retry = logs.lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'retrying outgoing call');
+  t.like(retry, { channel: 'telegram', delayMs: 1_000, reason: 'answered 429' });
+  t.false(logs.text.includes('sending an answer failed'));
+});
+
+test.serial('telegram: a retry_after past the cap is not waited for: logged, the reply dropped, the next message answered', async (t) => {
+  nock.cleanAll();
+  nock(API).post(`/bot${TOKEN}/setWebhook`).reply(200, { ok: true, result: true });
+  const bodies: unknown[] = [];
+  nock(API)
+    .post(`/bot${TOKEN}/sendMessage`)
+    .times(5)
+    .reply((_uri, body) => {
+      bodies.push(body);
+      return bodies.length === 1 ? [429, flood(3600), { 'content-type': 'application/json' }] : [200, { ok: true, result: {} }, { 'content-type': 'application/json' }];
+    });
+  const bot = new ScriptedBot((message) => [{ text: `re: ${message.text}` }]);
+  const { request, logs } = await startServer(t, [TelegramInput.fromCredentials(CREDENTIALS)], { bot });
+  await postUpdate(request, privateUpdate(41100, { text: 'one' }));
+  await until(() => logs.text.includes('sending an answer failed'));
+  t.regex(logs.text, /the platform asked to wait longer than the cap; giving up/);
+  t.is(bodies.length, 1, 'no second attempt');
+  await postUpdate(request, privateUpdate(41101, { text: 'two' }));
+  await until(() => bodies.length >= 2);
+  t.deepEqual(bodies, [{ chat_id: '1111111', text: 're: one' }, { chat_id: '1111111', text: 're: two' }]);
+  t.false(logs.text.includes(TOKEN));
+});
+
+test.serial('telegram: a sendMessage whose answer times out is not sent again (the user would read it twice)', async (t) => {
+  nock.cleanAll();
+  nock(OWN_API).post(`/bot${TOKEN}/setWebhook`).reply(200, { ok: true, result: true });
+  const bodies: unknown[] = [];
+  nock(OWN_API)
+    .post(`/bot${TOKEN}/sendMessage`)
+    .times(5)
+    .reply(async (_uri, body) => {
+      bodies.push(body);
+      // Telegram got it, and answers too late.
+      if (bodies.length === 1) await new Promise((resolve) => setTimeout(resolve, 600));
+      return [200, { ok: true, result: {} }, { 'content-type': 'application/json' }];
+    });
+  const bot = new ScriptedBot((message) => [{ text: `re: ${message.text}` }]);
+  const { request, logs } = await startServer(t, [TelegramInput.fromCredentials({ ...CREDENTIALS, api_url: OWN_API })], { bot, http: { timeoutMs: 200 } });
+  await postUpdate(request, privateUpdate(41200, { text: 'slow' }));
+  await until(() => logs.text.includes('sending an answer failed'));
+  t.regex(logs.text, /timed out after 200 ms/);
+  t.deepEqual(bodies, [{ chat_id: '1111111', text: 're: slow' }], 'sent once');
+  // The sender's next message is answered.
+  await postUpdate(request, privateUpdate(41201, { text: 'next' }));
+  await until(() => bodies.length >= 2);
+  t.deepEqual(bodies[1], { chat_id: '1111111', text: 're: next' });
+  nock.abortPendingRequests();
+});
+
 test.serial('telegram splitText: parts never exceed 4096 and keep every word', (t) => {
   const words = Array.from({ length: 3000 }, (_, i) => `w${i}`);
   const parts = splitText(words.join(' '));
