@@ -9,6 +9,7 @@ import {
   MAX_JSON_DEPTH,
   UserMessage,
   CollectingOutputChannel,
+  createLogger,
   jsonTooDeep,
   rawBytes,
   requireVerified,
@@ -16,7 +17,8 @@ import {
   type OnNewMessage,
   type Router,
 } from 'switchboard';
-import { startFakePlatform, startTestHost, type TestHost } from 'switchboard/testing';
+import { LogCapture, startFakePlatform, startTestHost, type TestHost } from 'switchboard/testing';
+import { parseCli, start as startCli } from '#src/cli.js';
 import FacebookInput from '../channels/facebook/index.js';
 import RestInput from '../channels/rest/index.js';
 import SlackInput from '../channels/slack/index.js';
@@ -326,4 +328,19 @@ test('a gzip body is read decompressed, its limit counting the decompressed byte
   const delivery = Buffer.from(JSON.stringify(messengerDelivery('zipped for meta', 'm_gzip')));
   const signed = await post('facebook', gzipSync(delivery), { 'content-type': 'application/json', 'content-encoding': 'gzip', ...fbSign(delivery) });
   t.is(signed.status, 200);
+});
+
+test('the CLI: without --body-limit each route keeps its own limit; with it, every route takes that one', async (t) => {
+  const body = JSON.stringify({ sender: 'a', message: 'x'.repeat(100 * 1024) });
+  const statuses: number[] = [];
+  for (const argv of [['--channel', 'rest'], ['--channel', 'rest', '--body-limit', '1mb']]) {
+    const parsed = parseCli([...argv, '--port', '0', '--host', '127.0.0.1']);
+    if (parsed.kind !== 'run') throw new Error('expected run options');
+    const started = await startCli(parsed.options, { logger: createLogger({ level: 'silent', destination: new LogCapture() }) });
+    t.teardown(() => started.server.close(0));
+    const { port } = started.server.httpServer.address() as { port: number };
+    const response = await fetch(`http://127.0.0.1:${port}/webhooks/rest/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    statuses.push(response.status);
+  }
+  t.deepEqual(statuses, [413, 200]);
 });
