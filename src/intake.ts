@@ -81,7 +81,7 @@ async function readBytes(ctx: Context, limit: number | string): Promise<Buffer> 
 async function parseBytes(ctx: Context, bytes: Buffer, parser: ReturnType<typeof bodyParser>): Promise<void> {
   if (looksLikeJson(bytes) && jsonTooDeep(bytes)) throw new BadRequestError('JSON nested too deeply');
   const body = inUtf8(bytes, ctx);
-  const replay = Object.assign(Readable.from(body.length > 0 ? [body] : []), { headers: replayHeaders(ctx.req.headers, body.length) });
+  const replay = Object.assign(Readable.from(body.length > 0 ? [body] : [], { objectMode: false }), { headers: replayHeaders(ctx.req.headers, body.length) });
   const request = Object.create(ctx.request, { req: { value: replay } }) as Context['request'] & { rawBody?: string };
   const view = Object.create(ctx, { req: { value: replay }, request: { value: request } }) as Context;
   await parser(view, async () => {});
