@@ -118,7 +118,7 @@ export class SwitchboardServer {
           const router = this.verifyingRouters.get(channelPrefix(ctx.path));
           // The first layer that would run for this request is the route's own, starting with `requireVerified`.
           const first = router?.match(ctx.path, ctx.method).pathAndMethod[0];
-          return first !== undefined && first.methods.length > 0 && (first.stack[0] as { [VERIFIES_FIRST]?: unknown } | undefined)?.[VERIFIES_FIRST] === true;
+          return first !== undefined && verifiesFirst(first);
         },
       }),
     );
@@ -178,7 +178,7 @@ export class SwitchboardServer {
       channelLogs.set(name, log);
       this.bodyLimits.set(name, (channel.constructor as { bodyLimit?: number | string }).bodyLimit ?? DEFAULT_CHANNEL_BODY_LIMIT);
       // Scanned once: which of the channel's routes verify before their body is parsed (see `requireVerified`).
-      if (router.stack.some((layer) => layer.methods.length > 0 && (layer.stack[0] as { [VERIFIES_FIRST]?: unknown } | undefined)?.[VERIFIES_FIRST] === true)) {
+      if (router.stack.some(verifiesFirst)) {
         this.verifyingRouters.set(name, router);
       }
       app.use(router.routes());
@@ -242,6 +242,11 @@ export class SwitchboardServer {
     })();
     return this.closing;
   }
+}
+
+/** A route (not a `router.use` middleware) whose first middleware is `requireVerified`. */
+function verifiesFirst(layer: { methods: string[]; stack: unknown[] }): boolean {
+  return layer.methods.length > 0 && (layer.stack[0] as { [VERIFIES_FIRST]?: unknown } | undefined)?.[VERIFIES_FIRST] === true;
 }
 
 /** The channel prefix of a `/webhooks/<name>/…` path; '' for the host's own paths. */
