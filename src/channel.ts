@@ -44,6 +44,12 @@ export abstract class InputChannel<C extends Record<string, unknown> = Record<st
   static credentials?: CredentialsSchema;
   /** One line saying what the channel is, for generated docs (`credentials.example.yml`). */
   static description?: string;
+  /**
+   * The largest request body the channel's routes accept (bytes, or a size such as `256kb`): larger ones get 413
+   * before anything reads them. Size it to what the platform sends. Unset: 1mb. The host's `--body-limit`, when
+   * given, overrides every channel's.
+   */
+  static bodyLimit?: number | string;
 
   /**
    * The validated credentials section, with defaults applied. Typed by the class's type argument:

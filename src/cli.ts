@@ -27,7 +27,9 @@ Options:
                        or $SWITCHBOARD_BOT_APOLOGY)
   --bot-timeout MS     how long to wait for a remote bot server per attempt (default 30000)
   --cors ORIGIN        allow this browser origin (repeatable; * for any)
-  --body-limit SIZE    largest request body (default 1mb)
+  --body-limit SIZE    largest request body on every route, overriding each channel's own limit
+                       (default: 64kb rest, callback, socketio, twilio, webexteams; 256kb telegram,
+                       mattermost, botframework; 1mb facebook, slack, rocketchat, channel packages)
   --trust-proxy        trust X-Forwarded-* and Forwarded headers (only behind a reverse proxy that sets them)
   --sender-backlog N   messages one sender may have waiting for the bot (default 20); past it 429
   --sender-backlog-bytes SIZE
@@ -56,7 +58,8 @@ export interface CliOptions {
   botApology?: string;
   botTimeoutMs?: number;
   cors: string[];
-  bodyLimit: string;
+  /** `--body-limit`: overrides every route's own limit. Undefined: each channel's limit. */
+  bodyLimit?: string | undefined;
   /** Trust X-Forwarded-* and Forwarded (RFC 7239) from a reverse proxy. Default false. */
   trustProxy?: boolean;
   /** Queue and concurrency bounds given on the command line (the rest keep their defaults). */
@@ -119,8 +122,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError(`--log-level must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
   }
-  const bodyLimit = values['body-limit'] ?? '1mb';
-  if (!/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i.test(bodyLimit)) throw new ConfigError(`--body-limit must be a size such as 512kb or 2mb, got "${bodyLimit}"`);
+  const bodyLimit = values['body-limit'];
+  if (bodyLimit !== undefined && !/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i.test(bodyLimit)) throw new ConfigError(`--body-limit must be a size such as 512kb or 2mb, got "${bodyLimit}"`);
   const count = (flag: string, min: number): number | undefined => {
     const text = values[flag as keyof typeof values] as string | undefined;
     if (text === undefined) return undefined;

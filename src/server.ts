@@ -1,16 +1,17 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa, { type Context, type Next } from 'koa';
-import bodyParser from 'koa-bodyparser';
 import cors from '@koa/cors';
 import { Router } from '@koa/router';
 import type { Bot } from './bot.js';
 import type { InputChannel } from './channel.js';
-import { BadRequestError, ForbiddenError, HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.js';
+import { ForbiddenError, HttpError, UnsupportedMediaTypeError } from './errors.js';
 import { HttpClient } from './http.js';
+import { bodyIntake } from './intake.js';
 import { channelLogger, silentLogger, type Logger } from './logger.js';
 import { Pipeline, type PipelineLimits } from './pipeline.js';
 import { secretKeys } from './schema.js';
+import { VERIFIES_FIRST } from './signature.js';
 import { MemoryStore, type Store } from './store.js';
 import { VERSION } from './version.js';
 
@@ -23,7 +24,10 @@ export interface ServerOptions {
   http?: HttpClient;
   /** Allowed CORS origins; `*` allows any. None: no CORS headers. */
   cors?: string[];
-  /** Largest accepted request body, as bytes or a string such as `1mb`. */
+  /**
+   * Largest accepted request body on every route, as bytes or a string such as `1mb`; overrides each channel's own
+   * limit (`static bodyLimit`). Unset: each channel's limit (1mb for a channel that declares none), 64kb elsewhere.
+   */
   bodyLimit?: number | string;
   /** Dedup window for platform message ids. */
   dedupTtlMs?: number;
@@ -47,14 +51,17 @@ export interface ServerOptions {
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_CONNECTIONS = 4_096;
+/** The body limit of a channel that declares none (third-party channels), and of the host's own routes. */
+export const DEFAULT_CHANNEL_BODY_LIMIT = '1mb';
+export const HOST_BODY_LIMIT = '64kb';
 
 /** Content types the host parses; anything else with a body is answered 415. */
-const JSON_TYPES = ['application/json', '+json', 'application/csp-report'];
 const BODY_TYPES = ['json', 'urlencoded', 'text/plain', '+json'];
 
 /**
- * The Koa host: one error middleware, CORS, body parsing (raw body kept for signatures), the host's health routes,
- * and every channel's router under `/webhooks/<name>/`.
+ * The Koa host: one error middleware, CORS, the body intake (bytes kept for signatures, parsed before the route or,
+ * on routes that verify first, after verification), the host's health routes, and every channel's router under
+ * `/webhooks/<name>/`.
  */
 export class SwitchboardServer {
   readonly app: Koa;
@@ -66,6 +73,10 @@ export class SwitchboardServer {
   private closing: Promise<void> | undefined;
   private readonly webhooks = new Set<string>();
   private webchatRoute: string | undefined;
+  /** Each channel's body limit, by URL prefix. */
+  private readonly bodyLimits = new Map<string, number | string>();
+  /** The routers of channels with at least one route that verifies before its body is parsed. */
+  private readonly verifyingRouters = new Map<string, Router>();
 
   constructor(options: ServerOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -100,18 +111,14 @@ export class SwitchboardServer {
       app.use(corsMiddleware(options.cors));
     }
     app.use(contentTypeGuard);
-    const limit = String(options.bodyLimit ?? '1mb');
     app.use(
-      bodyParser({
-        enableTypes: ['json', 'form', 'text'],
-        extendTypes: { json: JSON_TYPES },
-        jsonLimit: limit,
-        formLimit: limit,
-        textLimit: limit,
-        onerror: (error: Error & { status?: number; type?: string }) => {
-          if (error.status === 413) throw new PayloadTooLargeError(`request body is larger than the limit of ${String(limit)}`);
-          if (error.status === 415) throw new UnsupportedMediaTypeError(`unsupported content encoding`);
-          throw new BadRequestError(error.type === 'entity.parse.failed' || error instanceof SyntaxError ? 'malformed JSON body' : 'malformed request body');
+      bodyIntake({
+        limitFor: (ctx) => options.bodyLimit ?? this.bodyLimits.get(channelPrefix(ctx.path)) ?? HOST_BODY_LIMIT,
+        verifiesFirst: (ctx) => {
+          const router = this.verifyingRouters.get(channelPrefix(ctx.path));
+          // The first layer that would run for this request is the route's own, starting with `requireVerified`.
+          const first = router?.match(ctx.path, ctx.method).pathAndMethod[0];
+          return first !== undefined && verifiesFirst(first);
         },
       }),
     );
@@ -135,7 +142,7 @@ export class SwitchboardServer {
     const channelLogs = new Map<string, Logger>();
     app.use(async (ctx: Context, next: Next) => {
       if (ctx.path.startsWith('/webhooks/')) {
-        const log = channelLogs.get(ctx.path.slice('/webhooks/'.length).split('/', 1)[0]!);
+        const log = channelLogs.get(channelPrefix(ctx.path));
         if (log) ctx.state.log = log;
       }
       await next();
@@ -169,6 +176,11 @@ export class SwitchboardServer {
         this.webchatRoute = page;
       }
       channelLogs.set(name, log);
+      this.bodyLimits.set(name, (channel.constructor as { bodyLimit?: number | string }).bodyLimit ?? DEFAULT_CHANNEL_BODY_LIMIT);
+      // Scanned once: which of the channel's routes verify before their body is parsed (see `requireVerified`).
+      if (router.stack.some(verifiesFirst)) {
+        this.verifyingRouters.set(name, router);
+      }
       app.use(router.routes());
       app.use(router.allowedMethods());
     }
@@ -230,6 +242,16 @@ export class SwitchboardServer {
     })();
     return this.closing;
   }
+}
+
+/** A route (not a `router.use` middleware) whose first middleware is `requireVerified`. */
+function verifiesFirst(layer: { methods: string[]; stack: unknown[] }): boolean {
+  return layer.methods.length > 0 && (layer.stack[0] as { [VERIFIES_FIRST]?: unknown } | undefined)?.[VERIFIES_FIRST] === true;
+}
+
+/** The channel prefix of a `/webhooks/<name>/…` path; '' for the host's own paths. */
+function channelPrefix(path: string): string {
+  return path.startsWith('/webhooks/') ? path.slice('/webhooks/'.length).split('/', 1)[0]! : '';
 }
 
 /** The one place errors become responses: `{"error": message}` with the error's status; never a stack trace. */

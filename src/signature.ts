@@ -53,13 +53,55 @@ export function headerValue(headers: RequestHeaders, name: string): string | und
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** Where the host keeps a request's bytes, and its deferred parse. `Symbol.for`: a channel package bundling its own
+ * copy of this module still finds what the host stored. */
+const RAW_BYTES = Symbol.for('switchboard.rawBytes');
+const PARSE_BODY = Symbol.for('switchboard.parseBody');
+/** Marks the middleware `requireVerified` returns, so the host knows the route verifies before its body is parsed. */
+export const VERIFIES_FIRST = Symbol.for('switchboard.verifiesFirst');
+
+const NO_BYTES = Buffer.alloc(0);
+
+type BodyHolder = { [RAW_BYTES]?: unknown; [PARSE_BODY]?: unknown; rawBody?: unknown };
+
 /**
- * The raw request body as received, kept by the host's body parser for signature checks. Empty when the request
- * had no body.
+ * The request body exactly as received (after any `Content-Encoding` is undone): the bytes a platform signed. Use
+ * this for signatures: decoded text loses a byte order mark and any bytes that are not UTF-8. Empty when the
+ * request had no body.
+ */
+export function rawBytes(ctx: Context): Buffer {
+  const request = ctx.request as BodyHolder;
+  const bytes = request[RAW_BYTES];
+  if (Buffer.isBuffer(bytes)) return bytes;
+  // A context the host did not read (a unit test's hand-made one): the text a body parser kept, if any.
+  return typeof request.rawBody === 'string' ? Buffer.from(request.rawBody, 'utf8') : NO_BYTES;
+}
+
+/**
+ * The raw request body as UTF-8 text (a byte order mark kept, so re-encoding it gives the same bytes for a UTF-8
+ * body). Signatures should use `rawBytes`. Empty when the request had no body.
  */
 export function rawBody(ctx: Context): string {
-  const raw = (ctx.request as { rawBody?: unknown }).rawBody;
-  return typeof raw === 'string' ? raw : '';
+  const request = ctx.request as BodyHolder;
+  const bytes = request[RAW_BYTES];
+  if (Buffer.isBuffer(bytes)) return bytes.toString('utf8');
+  return typeof request.rawBody === 'string' ? request.rawBody : '';
+}
+
+/**
+ * The host's side: keeps a request's bytes, and how to parse them once it is safe to (see `requireVerified`).
+ * Not part of the public API.
+ */
+export function keepRawBytes(ctx: Context, bytes: Buffer, parse: () => Promise<void>): void {
+  const request = ctx.request as BodyHolder;
+  request[RAW_BYTES] = bytes;
+  request[PARSE_BODY] = parse;
+}
+
+/** Runs the host's deferred parse of the body; nothing when it already ran or the host keeps none. */
+export async function parseKeptBody(ctx: Context): Promise<void> {
+  const parse = (ctx.request as BodyHolder)[PARSE_BODY];
+  if (typeof parse === 'function') await (parse as () => Promise<void>)();
 }
 
 /** A check of one request: `true` when verified, else the reason (logged, never sent to the client). */
@@ -68,9 +110,13 @@ export type RequestCheck = (ctx: Context) => boolean | string | Promise<boolean 
 /**
  * Koa middleware that lets a request through only when `check` verifies it; otherwise 401, and the route (and the
  * bot) is never reached. Put it before any handler that answers a challenge.
+ *
+ * Verify before parse: when it is the first middleware of a route, the host reads the body's bytes (`rawBytes`)
+ * but does not parse them; the check sees only headers and bytes, and the body is parsed (`ctx.request.body`) after
+ * it succeeds, so an unsigned request costs no JSON parsing. Elsewhere, or with `skip`, the host parses first.
  */
 export function requireVerified(check: RequestCheck, options: { skip?: boolean } = {}) {
-  return async function verified(ctx: Context, next: Next): Promise<void> {
+  const verified = async function verified(ctx: Context, next: Next): Promise<void> {
     if (options.skip) return next();
     let result: boolean | string;
     try {
@@ -83,6 +129,10 @@ export function requireVerified(check: RequestCheck, options: { skip?: boolean }
       (ctx.state as { log?: { warn: (o: object, m: string) => void } }).log?.warn({ reason }, 'request rejected: not verified');
       throw new UnauthorizedError('request could not be verified');
     }
+    await parseKeptBody(ctx);
     await next();
   };
+  // With `skip` nothing is verified, so the host has no reason to hold the parse back.
+  if (!options.skip) Object.defineProperty(verified, VERIFIES_FIRST, { value: true });
+  return verified;
 }

@@ -1,7 +1,11 @@
-// Bad input never gets a 500: every built-in channel, with verification off so that random bodies reach its parser,
-// takes random JSON, forms and text. fast-check with a fixed seed, so a failure reproduces.
+// Bad input never gets a 500: every built-in channel takes random JSON, forms and text — with verification off so that
+// random bodies reach its parser, and with verification on, each body sent unsigned and signed the way its platform
+// signs (so it gets past the check to the parser). fast-check with a fixed seed, so a failure reproduces.
 import test from 'ava';
 import fc from 'fast-check';
+import { createHash, createHmac } from 'node:crypto';
+import twilio from 'twilio';
+import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
 import { loadChannels } from '#src/loader.js';
 import { parseCredentialsText } from '#src/credentials.js';
 import { startFakePlatform, startTestHost } from 'switchboard/testing';
@@ -50,3 +54,124 @@ callback: {url: "${api}/callback"}
   t.deepEqual(crashes, []);
   t.is((await host.request('/health')).status, 200);
 });
+
+/** Bodies worth sending: random JSON (some shaped like the platforms'), strings, forms, deep nesting, a byte order mark. */
+function bodies() {
+  const jsonish = fc.oneof(
+    fc.json(),
+    fc.jsonValue().map((v) => JSON.stringify(v)),
+    fc.dictionary(fc.constantFrom('type', 'event', 'entry', 'message', 'update_id', 'data', 'payload', 'sender', 'text', 'callback_query', 'messages', 'visitor', 'from', 'conversation', 'token', 'challenge', 'object', 'serviceUrl', 'channelId', 'id'), fc.jsonValue()).map((v) => JSON.stringify(v)),
+    fc.integer({ min: 60, max: 70 }).map((depth) => `{"object":"page","entry":${'['.repeat(depth)}${']'.repeat(depth)}}`),
+  );
+  const body = fc.oneof(jsonish, fc.string(), fc.string().map((s) => `payload=${encodeURIComponent(s)}`), fc.dictionary(fc.string(), fc.string()).map((d) => new URLSearchParams(d).toString()));
+  return fc.tuple(body, fc.boolean()).map(([text, bom]) => (bom ? `\uFEFF${text}` : text));
+}
+
+test('with verification on, random bodies — unsigned, and signed as each platform signs — never produce a 500', async (t) => {
+  const key = connectorKey('fuzz-key', null);
+  const platform = await startFakePlatform((request) => {
+    if (request.path === '/openid') return { body: { issuer: 'https://api.botframework.com', jwks_uri: `${platform.url}/keys`, id_token_signing_alg_values_supported: ['RS256'] } };
+    if (request.path === '/keys') return { body: { keys: [key.jwk] } };
+    return undefined;
+  });
+  t.teardown(() => platform.close());
+  const api = platform.url;
+  const secrets = { facebook: 'fb-app-secret', slack: 'slack-signing-secret', telegram: 'tg-secret-token', twilio: 'twilio-auth-token', webex: 'webex-secret', mattermost: 'mm-webhook-token', rocketchat: 'rc-webhook-token' };
+  const yaml = `
+facebook: {verify: v, page-access-token: p, secret: ${secrets.facebook}, api_url: "${api}"}
+slack: {slack_token: xoxb-1, slack_signing_secret: ${secrets.slack}, api_url: "${api}"}
+telegram: {access_token: "1:a", verify: bot, webhook_url: "https://x.example/w", secret_token: ${secrets.telegram}, api_url: "${api}"}
+twilio: {account_sid: AC00000000000000000000000000000000, auth_token: ${secrets.twilio}, twilio_number: "+15005550006", api_url: "${api}"}
+mattermost: {url: "${api}/api/v4", token: t, webhook_url: "https://x.example/w", webhook_token: ${secrets.mattermost}}
+rocketchat: {user: bot, password: p, server_url: "${api}", webhook_token: ${secrets.rocketchat}}
+webexteams: {access_token: t, webhook_secret: ${secrets.webex}, api_url: "${api}"}
+botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
+`;
+  const channels = await loadChannels(parseCredentialsText(yaml, 'fuzz.yml', {}), []);
+  const host = await startTestHost(channels, { answers: [{ text: 'ok', buttons: [{ title: 'b', payload: '/b' }] }] });
+  t.teardown(() => host.close());
+
+  /** Headers (and a path) that sign `body` as the platform would; for body-token platforms, the body with its token. */
+  async function sign(channel: string, type: string, body: string): Promise<{ body: string; headers: Record<string, string>; path?: string }> {
+    const bytes = Buffer.from(body, 'utf8');
+    const form = type.startsWith('application/x-www-form-urlencoded');
+    switch (channel) {
+      case 'facebook':
+        return { body, headers: { 'x-hub-signature-256': `sha256=${createHmac('sha256', secrets.facebook).update(bytes).digest('hex')}` } };
+      case 'slack': {
+        const ts = String(Math.floor(Date.now() / 1000));
+        return { body, headers: { 'x-slack-request-timestamp': ts, 'x-slack-signature': `v0=${createHmac('sha256', secrets.slack).update(`v0:${ts}:`).update(bytes).digest('hex')}` } };
+      }
+      case 'telegram':
+        return { body, headers: { 'x-telegram-bot-api-secret-token': secrets.telegram } };
+      case 'webexteams':
+        return { body, headers: { 'x-spark-signature': createHmac('sha1', secrets.webex).update(bytes).digest('hex') } };
+      case 'twilio': {
+        const url = `${host.url}/webhooks/twilio/webhook`;
+        if (form) return { body, headers: { 'x-twilio-signature': twilio.getExpectedTwilioSignature(secrets.twilio, url, Object.fromEntries(new URLSearchParams(body))) } };
+        // Other bodies: Twilio puts the body's SHA-256 in the URL and signs the URL alone.
+        const query = `bodySHA256=${createHash('sha256').update(bytes).digest('hex')}`;
+        return { body, path: `/webhook?${query}`, headers: { 'x-twilio-signature': twilio.getExpectedTwilioSignature(secrets.twilio, `${url}?${query}`, {}) } };
+      }
+      case 'botframework': {
+        let serviceUrl: unknown;
+        try {
+          serviceUrl = (JSON.parse(body.replace(/^\uFEFF/, '')) as { serviceUrl?: unknown })?.serviceUrl;
+        } catch {
+          serviceUrl = undefined;
+        }
+        const token = await connectorToken(key, { aud: 'fuzz-app', serviceurl: typeof serviceUrl === 'string' ? serviceUrl : 'https://smba.trafficmanager.net/teams/' });
+        return { body, headers: { authorization: `Bearer ${token}` } };
+      }
+      case 'mattermost':
+      case 'rocketchat': {
+        const token = secrets[channel];
+        if (form) return { body: `${body}${body === '' ? '' : '&'}token=${token}`, headers: {} };
+        try {
+          const value: unknown = JSON.parse(body.replace(/^\uFEFF/, ''));
+          if (value !== null && typeof value === 'object' && !Array.isArray(value)) return { body: JSON.stringify({ ...value, token }), headers: {} };
+        } catch {
+          // Not JSON: sent as it is.
+        }
+        return { body, headers: {} };
+      }
+      default:
+        throw new Error(`no signer for ${channel}`);
+    }
+  }
+  /** Channels whose signature covers headers and bytes only: a signed request must get past the check. */
+  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams']);
+
+  const request = fc.record({
+    channel: fc.constantFrom(...channels.map((c) => c.name())),
+    type: fc.constantFrom('application/json', 'application/json; charset=iso-8859-1', 'application/x-www-form-urlencoded', 'text/plain'),
+    body: bodies(),
+    signed: fc.boolean(),
+  });
+  let signedPastCheck = 0;
+  let unsignedRefused = 0;
+  await fc.assert(
+    fc.asyncProperty(request, async ({ channel, type, body, signed }) => {
+      const sent = signed ? await sign(channel, type, body) : { body, headers: {} as Record<string, string>, path: undefined };
+      const response = await host.post(channel, sent.body, { headers: { 'content-type': type, ...sent.headers }, path: sent.path });
+      const what = `${channel} ${signed ? 'signed' : 'unsigned'} ${type} ${JSON.stringify(sent.body).slice(0, 200)}`;
+      if (response.status >= 500) throw new Error(`${what} answered ${response.status}: ${response.text}`);
+      if (/\n\s+at /.test(response.text)) throw new Error(`${what} leaked a stack trace`);
+      if (signed && byteSigned.has(channel)) {
+        if (response.status === 401) throw new Error(`${what}: signed, yet refused as unverified`);
+        signedPastCheck++;
+      }
+      if (!signed && channel !== 'mattermost' && channel !== 'rocketchat') {
+        if (response.status !== 401) throw new Error(`${what}: unsigned, yet answered ${response.status}`);
+        unsignedRefused++;
+      }
+    }),
+    { seed: 20261202, numRuns: 1500 },
+  );
+  t.true(signedPastCheck > 200, `${signedPastCheck} signed requests got past verification`);
+  t.true(unsignedRefused > 200, `${unsignedRefused} unsigned requests refused`);
+  const crashes = host.logs.lines.filter((line) => /unexpected error while handling a request/.test(line));
+  t.deepEqual(crashes, []);
+  t.is((await host.request('/health')).status, 200);
+});
+

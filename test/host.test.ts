@@ -41,14 +41,14 @@ test('unsupported content type → 415 naming the type', async (t) => {
   t.is(bot.received.length, 0);
 });
 
-test('body over the limit → 413 (default 1 MB)', async (t) => {
+test('body over the limit → 413 (rest: 64kb by default)', async (t) => {
   const { request, bot } = await restServer(t);
-  const big = JSON.stringify({ sender: 'a', message: 'x'.repeat(1024 * 1024 + 10) });
+  const big = JSON.stringify({ sender: 'a', message: 'x'.repeat(64 * 1024 + 10) });
   const response = await request('/webhooks/rest/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
   t.is(response.status, 413);
-  t.deepEqual(response.json, { error: 'request body is larger than the limit of 1mb' });
+  t.deepEqual(response.json, { error: 'request body is larger than the limit of 64kb' });
   t.is(bot.received.length, 0);
-  const justUnder = JSON.stringify({ sender: 'a', message: 'x'.repeat(900 * 1024) });
+  const justUnder = JSON.stringify({ sender: 'a', message: 'x'.repeat(60 * 1024) });
   const ok = await request('/webhooks/rest/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: justUnder });
   t.is(ok.status, 200);
 });

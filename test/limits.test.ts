@@ -254,7 +254,7 @@ test('a client trickling its body byte by byte is cut off after the request time
   const { socket, closed, connected } = rawConnection(host.port);
   await connected;
   const started = Date.now();
-  socket.write('POST /webhooks/rest/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n');
+  socket.write('POST /webhooks/rest/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000\r\n\r\n');
   let isClosed = false;
   void closed.then(() => (isClosed = true));
   const trickle = setInterval(() => {

@@ -10,7 +10,7 @@ import { UserMessage } from '#src/message.js';
 import { CollectingOutputChannel } from '#src/output.js';
 import type { OnNewMessage } from '#src/pipeline.js';
 import { SwitchboardServer } from '#src/server.js';
-import { hmac, rawBody, requireVerified, safeEqual, verifyHmac, type RequestCheck } from '#src/signature.js';
+import { hmac, keepRawBytes, rawBody, rawBytes, requireVerified, safeEqual, verifyHmac, type RequestCheck } from '#src/signature.js';
 
 // RFC 4231 test case 2 / RFC 2202 test case 2.
 const KEY = 'Jefe';
@@ -173,6 +173,18 @@ test('rawBody is the kept string, or empty', (t) => {
   t.is(rawBody({ request: { rawBody: 'abc' } } as unknown as Context), 'abc');
   t.is(rawBody({ request: {} } as unknown as Context), '');
   t.is(rawBody({ request: { rawBody: Buffer.from('abc') } } as unknown as Context), '');
+});
+
+test('rawBytes are the bytes the host kept (a byte order mark and latin1 included); rawBody is them as UTF-8', (t) => {
+  const bytes = Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0x22, 0xe9, 0x22, 0x7d]);
+  const ctx = { request: { rawBody: 'parsed text' } } as unknown as Context;
+  keepRawBytes(ctx, bytes, async () => {});
+  t.is(rawBytes(ctx), bytes);
+  t.is(rawBody(ctx), bytes.toString('utf8'));
+  t.true(rawBody(ctx).startsWith('\uFEFF'));
+  // A context the host did not read: the text a parser kept, else nothing.
+  t.deepEqual(rawBytes({ request: { rawBody: 'abc' } } as unknown as Context), Buffer.from('abc'));
+  t.is(rawBytes({ request: {} } as unknown as Context).length, 0);
 });
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import {
   UserMessage,
   credentialsSchema,
   jsonBody,
-  rawBody,
+  rawBytes,
   requireVerified,
   secret,
   z,
@@ -12,6 +12,7 @@ import {
   type OnNewMessage,
   type Router,
   isObject,
+  jsonTooDeep,
 } from 'switchboard';
 import { OpenIdKeys, TokenCache } from './auth.js';
 import { BotFrameworkOutput } from './output.js';
@@ -44,9 +45,10 @@ const credentials = credentialsSchema({
 type Credentials = z.output<typeof credentials>;
 
 /** The parts of an activity the token is checked against, read leniently: a body that is not JSON is a 400 later. */
-function activityClaims(raw: string): { serviceUrl?: unknown; channelId?: unknown } | undefined {
+function activityClaims(raw: Buffer): { serviceUrl?: unknown; channelId?: unknown } | undefined {
+  if (jsonTooDeep(raw)) return undefined;
   try {
-    const value: unknown = JSON.parse(raw);
+    const value: unknown = JSON.parse(raw.toString('utf8').replace(/^\uFEFF/, ''));
     return isObject(value) ? value : undefined;
   } catch {
     return undefined;
@@ -62,6 +64,8 @@ function activityClaims(raw: string): { serviceUrl?: unknown; channelId?: unknow
 export class BotFrameworkInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Microsoft Bot Framework (Azure Bot Service, Teams)';
+  /** Request bodies up to 256kb: one activity, with its attachments, cards and Teams entities. */
+  static override bodyLimit = '256kb';
 
   private keysClient: OpenIdKeys | undefined;
   private tokenCache: TokenCache | undefined;
@@ -95,7 +99,8 @@ export class BotFrameworkInput extends InputChannel<Credentials> {
 
   private async check(ctx: Context): Promise<true | string> {
     const keys = await this.keys.source();
-    return verifyToken(ctx.headers, keys, { appId: this.credentials.app_id, activity: activityClaims(rawBody(ctx)) });
+    // A getter: verifyToken reads the activity only once the token is verified, so an unsigned body is not parsed.
+    return verifyToken(ctx.headers, keys, { appId: this.credentials.app_id, get activity() { return activityClaims(rawBytes(ctx)); } });
   }
 
   router(onNewMessage: OnNewMessage): Router {

@@ -36,6 +36,8 @@ const credentials = credentialsSchema({
 export class CallbackInput extends InputChannel<z.output<typeof credentials>> {
   static override credentials = credentials;
   static override description = 'like rest, but the answers are POSTed to your URL afterwards';
+  /** Request bodies up to 64kb: a chat message and its metadata, as rest. */
+  static override bodyLimit = '64kb';
 
   name(): string {
     return 'callback';

@@ -5,7 +5,7 @@ import {
   UserMessage,
   credentialsSchema,
   jsonBody,
-  rawBody,
+  rawBytes,
   requireVerified,
   safeEqual,
   secret,
@@ -52,6 +52,8 @@ type Credentials = z.output<typeof credentials>;
 export class FacebookInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Facebook Messenger (a Page, through a Meta app)';
+  /** Request bodies up to 1mb: Meta batches up to 1000 entries into one delivery. */
+  static override bodyLimit = '1mb';
 
   name(): string {
     return 'facebook';
@@ -88,7 +90,7 @@ export class FacebookInput extends InputChannel<Credentials> {
     router.get('/webhook', (ctx) => this.subscribe(ctx));
     router.post(
       '/webhook',
-      requireVerified((ctx) => verifySignature(rawBody(ctx), ctx.headers, this.credentials.secret), { skip: this.unverified }),
+      requireVerified((ctx) => verifySignature(rawBytes(ctx), ctx.headers, this.credentials.secret), { skip: this.unverified }),
       async (ctx) => {
         const body = jsonBody(ctx);
         ctx.type = 'text/plain';

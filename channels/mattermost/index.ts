@@ -53,6 +53,8 @@ type Credentials = z.output<typeof credentials>;
 export class MattermostInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Mattermost bot: outgoing webhook in, REST API out, interactive buttons';
+  /** Request bodies up to 256kb: an outgoing webhook or a button click with its context. */
+  static override bodyLimit = '256kb';
 
   private apiClient: MattermostApi | undefined;
 

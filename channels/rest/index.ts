@@ -40,6 +40,8 @@ const credentials = credentialsSchema({
 export class RestInput extends InputChannel<z.output<typeof credentials>> {
   static override credentials = credentials;
   static override description = "Rasa's REST protocol: the answers come back in the HTTP response";
+  /** Request bodies up to 64kb: a chat message and its metadata. */
+  static override bodyLimit = '64kb';
 
   name(): string {
     return 'rest';

@@ -39,6 +39,8 @@ type Credentials = z.output<typeof credentials>;
 export class RocketChatInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Rocket.Chat bot user: outgoing integration (or Omnichannel webhook) in, REST API out';
+  /** Request bodies up to 1mb: the Omnichannel webhook can send a whole conversation's messages. */
+  static override bodyLimit = '1mb';
 
   private apiClient: RocketChatApi | undefined;
 

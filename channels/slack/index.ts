@@ -5,7 +5,8 @@ import {
   credentialsSchema,
   formBody,
   jsonBody,
-  rawBody,
+  rawBytes,
+  jsonTooDeep,
   requireVerified,
   secret,
   verificationSecret,
@@ -45,6 +46,8 @@ const header = (ctx: Context, name: string): string | undefined => headerValue(c
 export class SlackInput extends InputChannel<SlackCredentials> {
   static override credentials = credentials;
   static override description = 'Slack app: Events API messages and mentions, Block Kit buttons';
+  /** Request bodies up to 1mb: interactivity payloads carry the whole message and view state. */
+  static override bodyLimit = '1mb';
 
   name(): string {
     return 'slack';
@@ -57,6 +60,7 @@ export class SlackInput extends InputChannel<SlackCredentials> {
     if (!ctx.is('urlencoded')) return parseEvent(jsonBody(ctx), options);
     const payload = formBody(ctx).payload;
     if (payload === undefined) return { kind: 'invalid', reason: 'missing form field "payload"' };
+    if (jsonTooDeep(payload)) return { kind: 'invalid', reason: 'JSON nested too deeply in "payload"' };
     try {
       return parseInteractive(JSON.parse(payload), options);
     } catch {
@@ -84,7 +88,7 @@ export class SlackInput extends InputChannel<SlackCredentials> {
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
     const settings = this.credentials;
-    const check = (ctx: Context) => verifySlackRequest(rawBody(ctx), ctx.headers, settings.slack_signing_secret, Date.now());
+    const check = (ctx: Context) => verifySlackRequest(rawBytes(ctx), ctx.headers, settings.slack_signing_secret, Date.now());
 
     router.post('/webhook', requireVerified(check, { skip: this.unverified }), async (ctx) => {
       const log = this.logger;

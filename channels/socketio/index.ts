@@ -83,6 +83,8 @@ type Ack = (answer: unknown) => void;
 export class SocketIOInput extends InputChannel {
   static override credentials = credentials;
   static override description = "Rasa's socket.io protocol for web chat widgets, and a web chat page at /webhooks/socketio/webchat";
+  /** Request bodies up to 64kb: its HTTP routes only; socket.io events have engine.io's own limit (maxHttpBufferSize). */
+  static override bodyLimit = '64kb';
 
   /** Set to false before the host mounts the channel to drop the web chat route whatever the credentials say (`--no-webchat`). */
   serveWebchat: boolean | undefined;

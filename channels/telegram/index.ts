@@ -33,6 +33,8 @@ type Credentials = z.output<typeof credentials>;
 export class TelegramInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Telegram bot (webhook, verified by its secret token)';
+  /** Request bodies up to 256kb: one Update: a 4096-character message with its entities, or a callback query with its message. */
+  static override bodyLimit = '256kb';
 
   name(): string {
     return 'telegram';

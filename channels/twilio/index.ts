@@ -3,7 +3,7 @@ import {
   UserMessage,
   credentialsSchema,
   formBody,
-  rawBody,
+  rawBytes,
   requireVerified,
   secret,
   z,
@@ -48,6 +48,8 @@ export const EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
 export class TwilioInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Twilio SMS, MMS and WhatsApp (Programmable Messaging)';
+  /** Request bodies up to 64kb: a message form: at most 1600 characters of Body and a few fields per media item. */
+  static override bodyLimit = '64kb';
 
   name(): string {
     return 'twilio';
@@ -82,7 +84,7 @@ export class TwilioInput extends InputChannel<Credentials> {
     router.post(
       '/webhook',
       requireVerified(
-        (ctx) => verifySignature({ url: this.signedUrl(ctx), raw: rawBody(ctx), form: Boolean(ctx.is('urlencoded')), headers: ctx.headers }, this.credentials.auth_token, this.credentials.webhook_signing_keys),
+        (ctx) => verifySignature({ url: this.signedUrl(ctx), raw: rawBytes(ctx), form: Boolean(ctx.is('urlencoded')), headers: ctx.headers }, this.credentials.auth_token, this.credentials.webhook_signing_keys),
         { skip: this.unverified },
       ),
       async (ctx) => {

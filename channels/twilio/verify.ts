@@ -108,8 +108,8 @@ export function signatureSettings(header: string): { key: string | undefined; al
 export interface SignedRequest {
   /** The URL Twilio called, as it signed it: `webhook_url`, or the request URL as received. */
   url: string;
-  /** The raw request body. */
-  raw: string;
+  /** The request body as received: the bytes are what `bodySHA256` hashes. */
+  raw: string | Buffer;
   /** True when the body is `application/x-www-form-urlencoded`: only then are its fields part of the signature. */
   form: boolean;
   headers: Headers;
@@ -152,7 +152,7 @@ export function verifySignature(request: SignedRequest, authToken: string | unde
     const actual = createHash('sha256').update(request.raw).digest('hex');
     if (!safeEqual(bodyHash.toLowerCase(), actual)) return 'bodySHA256 in the URL does not match the body';
   } else if (request.form) {
-    params = [...new URLSearchParams(request.raw)];
+    params = [...new URLSearchParams(typeof request.raw === 'string' ? request.raw : request.raw.toString('utf8'))];
   }
   for (const url of urlVariants(request.url)) {
     if (safeEqual(given, computeSignature(key, url, params, algorithm))) return true;

@@ -4,7 +4,7 @@ import {
   UserMessage,
   credentialsSchema,
   jsonBody,
-  rawBody,
+  rawBytes,
   requireVerified,
   secret,
   verificationSecret,
@@ -49,6 +49,8 @@ const FETCH_DEDUP_MS = 15 * 60_000;
 export class WebexTeamsInput extends InputChannel<Credentials> {
   static override credentials = credentials;
   static override description = 'Webex (Teams) bot, through a webhook';
+  /** Request bodies up to 64kb: a notification carries ids only; the message itself is fetched from the API. */
+  static override bodyLimit = '64kb';
 
   /** The tail of each room's fetch queue. */
   private readonly rooms = new Map<string, Promise<void>>();
@@ -115,7 +117,7 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
     const output = this.output();
-    const check = (ctx: Context) => verifySignature(rawBody(ctx), ctx.headers, this.credentials.webhook_secret);
+    const check = (ctx: Context) => verifySignature(rawBytes(ctx), ctx.headers, this.credentials.webhook_secret);
     router.post('/webhook', requireVerified(check, { skip: this.unverified }), (ctx) => {
       const body = jsonBody(ctx);
       const parsed = parseNotification(body);

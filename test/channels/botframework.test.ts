@@ -319,8 +319,8 @@ runChannelCases(test, {
       status: 400,
       received: [],
     },
-    // The host's body parser refuses malformed JSON before any route runs, so this is a 400 too; nothing reaches the bot.
-    { label: 'botframework: malformed JSON without a token → 400 from the host, the bot never called', body: '{"type": "message", ', headers: { 'content-type': 'application/json' }, status: 400, received: [] },
+    // Verify before parse: without a token the body is never parsed, so malformed JSON is a 401, not a 400.
+    { label: 'botframework: malformed JSON without a token → 401 before any parsing, the bot never called', body: '{"type": "message", ', headers: { 'content-type': 'application/json' }, status: 401, received: [] },
     { label: 'botframework: a JSON object that is not an activity (no type) → 400', body: { serviceUrl: SERVICE_URL, text: 'hi' }, sign, status: 400, received: [] },
     refused('a JSON object without a serviceUrl', 'valid', { hello: 'world' }),
     {

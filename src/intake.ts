@@ -1,0 +1,118 @@
+/**
+ * The host's request-body intake: every body is first read as bytes, within its route's limit, and kept for
+ * signature checks (`rawBytes`); it is parsed (koa-bodyparser, over a replay of those bytes) either at once, or —
+ * on a route that verifies first (`requireVerified`) — only once the request is verified, so an unsigned request
+ * to a signed route is refused without its body ever being parsed.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import { createUnzip } from 'node:zlib';
+import type { Context, Next } from 'koa';
+import bodyParser from 'koa-bodyparser';
+import getRawBody from 'raw-body';
+import { jsonTooDeep } from './body.js';
+import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.js';
+import { keepRawBytes } from './signature.js';
+
+/** Content types parsed as JSON (`+json` covers `application/vnd.api+json` and the like). */
+const JSON_TYPES = ['application/json', '+json', 'application/csp-report'];
+
+/** Charsets a body is parsed in as sent; any other one a JSON or text body declares is decoded into UTF-8 first. */
+const UTF8_NAMES = new Set(['', 'utf-8', 'utf8', 'us-ascii', 'ascii']);
+
+export interface BodyIntakeOptions {
+  /** The largest body this request's route accepts: bytes, or a size such as `64kb` (the 413 names it). */
+  limitFor(ctx: Context): number | string;
+  /** True when the matched route verifies the request before anything reads its body. */
+  verifiesFirst(ctx: Context): boolean;
+}
+
+/** Koa middleware: read the body's bytes, then parse now, or leave it to `requireVerified` on a verify-first route. */
+export function bodyIntake(options: BodyIntakeOptions) {
+  // The bytes are already bounded by the route's limit when the parser sees them.
+  const unbounded = '1tb';
+  const parser = bodyParser({
+    enableTypes: ['json', 'form', 'text'],
+    extendTypes: { json: JSON_TYPES },
+    jsonLimit: unbounded,
+    formLimit: unbounded,
+    textLimit: unbounded,
+    onerror: (error: Error & { status?: number; type?: string }) => {
+      if (error.status === 415) throw new UnsupportedMediaTypeError('unsupported content encoding');
+      throw new BadRequestError(error.type === 'entity.parse.failed' || error instanceof SyntaxError ? 'malformed JSON body' : 'malformed request body');
+    },
+  });
+
+  return async function intake(ctx: Context, next: Next): Promise<void> {
+    const bytes = await readBytes(ctx, options.limitFor(ctx));
+    let parsing: Promise<void> | undefined;
+    const parse = () => (parsing ??= parseBytes(ctx, bytes, parser));
+    keepRawBytes(ctx, bytes, parse);
+    if (!options.verifiesFirst(ctx)) await parse();
+    await next();
+  };
+}
+
+/** The body as bytes, `Content-Encoding` (gzip, deflate) undone; the limit counts the decoded bytes. */
+async function readBytes(ctx: Context, limit: number | string): Promise<Buffer> {
+  const encoding = (ctx.get('content-encoding') || 'identity').trim().toLowerCase();
+  const compressed = encoding === 'gzip' || encoding === 'deflate' || encoding === 'x-gzip';
+  if (!compressed && encoding !== 'identity') throw new UnsupportedMediaTypeError('unsupported content encoding');
+  const unzip = compressed ? ctx.req.pipe(createUnzip()) : undefined;
+  const length = compressed ? undefined : ctx.get('content-length') || undefined;
+  try {
+    return await getRawBody(unzip ?? ctx.req, { limit, length });
+  } catch (thrown) {
+    if (unzip) {
+      ctx.req.unpipe(unzip);
+      unzip.destroy();
+    }
+    const error = thrown as Error & { status?: number; type?: string };
+    if (error.status === 413) throw new PayloadTooLargeError(`request body is larger than the limit of ${String(limit)}`);
+    throw new BadRequestError(error.type === 'request.aborted' ? 'request aborted' : 'malformed request body');
+  }
+}
+
+/**
+ * Parses the kept bytes with koa-bodyparser, as if they were arriving: it reads a replay stream through a view of
+ * the context whose `req` is that stream; what it parses is set on the real request. A JSON-looking body nested too
+ * deeply is refused before any parser sees it.
+ */
+async function parseBytes(ctx: Context, bytes: Buffer, parser: ReturnType<typeof bodyParser>): Promise<void> {
+  if (looksLikeJson(bytes) && jsonTooDeep(bytes)) throw new BadRequestError('JSON nested too deeply');
+  const body = inUtf8(bytes, ctx);
+  const replay = Object.assign(Readable.from(body.length > 0 ? [body] : [], { objectMode: false }), { headers: replayHeaders(ctx.req.headers, body.length) });
+  const request = Object.create(ctx.request, { req: { value: replay } }) as Context['request'] & { rawBody?: string };
+  const view = Object.create(ctx, { req: { value: replay }, request: { value: request } }) as Context;
+  await parser(view, async () => {});
+  (ctx.request as { body?: unknown }).body = request.body;
+  (ctx.request as { rawBody?: unknown }).rawBody = request.rawBody;
+}
+
+/** The headers the parser sees: the body's real length, no transfer or content encoding left to undo. */
+function replayHeaders(headers: IncomingHttpHeaders, length: number): IncomingHttpHeaders {
+  const { 'transfer-encoding': chunked, 'content-encoding': _encoding, 'content-length': declared, ...rest } = headers;
+  // A request that announced no body keeps announcing none, so the parser treats it as before.
+  return chunked !== undefined || declared !== undefined ? { ...rest, 'content-length': String(length) } : rest;
+}
+
+/** First non-blank byte (after a byte order mark) is `{` or `[`: worth the depth scan whatever its content type says. */
+function looksLikeJson(bytes: Buffer): boolean {
+  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)) i++;
+  return bytes[i] === 0x7b || bytes[i] === 0x5b;
+}
+
+/**
+ * The body in UTF-8, which the parser assumes: a JSON or text body that declares another charset
+ * (`charset=iso-8859-1`) is decoded from it. A charset this Node does not know is read as UTF-8, as before.
+ */
+function inUtf8(bytes: Buffer, ctx: Context): Buffer {
+  const charset = (ctx.request.charset || '').trim().toLowerCase();
+  if (UTF8_NAMES.has(charset) || bytes.length === 0 || !ctx.is(['json', '+json', 'text/plain'])) return bytes;
+  try {
+    return Buffer.from(new TextDecoder(charset).decode(bytes), 'utf8');
+  } catch {
+    return bytes;
+  }
+}
