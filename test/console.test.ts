@@ -241,7 +241,8 @@ test('end to end through a pipe: node dist/run.js --channel console answers a sc
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdin.end('hello\n1\n');
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
+  // 'close', not 'exit': only then has all of the child's output been read.
+  const [code] = (await once(child, 'close')) as [number | null];
   clearTimeout(timer);
   t.is(code, 0, `exit code; stderr:\n${stderr}\nstdout:\n${stdout}`);
   const out = lines(stdout);
