@@ -183,8 +183,8 @@ export class ServerMetrics {
     const observe = (started: bigint, result: 'ok' | 'error') =>
       this.botDuration.observe({ kind, result }, Number(process.hrtime.bigint() - started) / 1e9);
     return new Proxy(bot, {
-      get: (target, property, receiver) => {
-        const value: unknown = Reflect.get(target, property, receiver);
+      get: (target, property) => {
+        const value: unknown = Reflect.get(target, property);
         if (property !== 'handle' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
         return (...args: unknown[]) => {
           const started = process.hrtime.bigint();
