@@ -40,6 +40,8 @@ Options:
   --request-timeout MS time a client has to send a whole request (default 10000)
   --max-connections N  open connections at once, WebSockets included (default 4096)
   --no-webchat         do not serve the web chat page at /webchat
+  --metrics-port N     serve Prometheus metrics (GET /metrics) on this port instead of the main one
+  --no-metrics         do not serve /metrics at all
   --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
   -h, --help           show this help
   -v, --version        show the version
@@ -68,6 +70,9 @@ export interface CliOptions {
   maxConnections?: number;
   /** Serve the web chat page at /webchat when a channel has one. */
   webchat?: boolean;
+  /** `--no-metrics` makes it false. Default true: `/metrics` on the main port, or on `metricsPort`. */
+  metrics?: boolean;
+  metricsPort?: number;
   logLevel: string;
   /** Whether --log-level (or LOG_LEVEL) was given, rather than defaulted. */
   logLevelGiven?: boolean;
@@ -101,6 +106,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         'request-timeout': { type: 'string' },
         'max-connections': { type: 'string' },
         'no-webchat': { type: 'boolean' },
+        'metrics-port': { type: 'string' },
+        'no-metrics': { type: 'boolean' },
         'trust-proxy': { type: 'boolean' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -151,6 +158,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   setLimit('botWait', count('bot-wait', 0));
   const requestTimeoutMs = count('request-timeout', 1000);
   const maxConnections = count('max-connections', 1);
+  const metricsPortText = values['metrics-port'];
+  if (metricsPortText !== undefined && (!/^\d+$/.test(metricsPortText) || Number(metricsPortText) > 65535)) {
+    throw new ConfigError(`--metrics-port must be a number from 0 to 65535, got "${metricsPortText}"`);
+  }
+  if (metricsPortText !== undefined && values['no-metrics']) throw new ConfigError('--metrics-port and --no-metrics contradict each other; pick one');
   const botTimeout = values['bot-timeout'];
   if (botTimeout !== undefined && !/^\d+$/.test(botTimeout)) throw new ConfigError(`--bot-timeout must be milliseconds, got "${botTimeout}"`);
   return {
@@ -169,6 +181,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       requestTimeoutMs,
       maxConnections,
       webchat: !values['no-webchat'],
+      metrics: !values['no-metrics'],
+      metricsPort: metricsPortText === undefined ? undefined : Number(metricsPortText),
       trustProxy: values['trust-proxy'] === true,
       logLevel,
       logLevelGiven: values['log-level'] !== undefined || env.LOG_LEVEL !== undefined,
@@ -208,13 +222,17 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const bot = await loadBot(options.bot, { cwd, logger, http, apology, timeoutMs: options.botTimeoutMs });
   if (options.webchat === false) for (const channel of channels) if ('serveWebchat' in channel) (channel as { serveWebchat?: boolean }).serveWebchat = false;
   const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy,
-    limits: options.limits, requestTimeoutMs: options.requestTimeoutMs, maxConnections: options.maxConnections });
+    limits: options.limits, requestTimeoutMs: options.requestTimeoutMs, maxConnections: options.maxConnections,
+    metrics: options.metrics === false ? false : options.metricsPort !== undefined ? { port: options.metricsPort } : true });
   let address;
   try {
     address = await server.listen(options.port, options.host);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     await server.close(0).catch(() => undefined);
+    const metricsPort = (error as { metricsPort?: number }).metricsPort;
+    if (metricsPort !== undefined && code === 'EADDRINUSE') throw new ConfigError(`metrics port ${metricsPort} is already in use; pick another with --metrics-port`);
+    if (metricsPort !== undefined && code === 'EACCES') throw new ConfigError(`not allowed to listen on metrics port ${metricsPort}; pick one above 1023 with --metrics-port`);
     if (code === 'EADDRINUSE') throw new ConfigError(`port ${options.port} is already in use; pick another with --port`);
     if (code === 'EACCES') throw new ConfigError(`not allowed to listen on port ${options.port}; pick one above 1023 with --port`);
     throw error;
@@ -233,5 +251,7 @@ export function banner(started: Started): string[] {
     lines.push(`  ${name.padEnd(14)} ${where}`);
   }
   if (started.server.webchatPath) lines.push(`  ${'web chat'.padEnd(14)} ${started.url}${started.server.webchatPath}`);
+  const metricsPort = started.server.metricsAddress?.port;
+  if (started.server.metrics) lines.push(`  ${'metrics'.padEnd(14)} ${metricsPort === undefined ? started.url : started.url.replace(/:\d+$/, `:${metricsPort}`)}/metrics`);
   return lines;
 }

@@ -22,6 +22,16 @@ export interface HttpClientOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Values masked wherever a URL or error is logged (tokens in Telegram's path, Messenger's query). */
   secrets?: readonly string[];
+  /** Told of every attempt, retry and failure (the host's metrics); never sees a URL. */
+  observer?: HttpObserver;
+}
+
+/** What an `HttpClient` reports as it works, for metrics. `status` is undefined when no answer came (a network error, a timeout). */
+export interface HttpObserver {
+  attempt(method: string, status: number | undefined): void;
+  retry(method: string): void;
+  /** The call failed for good: its retries spent, or not safe to retry. */
+  gaveUp(method: string): void;
 }
 
 export interface RequestOptions {
@@ -123,10 +133,11 @@ function isConnectError(error: unknown): boolean {
  * Failures are logged with the channel and recipient and with every secret masked.
  */
 export class HttpClient {
-  readonly options: Required<Omit<HttpClientOptions, 'logger' | 'secrets' | 'sleep'>>;
+  readonly options: Required<Omit<HttpClientOptions, 'logger' | 'secrets' | 'sleep' | 'observer'>>;
   private readonly logger: Logger;
   private readonly secrets: readonly string[];
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly observer: HttpObserver | undefined;
 
   constructor(options: HttpClientOptions = {}) {
     this.options = {
@@ -139,11 +150,23 @@ export class HttpClient {
     this.logger = options.logger ?? silentLogger;
     this.secrets = options.secrets ?? [];
     this.sleep = options.sleep ?? sleep;
+    this.observer = options.observer;
   }
 
-  /** The same client for one channel: its logger, and its secrets masked in logs. */
-  forChannel(logger: Logger, secrets: readonly string[]): HttpClient {
-    return new HttpClient({ ...this.options, logger, secrets: [...this.secrets, ...secrets], sleep: this.sleep });
+  /** The same client for one channel: its logger, its secrets masked in logs, and what it reports to (its metrics). */
+  forChannel(logger: Logger, secrets: readonly string[], observer: HttpObserver | undefined = this.observer): HttpClient {
+    return new HttpClient({ ...this.options, logger, secrets: [...this.secrets, ...secrets], sleep: this.sleep, observer });
+  }
+
+  /** Metrics must never break a call. */
+  private report(event: 'attempt' | 'retry' | 'gaveUp', method: string, status?: number): void {
+    if (!this.observer) return;
+    try {
+      if (event === 'attempt') this.observer.attempt(method, status);
+      else this.observer[event](method);
+    } catch {
+      // ignored: a failing observer only loses a sample
+    }
   }
 
   /** Masks this client's secrets in a text. */
@@ -192,6 +215,7 @@ export class HttpClient {
       let retryAfterMs: number | undefined;
       try {
         response = await fetch(target.toString(), init);
+        this.report('attempt', method, response.status);
         const text = await response.text();
         let retryable = isRetryableStatus(response.status, idempotent);
         const headerMap = new Map(response.headers.entries());
@@ -213,10 +237,12 @@ export class HttpClient {
           // Masked before it is cut, so a secret across the cut cannot leave a prefix in the log.
           this.logger.warn({ ...where, status: response.status, attempts: attempt + 1, response: this.mask(text).slice(0, 500) }, 'outgoing call failed');
           // The error is logged by channels (`{err}` logs its fields): the echoed answer is masked like the log line.
+          this.report('gaveUp', method);
           throw new HttpRequestError(`${method} ${where.url} ${failure}`, { status: response.status, responseBody: this.mask(text), attempts: attempt + 1 });
         }
       } catch (error) {
         if (error instanceof HttpRequestError) throw error;
+        if (response === undefined) this.report('attempt', method);
         const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
         const reason = timedOut
           ? `timed out after ${timeoutMs} ms`
@@ -227,12 +253,14 @@ export class HttpClient {
         const retryable = idempotent || (!timedOut && isConnectError(error));
         if (!retryable || attempt >= retries) {
           this.logger.warn({ ...where, error: reason, attempts: attempt + 1, ...(retryable ? {} : { retried: false }) }, 'outgoing call failed');
+          this.report('gaveUp', method);
           throw new HttpRequestError(`${method} ${where.url} failed: ${reason}`, { attempts: attempt + 1 });
         }
       }
       const backoff = Math.min(this.options.maxDelayMs, this.options.minDelayMs * 2 ** attempt);
       const delay = retryAfterMs ?? Math.round(backoff * (0.5 + Math.random() * 0.5));
       this.logger.debug({ ...where, attempt: attempt + 1, delayMs: delay, reason: failure }, 'retrying outgoing call');
+      this.report('retry', method);
       await this.sleep(delay);
     }
   }

@@ -16,7 +16,7 @@ export type { OnNewMessage, Outcome, Accepted, PipelineOptions, PipelineLimits, 
 export { MemoryStore } from './store.js';
 export type { Store } from './store.js';
 export { HttpClient, HttpRequestError, parseRetryAfter } from './http.js';
-export type { HttpClientOptions, RequestOptions, HttpResponse } from './http.js';
+export type { HttpClientOptions, HttpObserver, RequestOptions, HttpResponse } from './http.js';
 export { hmac, safeEqual, verifyHmac, rawBody, rawBytes, requireVerified, headerValue } from './signature.js';
 export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './signature.js';
 export { jsonBody, formBody, jsonTooDeep, MAX_JSON_DEPTH } from './body.js';
@@ -45,7 +45,8 @@ export type { CredentialsSchema, KeyDoc, KeyMeta, ParsedCredentials } from './sc
 export { createLogger, channelLogger, maskSecrets, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { SwitchboardServer } from './server.js';
-export type { ServerOptions } from './server.js';
+export type { ServerOptions, MetricsOptions } from './server.js';
+export type { MessageOutcome, BotKind } from './metrics.js';
 export { loadChannelClass, loadChannels, createChannel, builtinChannels } from './loader.js';
 export { readCredentialsFile, parseCredentialsText, interpolateEnv } from './credentials.js';
 export type { ChannelSection } from './credentials.js';

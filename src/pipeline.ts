@@ -174,6 +174,13 @@ export class Pipeline {
     return this.waitList.length;
   }
 
+  /** Messages waiting for the bot or with it, every sender's (read on a metrics scrape: one pass over the senders). */
+  get queuedMessages(): number {
+    let count = 0;
+    for (const queue of this.queues.values()) count += queue.entries.length;
+    return count;
+  }
+
   /** Waits until every queued message has been processed. */
   async drain(): Promise<void> {
     while (this.queues.size > 0) await Promise.all([...this.queues.values()].flatMap((q) => q.entries.map((e) => e.done)));

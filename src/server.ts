@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa, { type Context, type Next } from 'koa';
 import cors from '@koa/cors';
@@ -9,6 +9,7 @@ import { ForbiddenError, HttpError, UnsupportedMediaTypeError } from './errors.j
 import { HttpClient } from './http.js';
 import { bodyIntake } from './intake.js';
 import { channelLogger, silentLogger, type Logger } from './logger.js';
+import { ServerMetrics } from './metrics.js';
 import { Pipeline, type PipelineLimits } from './pipeline.js';
 import { secretKeys } from './schema.js';
 import { VERIFIES_FIRST } from './signature.js';
@@ -47,6 +48,16 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
   /** Open connections accepted at once (WebSockets included); past it, new connections are closed. Default 4096. */
   maxConnections?: number;
+  /**
+   * Prometheus metrics at `GET /metrics`: on the main port (default, `true`), on a port of their own (`{ port }`, on
+   * the same interface as the server; the main port then has no `/metrics`), or none (`false`).
+   */
+  metrics?: boolean | MetricsOptions;
+}
+
+export interface MetricsOptions {
+  /** Serve `/metrics` on this port instead of the main one (0: any free port; see `metricsAddress`). */
+  port: number;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -77,6 +88,10 @@ export class SwitchboardServer {
   private readonly bodyLimits = new Map<string, number | string>();
   /** The routers of channels with at least one route that verifies before its body is parsed. */
   private readonly verifyingRouters = new Map<string, Router>();
+  /** Undefined with `metrics: false`. */
+  readonly metrics: ServerMetrics | undefined;
+  private readonly metricsPort: number | undefined;
+  private metricsServer: Server | undefined;
 
   constructor(options: ServerOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -84,7 +99,13 @@ export class SwitchboardServer {
     this.channels = options.channels;
     const store = options.store ?? new MemoryStore();
     const http = options.http ?? new HttpClient({ logger: this.logger });
-    this.pipeline = new Pipeline({ ...options.limits, bot: options.bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs });
+    const metricsOption = options.metrics ?? true;
+    this.metricsPort = typeof metricsOption === 'object' ? metricsOption.port : undefined;
+    this.metrics = metricsOption === false ? undefined : new ServerMetrics(this.channels);
+    // The pipeline calls the bot through its timing proxy (the same object otherwise: `instanceof`, `close` unchanged).
+    const bot = this.metrics?.timedBot(options.bot) ?? options.bot;
+    this.pipeline = new Pipeline({ ...options.limits, bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs });
+    this.metrics?.watch(this.pipeline);
 
     // Created first so channels (socket.io) can attach to it before the first request. A slow client must not hold a
     // socket: Node checks the timeouts every `connectionsCheckingInterval` (30 s by default, which let a trickled body
@@ -103,6 +124,8 @@ export class SwitchboardServer {
       // Errors after the response started (a client that hung up): nothing to answer, only to note.
       this.logger.debug({ err: error }, 'request error after response');
     });
+    // Outside the error middleware: it sees each webhook delivery's final status.
+    if (this.metrics) app.use(this.metrics.requests());
     app.use(errorMiddleware(this.logger));
     app.use(collapseSlashes);
     app.use(refusedOriginLog(options.cors ?? [], this.logger));
@@ -129,6 +152,13 @@ export class SwitchboardServer {
     };
     hostRouter.get('/', health);
     hostRouter.get('/health', health);
+    if (this.metrics && this.metricsPort === undefined) {
+      const metrics = this.metrics;
+      hostRouter.get('/metrics', async (ctx: Context) => {
+        ctx.type = metrics.contentType;
+        ctx.body = await metrics.text();
+      });
+    }
     app.use(hostRouter.routes());
     app.use(hostRouter.allowedMethods());
 
@@ -162,12 +192,13 @@ export class SwitchboardServer {
         .filter((v): v is string => typeof v === 'string');
       channel.attach?.({
         logger: log,
-        http: http.forChannel(log, secretValues),
+        http: http.forChannel(log, secretValues, this.metrics?.httpObserver(name)),
         store,
         server: this.httpServer,
         requestShutdown: () => this.requestShutdown(),
       });
-      const router = channel.router(this.pipeline.handlerFor(log));
+      const onNewMessage = this.pipeline.handlerFor(log);
+      const router = channel.router(this.metrics?.countingHandler(name, onNewMessage) ?? onNewMessage);
       router.prefix(`/webhooks/${name}`);
       const webhook = `/webhooks/${name}/webhook`;
       if (router.stack.some((layer) => layer.path === webhook && layer.methods.includes('POST'))) this.webhooks.add(name);
@@ -218,7 +249,43 @@ export class SwitchboardServer {
       });
     });
     for (const channel of this.channels) await channel.start?.();
+    if (this.metrics && this.metricsPort !== undefined) await this.listenMetrics(this.metricsPort, host);
     return this.httpServer.address() as AddressInfo;
+  }
+
+  /** Where `/metrics` listens when it has a port of its own (`metrics: { port }`), once listening. */
+  get metricsAddress(): AddressInfo | undefined {
+    return (this.metricsServer?.address() ?? undefined) as AddressInfo | undefined;
+  }
+
+  /** `--metrics-port`: a plain server answering `GET /metrics` and nothing else, so the main port need not expose it. */
+  private async listenMetrics(port: number, host: string | undefined): Promise<void> {
+    const metrics = this.metrics!;
+    const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+      const path = (req.url ?? '').split('?', 1)[0];
+      if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'only GET /metrics here' }));
+        return;
+      }
+      metrics.text().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(req.method === 'HEAD' ? undefined : text),
+        (error: unknown) => {
+          this.logger.error({ err: error }, 'collecting metrics failed');
+          res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'internal error' }));
+        },
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      // Marked, so the CLI can name the right option in its message.
+      const onError = (error: Error) => reject(Object.assign(error, { metricsPort: port }));
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    server.on('error', (error) => this.logger.warn({ err: error }, 'metrics server error'));
+    this.metricsServer = server;
   }
 
   /** Stops accepting requests, lets queued messages finish (up to `graceMs`), closes channels and the bot. */
@@ -238,9 +305,19 @@ export class SwitchboardServer {
       await this.bot.close?.();
       this.httpServer.closeAllConnections?.();
       await closed;
+      await this.closeMetrics();
       await this.pipeline.store.close?.();
     })();
     return this.closing;
+  }
+
+  /** The metrics port stays up through the drain (a scrape then shows it) and closes last. */
+  private async closeMetrics(): Promise<void> {
+    const server = this.metricsServer;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
   }
 }
 

@@ -162,3 +162,23 @@ test('with no options the web chat page is served at /webchat and its URL printe
   t.notRegex(off.stdout(), /web chat/);
   t.is((await fetch(`${off.url}/webchat`)).status, 404);
 });
+
+test('--metrics-port serves /metrics on its own port (printed), not on the main one; a metrics port in use is named', async (t) => {
+  const cli = await startCli(t, ['--channel', 'rest', '--metrics-port', '0']);
+  const metricsUrl = /metrics\s+(http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(cli.stdout())?.[1];
+  t.truthy(metricsUrl);
+  t.not(new URL(metricsUrl!).port, new URL(cli.url).port);
+  t.deepEqual(await say(cli.url, 'me', 'hello'), [{ recipient_id: 'me', text: 'Hey! How are you?', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'sad', payload: '/mood_unhappy' }] }]);
+  const scrape = await (await fetch(metricsUrl!)).text();
+  t.regex(scrape, /^switchboard_messages_received_total\{channel="rest",outcome="handled"\} 1$/m);
+  t.regex(scrape, /^switchboard_bot_duration_seconds_count\{kind="rules",result="ok"\} 1$/m);
+  t.is((await fetch(`${cli.url}/metrics`)).status, 404);
+
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const result = await runCli(['--port', '0', '--host', '127.0.0.1', '--channel', 'rest', '--metrics-port', String(port)]);
+  t.is(result.code, 2);
+  t.is(result.stderr.trim(), `switchboard: metrics port ${port} is already in use; pick another with --metrics-port`);
+});
