@@ -94,6 +94,16 @@ function rss() {
   }
 }
 
+/** The server's used V8 heap in MiB, from its /metrics (Node's default metrics); NaN without metrics. */
+async function heapUsed() {
+  try {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)[1]) / 2 ** 20;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 function newStats() {
   return { sent: 0, ok: 0, errors: 0, statuses: {}, latencies: [] };
 }
@@ -170,12 +180,14 @@ if (warmup > 0) await drive(warmup, { rest: newStats(), telegram: newStats() });
 await new Promise((resolve) => setTimeout(resolve, 500));
 const answersBefore = answers;
 const rssStart = rss();
+const heapStart = await heapUsed();
 const stats = { rest: newStats(), telegram: newStats() };
 await drive(seconds, stats);
 // The Telegram answers are sent after the acknowledgement: give the last ones a moment.
 const deadline = Date.now() + 10_000;
 while (answers - answersBefore < stats.telegram.ok && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
 const rssEnd = rss();
+const heapEnd = await heapUsed();
 
 child.kill('SIGTERM');
 const [code] = await once(child, 'close');
@@ -195,6 +207,7 @@ const delivered = answers - answersBefore;
 lines.push(`telegram  answers the stub received: ${delivered} for ${stats.telegram.ok} updates acknowledged`);
 const growth = ((rssEnd - rssStart) / rssStart) * 100;
 lines.push(`rss       ${rssStart.toFixed(1)} MiB after warm-up → ${rssEnd.toFixed(1)} MiB at the end (${growth >= 0 ? '+' : ''}${growth.toFixed(1)} %)`);
+lines.push(`heap      ${heapStart.toFixed(1)} MiB used after warm-up → ${heapEnd.toFixed(1)} MiB at the end`);
 lines.push(`exit      the server stopped on SIGTERM with code ${code}`);
 process.stdout.write(`${lines.join('\n')}\n`);
 // Failing runs say so in the exit code, for scripts: errors, lost answers, or an unclean stop.
