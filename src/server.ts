@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 import Koa, { type Context, type Next } from 'koa';
 import cors from '@koa/cors';
 import { Router } from '@koa/router';
+import { accessLog } from './access.js';
 import type { Bot } from './bot.js';
 import type { InputChannel } from './channel.js';
+import type { BotMessage } from './message.js';
 import { ForbiddenError, HttpError, UnsupportedMediaTypeError } from './errors.js';
 import { HttpClient } from './http.js';
 import { bodyIntake } from './intake.js';
@@ -40,6 +42,10 @@ export interface ServerOptions {
   trustProxy?: boolean;
   /** Bounds on the message queues and on concurrent bot calls (see `PipelineLimits` for the defaults). */
   limits?: PipelineLimits;
+  /** How long the bot (of any kind) has to answer one message; past it the apology is sent. Default 30 s. */
+  botTimeoutMs?: number;
+  /** What the user is told when the bot throws or times out. Default: nothing (the CLI's default: `DEFAULT_APOLOGY`). */
+  botApology?: BotMessage[];
   /**
    * How long a client has to send a whole request, headers and body (default 10 s; headers alone: half of it, at most
    * 5 s). A client trickling its body is disconnected when it runs out; the time the bot takes to answer is not counted.
@@ -84,7 +90,8 @@ export class SwitchboardServer {
     this.channels = options.channels;
     const store = options.store ?? new MemoryStore();
     const http = options.http ?? new HttpClient({ logger: this.logger });
-    this.pipeline = new Pipeline({ ...options.limits, bot: options.bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs });
+    this.pipeline = new Pipeline({ ...options.limits, bot: options.bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs,
+      botTimeoutMs: options.botTimeoutMs, apology: options.botApology });
 
     // Created first so channels (socket.io) can attach to it before the first request. A slow client must not hold a
     // socket: Node checks the timeouts every `connectionsCheckingInterval` (30 s by default, which let a trickled body
@@ -103,6 +110,7 @@ export class SwitchboardServer {
       // Errors after the response started (a client that hung up): nothing to answer, only to note.
       this.logger.debug({ err: error }, 'request error after response');
     });
+    app.use(accessLog(this.logger));
     app.use(errorMiddleware(this.logger));
     app.use(collapseSlashes);
     app.use(refusedOriginLog(options.cors ?? [], this.logger));
