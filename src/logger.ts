@@ -1,5 +1,5 @@
 import { pino, type Logger, type LevelWithSilent, type LogFn } from 'pino';
-import { currentTrace } from './trace.js';
+import { currentTrace, outsideTrace } from './trace.js';
 
 export type { Logger };
 
@@ -54,7 +54,8 @@ function warnLimiter(limit: WarnLimit) {
       if (w.suppressed === 0) return;
       const suppressed = w.suppressed;
       w.suppressed = 0;
-      method.call(this, { suppressed, windowMs: limit.windowMs }, `suppressed ${suppressed} more of: ${msg}`);
+      // A count over many requests: it carries none of their ids.
+      outsideTrace(() => method.call(this, { suppressed, windowMs: limit.windowMs }, `suppressed ${suppressed} more of: ${msg}`));
     };
     if (window && time - window.start >= limit.windowMs) {
       report(window);

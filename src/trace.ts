@@ -66,6 +66,11 @@ export function requestTrace(headers: { requestId?: string | undefined; tracepar
   };
 }
 
+/** Runs `fn` outside any request: what it logs belongs to no request (a timer armed during one, for instance). */
+export function outsideTrace<T>(fn: () => T): T {
+  return storage.exit(fn);
+}
+
 /** A `traceparent` for a call made on behalf of `trace`: the same trace, a new span. */
 export function childTraceparent(trace: RequestTrace): string {
   return `00-${trace.traceId}-${newSpanId()}-${trace.flags}`;

@@ -50,6 +50,7 @@ test('one access line per request: method, route pattern, status, duration, chan
   // A route with what a client put in the path is logged by its pattern, never by the raw path.
   const missing = await fetch(`${url}/webhooks/rest/nope/user-12345?token=abc`, { method: 'POST' });
   t.is(missing.status, 404);
+  t.regex(missing.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, 'errors are answered with the request id too');
   const notFound = accessLines(lines()).find((line) => line.status === 404);
   t.like(notFound, { method: 'POST', route: null });
   t.false(JSON.stringify(lines()).includes('user-12345'));
@@ -142,6 +143,7 @@ test.serial('rejected signatures under a flood: at most N warnings per window, t
   t.is((await post('forged', 200)).status, 401);
   const suppressed = lines().find((line) => line.msg === 'suppressed 25 more of: request rejected: not verified');
   t.like(suppressed, { level: 40, channel: 'telegram', suppressed: 25 });
+  t.false('reqId' in suppressed!, 'a count over many requests carries none of their ids');
   t.is(rejected().length, 6, 'a new window: written again');
   for (let i = 0; i < 50 && !sent.isDone(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
   t.true(sent.isDone());
