@@ -7,7 +7,7 @@ import { ConfigError } from './errors.js';
 import { HttpClient } from './http.js';
 import { loadChannels, builtinChannels } from './loader.js';
 import { createLogger, type Logger } from './logger.js';
-import type { PipelineLimits } from './pipeline.js';
+import { DEFAULT_APOLOGY, type PipelineLimits } from './pipeline.js';
 import { SwitchboardServer } from './server.js';
 import { VERSION } from './version.js';
 
@@ -23,9 +23,9 @@ Options:
   --host H             interface to bind (default: all)
   --bot SPEC           the bot: bot.yml (rules), ./my-bot.js (module) or http(s)://… (a bot server
                        speaking the REST protocol); default: the built-in moodbot
-  --bot-apology TEXT   what users are told when a remote bot server cannot answer ("" says nothing;
-                       or $SWITCHBOARD_BOT_APOLOGY)
-  --bot-timeout MS     how long to wait for a remote bot server per attempt (default 30000)
+  --bot-apology TEXT   what users are told when the bot fails or does not answer in time ("" says
+                       nothing; or $SWITCHBOARD_BOT_APOLOGY)
+  --bot-timeout MS     how long the bot (module, rules or remote) has to answer a message (default 30000)
   --cors ORIGIN        allow this browser origin (repeatable; * for any)
   --body-limit SIZE    largest request body on every route, overriding each channel's own limit
                        (default: 64kb rest, callback, socketio, twilio, webexteams; 256kb telegram,
@@ -164,7 +164,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   }
   if (metricsPortText !== undefined && values['no-metrics']) throw new ConfigError('--metrics-port and --no-metrics contradict each other; pick one');
   const botTimeout = values['bot-timeout'];
-  if (botTimeout !== undefined && !/^\d+$/.test(botTimeout)) throw new ConfigError(`--bot-timeout must be milliseconds, got "${botTimeout}"`);
+  if (botTimeout !== undefined && (!/^\d+$/.test(botTimeout) || Number(botTimeout) < 1)) throw new ConfigError(`--bot-timeout must be milliseconds (at least 1), got "${botTimeout}"`);
   return {
     kind: 'run',
     options: {
@@ -218,12 +218,13 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const channels = await loadChannels(sections, specs, { cwd, logger });
   if (channels.length === 0) throw new ConfigError(`${options.credentials}: no channels configured; add a section such as "rest:" or pass --channel rest`);
   const http = new HttpClient({ logger });
-  const apology = options.botApology === undefined ? undefined : options.botApology === '' ? [] : [{ text: options.botApology }];
-  const bot = await loadBot(options.bot, { cwd, logger, http, apology, timeoutMs: options.botTimeoutMs });
+  const apology = options.botApology === undefined ? DEFAULT_APOLOGY : options.botApology === '' ? [] : [{ text: options.botApology }];
+  const bot = await loadBot(options.bot, { cwd, logger, http, timeoutMs: options.botTimeoutMs });
   if (options.webchat === false) for (const channel of channels) if ('serveWebchat' in channel) (channel as { serveWebchat?: boolean }).serveWebchat = false;
   const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy,
     limits: options.limits, requestTimeoutMs: options.requestTimeoutMs, maxConnections: options.maxConnections,
-    metrics: options.metrics === false ? false : options.metricsPort !== undefined ? { port: options.metricsPort } : true });
+    metrics: options.metrics === false ? false : options.metricsPort !== undefined ? { port: options.metricsPort } : true,
+    botTimeoutMs: options.botTimeoutMs, botApology: apology });
   let address;
   try {
     address = await server.listen(options.port, options.host);

@@ -49,6 +49,8 @@ export interface RequestOptions {
   /** Bearer token. */
   bearer?: string;
   timeoutMs?: number;
+  /** Aborts the call (and its retries) from outside: the host's `--bot-timeout` for the remote bot. */
+  signal?: AbortSignal;
   retries?: number;
   /**
    * True when sending the request twice does no harm, so it may be retried after a timeout, a reset or a 5xx, when
@@ -109,6 +111,9 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/** Runtime tokens an `HttpClient` masks at once (see `addSecret`). */
+const RUNTIME_SECRETS = 16;
+
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 /** 429 and 503 say the server did not process the request: worth another try even for a POST. */
@@ -136,6 +141,8 @@ export class HttpClient {
   readonly options: Required<Omit<HttpClientOptions, 'logger' | 'secrets' | 'sleep' | 'observer'>>;
   private readonly logger: Logger;
   private readonly secrets: readonly string[];
+  /** Tokens obtained at run time (`addSecret`), the most recent last. */
+  private readonly runtimeSecrets: string[] = [];
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly observer: HttpObserver | undefined;
 
@@ -169,9 +176,21 @@ export class HttpClient {
     }
   }
 
+  /**
+   * Masks a value obtained at run time (a session token, an access token) wherever this client logs, as the
+   * credentials are. The last `RUNTIME_SECRETS` are kept: a token renewed every hour must not grow the list forever.
+   */
+  addSecret(secret: string): void {
+    if (typeof secret !== 'string' || secret.length < 4 || this.secrets.includes(secret)) return;
+    const known = this.runtimeSecrets.indexOf(secret);
+    if (known >= 0) this.runtimeSecrets.splice(known, 1);
+    this.runtimeSecrets.push(secret);
+    if (this.runtimeSecrets.length > RUNTIME_SECRETS) this.runtimeSecrets.shift();
+  }
+
   /** Masks this client's secrets in a text. */
   mask(text: string): string {
-    return maskSecrets(text, this.secrets);
+    return maskSecrets(text, this.runtimeSecrets.length === 0 ? this.secrets : [...this.secrets, ...this.runtimeSecrets]);
   }
 
   async post<T = unknown>(url: string, json: unknown, options: Omit<RequestOptions, 'json' | 'method'> = {}): Promise<HttpResponse<T>> {
@@ -209,7 +228,9 @@ export class HttpClient {
     const where = { channel: options.channel, recipient: options.recipient, method, url: this.mask(redactQuery(target)) };
 
     for (let attempt = 0; ; attempt++) {
-      const init: RequestInit = { method, headers, body, signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' };
+      if (options.signal?.aborted) throw new HttpRequestError(`${method} ${where.url} aborted`, { attempts: attempt });
+      const attemptSignal = options.signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), options.signal]) : AbortSignal.timeout(timeoutMs);
+      const init: RequestInit = { method, headers, body, signal: attemptSignal, redirect: 'follow' };
       let response: Response | undefined;
       let failure: string;
       let retryAfterMs: number | undefined;
@@ -243,6 +264,8 @@ export class HttpClient {
       } catch (error) {
         if (error instanceof HttpRequestError) throw error;
         if (response === undefined) this.report('attempt', method);
+        // Aborted from outside: whoever aborted has given up on the answer, so neither a retry nor a warning.
+        if (options.signal?.aborted) throw new HttpRequestError(`${method} ${where.url} aborted`, { attempts: attempt + 1, cause: error });
         const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
         const reason = timedOut
           ? `timed out after ${timeoutMs} ms`

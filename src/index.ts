@@ -10,9 +10,11 @@ export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsTo
 export type { SendOptions } from './output.js';
 export { UserMessage, DEFAULT_SENDER_ID } from './message.js';
 export type { BotMessage, Button, Element, CollectedMessage, UserMessageInit } from './message.js';
-export type { Bot, BotFunction } from './bot.js';
-export { Pipeline, DEFAULT_LIMITS } from './pipeline.js';
-export type { OnNewMessage, Outcome, Accepted, PipelineOptions, PipelineLimits, EnqueueOptions } from './pipeline.js';
+export type { Bot, BotFunction, BotContext } from './bot.js';
+export { Pipeline, DEFAULT_LIMITS, DEFAULT_APOLOGY, DEFAULT_BOT_TIMEOUT_MS } from './pipeline.js';
+export type { OnNewMessage, Outcome, Accepted, PipelineOptions, PipelineLimits, EnqueueOptions, BotFailure } from './pipeline.js';
+export { currentTrace, parseTraceparent } from './trace.js';
+export type { RequestTrace } from './trace.js';
 export { MemoryStore } from './store.js';
 export type { Store } from './store.js';
 export { HttpClient, HttpRequestError, parseRetryAfter } from './http.js';

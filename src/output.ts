@@ -1,4 +1,5 @@
 import type { BotMessage, Button, CollectedMessage, Element } from './message.js';
+import type { BotFailure } from './pipeline.js';
 
 /** Extra keys of a `BotMessage` that are not one of the answer kinds, passed to the send methods as options. */
 export type SendOptions = Record<string, unknown>;
@@ -109,6 +110,12 @@ export abstract class OutputChannel {
    * turn: an output that batches (the callback channel) sends the batch here.
    */
   flush?(recipientId: string): Promise<void>;
+
+  /**
+   * Called by the host, still in the sender's turn, when the bot failed to answer a message (it threw, or passed
+   * `--bot-timeout`), after the apology (if any) was sent through this output. The rest channel answers 5xx with it.
+   */
+  botFailed?(recipientId: string, failure: BotFailure): Promise<void> | void;
 
   /**
    * Sends one answer, as Rasa does: quick replies with their text, else buttons with their text, else the text

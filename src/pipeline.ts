@@ -1,8 +1,30 @@
-import type { Bot } from './bot.js';
+import type { Bot, BotContext } from './bot.js';
 import type { BotMessage, UserMessage } from './message.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
 import { BacklogFullError } from './errors.js';
+import { childTraceparent, currentTrace, requestTrace, withTrace, type RequestTrace } from './trace.js';
+
+/** What `--bot-apology` says by default when the bot fails or does not answer in time. */
+export const DEFAULT_APOLOGY: BotMessage[] = [{ text: 'Sorry, I am having trouble answering right now. Please try again in a moment.' }];
+
+/** The default `--bot-timeout`: how long the bot has to answer one message. */
+export const DEFAULT_BOT_TIMEOUT_MS = 30_000;
+
+/** How long a typing indicator is repeated at most, however long the bot takes. */
+export const DEFAULT_TYPING_MAX_MS = 120_000;
+
+/**
+ * A bot that did not answer one message: it threw (or its answers could not be read), or it ran past the timeout.
+ * Given to `Pipeline.onBotFailure` (where metrics count it) and to the output's `botFailed`.
+ */
+export interface BotFailure {
+  reason: 'timeout' | 'error';
+  /** The channel the message came in on. */
+  channel: string;
+  /** How long the bot had been working, in ms. */
+  durationMs: number;
+}
 
 /**
  * What became of one message. `dropped`: it was waiting for its turn when the client that sent it went away (its
@@ -67,14 +89,27 @@ export interface PipelineOptions extends PipelineLimits {
   dedupTtlMs?: number;
   /** A typing indicator is shown only when the bot takes longer than this… */
   typingDelayMs?: number;
-  /** …and repeated this often while it works (platforms clear it after ~5 s). */
+  /** …and repeated this often while it works (platforms clear it after ~5 s)… */
   typingIntervalMs?: number;
+  /** …for at most this long (default 2 minutes), however long the bot takes. */
+  typingMaxMs?: number;
+  /**
+   * How long the bot has to answer one message (a bot that streams: to yield its last answer), in ms. Past it the
+   * bot's `signal` is aborted, the sender's next message goes on, and the apology is sent. Default 30 s.
+   */
+  botTimeoutMs?: number;
+  /** Sent to the user when the bot throws or times out, through the message's output. Default: nothing. */
+  apology?: BotMessage[];
+  /** Told of every bot failure (see `Pipeline.onBotFailure`). */
+  onBotFailure?: (failure: BotFailure) => void;
 }
 
 /** One queued message. `message` is let go as soon as it is dropped, so an abandoned message holds no memory. */
 interface Entry {
   message: UserMessage | undefined;
   logger: Logger;
+  /** The request that brought the message: its log lines and the bot's `traceparent` carry it. */
+  trace: RequestTrace;
   fresh: Promise<boolean>;
   size: number;
   settle: (outcome: Outcome) => void;
@@ -118,6 +153,16 @@ export class Pipeline {
   private readonly dedupTtlMs: number;
   private readonly typingDelayMs: number;
   private readonly typingIntervalMs: number;
+  private readonly typingMaxMs: number;
+  readonly botTimeoutMs: number;
+  private readonly apology: BotMessage[];
+  /**
+   * Called for every message the bot failed to answer (threw, or timed out), after it was logged: the hook for
+   * counting failures (metrics). A hook that throws is ignored.
+   */
+  onBotFailure: ((failure: BotFailure) => void) | undefined;
+  /** Messages the bot failed to answer, by reason (for tests and diagnostics). */
+  readonly botFailures = { timeout: 0, error: 0 };
   /** Each sender with messages queued or with the bot. */
   private readonly queues = new Map<string, SenderQueue>();
   /** Senders whose next message waits for a bot slot, in the order they started waiting. */
@@ -136,6 +181,11 @@ export class Pipeline {
     this.dedupTtlMs = options.dedupTtlMs ?? 15 * 60_000;
     this.typingDelayMs = options.typingDelayMs ?? 500;
     this.typingIntervalMs = options.typingIntervalMs ?? 4_000;
+    this.typingMaxMs = options.typingMaxMs ?? DEFAULT_TYPING_MAX_MS;
+    this.botTimeoutMs = options.botTimeoutMs ?? DEFAULT_BOT_TIMEOUT_MS;
+    if (!(this.botTimeoutMs >= 1) || !Number.isFinite(this.botTimeoutMs)) throw new RangeError(`botTimeoutMs must be at least 1, got ${String(options.botTimeoutMs)}`);
+    this.apology = options.apology ?? [];
+    this.onBotFailure = options.onBotFailure;
     const pick = (key: keyof PipelineLimits, min: number) => {
       const value = options[key];
       if (value === undefined) return DEFAULT_LIMITS[key];
@@ -197,7 +247,8 @@ export class Pipeline {
     // must not let a later message of the same sender overtake it. Claimed and queued together: nothing can drop the
     // message in between.
     const fresh = this.claim(message, logger);
-    const done = this.queue(key, message, logger, fresh, size, options.signal);
+    // The request's trace goes with the message: it runs later, in whatever context freed its turn.
+    const done = this.queue(key, message, logger, fresh, size, options.signal, currentTrace() ?? requestTrace());
     if (!(await fresh)) {
       logger.debug({ sender: message.senderId, messageId: message.messageId }, 'duplicate delivery ignored');
       return { duplicate: true, done: Promise.resolve('duplicate') };
@@ -240,7 +291,7 @@ export class Pipeline {
     }
   }
 
-  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined): Promise<Outcome> {
+  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined, trace: RequestTrace): Promise<Outcome> {
     let queue = this.queues.get(key);
     if (!queue) {
       queue = { key, entries: [], bytes: 0, running: false, waiting: false };
@@ -248,7 +299,7 @@ export class Pipeline {
     }
     let settle!: (outcome: Outcome) => void;
     const done = new Promise<Outcome>((resolve) => (settle = resolve));
-    const entry: Entry = { message, logger, fresh, size, settle, done, started: false, forget: () => {} };
+    const entry: Entry = { message, logger, trace, fresh, size, settle, done, started: false, forget: () => {} };
     queue.entries.push(entry);
     queue.bytes += size;
     this.queuedBytes += size;
@@ -310,7 +361,8 @@ export class Pipeline {
     const started = Date.now();
     let outcome: Outcome;
     try {
-      outcome = (await entry.fresh) ? await this.process(entry.message!, entry.logger) : 'duplicate';
+      const message = entry.message!;
+      outcome = (await entry.fresh) ? await withTrace(entry.trace, () => this.process(message, entry.logger, entry.trace)) : 'duplicate';
     } catch (error) {
       // `done` never rejects, and a failure must not break the chain for the sender's later messages.
       entry.logger.error({ err: error, sender: entry.message?.senderId }, 'processing the message failed');
@@ -333,52 +385,71 @@ export class Pipeline {
     this.pump();
   }
 
-  private async process(message: UserMessage, logger: Logger): Promise<Outcome> {
+  private async process(message: UserMessage, logger: Logger, trace: RequestTrace): Promise<Outcome> {
     const log = logger.child({ sender: message.senderId, trace: message.traceId });
     const output = message.output;
     if (!output) {
       log.error('message has no output channel; the bot cannot answer');
       return 'failed';
     }
-    const stopTyping = this.startTyping(message, log);
-    let answers: Iterator<unknown> | AsyncIterator<unknown>;
+    // The bot's deadline: its signal is aborted, and every wait on it below gives up, when the time is up. A bot that
+    // ignores the signal keeps running in the background, but its sender's next message does not wait for it.
+    const started = Date.now();
+    const controller = new AbortController();
+    const deadline = setTimeout(() => controller.abort(new DOMException(`the bot did not answer within ${this.botTimeoutMs} ms`, 'TimeoutError')), this.botTimeoutMs);
+    const timedOut = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
+    timedOut.catch(() => undefined);
+    const inTime = <T>(work: Promise<T>): Promise<T> => Promise.race([work, timedOut]);
+    const context: BotContext = { signal: controller.signal, requestId: trace.requestId, traceparent: childTraceparent(trace) };
+    const failed = (error: unknown) => this.botFailed(message, output, log, controller.signal.aborted ? 'timeout' : 'error', error, started);
     try {
-      const result: unknown = await this.bot.handle(message);
-      if (Array.isArray(result)) answers = result[Symbol.iterator]();
-      else if (isAsyncIterable(result)) answers = result[Symbol.asyncIterator]();
-      else {
-        log.error({ got: typeof result }, 'bot did not return a list of answers');
-        answers = [][Symbol.iterator]();
+      const stopTyping = this.startTyping(message, log);
+      let answers: Iterator<unknown> | AsyncIterator<unknown>;
+      let streaming = false;
+      try {
+        const result: unknown = await inTime(Promise.resolve().then(() => this.bot.handle(message, context)));
+        if (Array.isArray(result)) answers = result[Symbol.iterator]();
+        else if (isAsyncIterable(result)) {
+          answers = result[Symbol.asyncIterator]();
+          streaming = true;
+        } else {
+          log.error({ got: typeof result }, 'bot did not return a list of answers');
+          answers = [][Symbol.iterator]();
+        }
+      } catch (error) {
+        return await failed(error);
+      } finally {
+        stopTyping();
       }
-    } catch (error) {
-      log.error({ err: error }, 'bot failed to handle the message');
-      return 'failed';
+      // A list is the whole answer, in time: sending it to a slow platform is not the bot's time.
+      if (!streaming) clearTimeout(deadline);
+      // A bot that yields its answers one by one has each sent as soon as it is yielded (what `rest?stream=true` shows).
+      for (;;) {
+        let next: IteratorResult<unknown>;
+        try {
+          next = streaming ? await inTime(Promise.resolve(answers.next())) : answers.next() as IteratorResult<unknown>;
+        } catch (error) {
+          // A generator stuck in an await cannot be stopped; one that is not is asked to finish (its `finally` runs).
+          void Promise.resolve().then(() => answers.return?.()).catch(() => undefined);
+          return await failed(error);
+        }
+        if (next.done) break;
+        const answer = next.value;
+        if (answer === null || typeof answer !== 'object') {
+          log.error({ got: typeof answer }, 'bot returned an answer that is not an object; skipped');
+          continue;
+        }
+        try {
+          await output.sendResponse(message.senderId, answer as BotMessage);
+        } catch (error) {
+          // Later answers would be out of context without this one, so the rest of this reply is dropped.
+          log.error({ err: error }, 'sending an answer failed');
+          await Promise.resolve(answers.return?.()).catch(() => undefined);
+          return 'failed';
+        }
+      }
     } finally {
-      stopTyping();
-    }
-    // A bot that yields its answers one by one has each sent as soon as it is yielded (what `rest?stream=true` shows).
-    for (;;) {
-      let next: IteratorResult<unknown>;
-      try {
-        next = await answers.next();
-      } catch (error) {
-        log.error({ err: error }, 'bot failed to handle the message');
-        return 'failed';
-      }
-      if (next.done) break;
-      const answer = next.value;
-      if (answer === null || typeof answer !== 'object') {
-        log.error({ got: typeof answer }, 'bot returned an answer that is not an object; skipped');
-        continue;
-      }
-      try {
-        await output.sendResponse(message.senderId, answer as BotMessage);
-      } catch (error) {
-        // Later answers would be out of context without this one, so the rest of this reply is dropped.
-        log.error({ err: error }, 'sending an answer failed');
-        await Promise.resolve(answers.return?.()).catch(() => undefined);
-        return 'failed';
-      }
+      clearTimeout(deadline);
     }
     if (output.flush) {
       try {
@@ -391,20 +462,57 @@ export class Pipeline {
     return 'handled';
   }
 
+  /**
+   * The bot threw or ran out of time: logged, counted (`onBotFailure`), the apology sent (and flushed) through the
+   * output, and the output told (`botFailed`: the rest channel answers 5xx). The sender's queue then moves on.
+   */
+  private async botFailed(message: UserMessage, output: NonNullable<UserMessage['output']>, log: Logger, reason: BotFailure['reason'], error: unknown, started: number): Promise<Outcome> {
+    const durationMs = Date.now() - started;
+    if (reason === 'timeout') log.error({ timeoutMs: this.botTimeoutMs }, 'the bot did not answer in time');
+    else log.error({ err: error }, 'bot failed to handle the message');
+    this.botFailures[reason]++;
+    try {
+      this.onBotFailure?.({ reason, channel: message.inputChannel, durationMs });
+    } catch {
+      // A counting hook must not change what happens to the message.
+    }
+    try {
+      for (const answer of structuredClone(this.apology)) await output.sendResponse(message.senderId, answer);
+      if (this.apology.length > 0) await output.flush?.(message.senderId);
+    } catch (sendError) {
+      log.error({ err: sendError }, 'sending the apology failed');
+    }
+    try {
+      await output.botFailed?.(message.senderId, { reason, channel: message.inputChannel, durationMs });
+    } catch (hookError) {
+      log.error({ err: hookError }, 'the output failed to take note of the bot failure');
+    }
+    return 'failed';
+  }
+
   private startTyping(message: UserMessage, log: Logger): () => void {
     const output = message.output;
     if (!output?.sendTyping) return () => {};
     let interval: NodeJS.Timeout | undefined;
+    // Counted rather than timed, so the cap holds however late the timers fire: at most this many indicators.
+    let left = Math.max(1, Math.floor(Math.max(0, this.typingMaxMs - this.typingDelayMs) / this.typingIntervalMs) + 1);
     const show = () => {
       // Through a promise, so an indicator that throws synchronously or returns no promise cannot crash the process
       // from inside a timer.
       Promise.resolve()
         .then(() => output.sendTyping!(message.senderId))
         .catch((error: unknown) => log.debug({ err: error }, 'typing indicator failed'));
+      left--;
+      if (left <= 0 && interval) {
+        clearInterval(interval);
+        interval = undefined;
+        log.debug({ typingMaxMs: this.typingMaxMs }, 'typing indicator stopped: the bot has been working past the cap');
+      }
     };
     const timer = setTimeout(() => {
       show();
-      interval = setInterval(show, this.typingIntervalMs);
+      if (left > 0) interval = setInterval(show, this.typingIntervalMs);
+      else log.debug({ typingMaxMs: this.typingMaxMs }, 'typing indicator stopped: the bot has been working past the cap');
     }, this.typingDelayMs);
     return () => {
       clearTimeout(timer);

@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 import Koa, { type Context, type Next } from 'koa';
 import cors from '@koa/cors';
 import { Router } from '@koa/router';
+import { accessLog } from './access.js';
 import type { Bot } from './bot.js';
 import type { InputChannel } from './channel.js';
+import type { BotMessage } from './message.js';
 import { ForbiddenError, HttpError, UnsupportedMediaTypeError } from './errors.js';
 import { HttpClient } from './http.js';
 import { bodyIntake } from './intake.js';
@@ -41,6 +43,10 @@ export interface ServerOptions {
   trustProxy?: boolean;
   /** Bounds on the message queues and on concurrent bot calls (see `PipelineLimits` for the defaults). */
   limits?: PipelineLimits;
+  /** How long the bot (of any kind) has to answer one message; past it the apology is sent. Default 30 s. */
+  botTimeoutMs?: number;
+  /** What the user is told when the bot throws or times out. Default: nothing (the CLI's default: `DEFAULT_APOLOGY`). */
+  botApology?: BotMessage[];
   /**
    * How long a client has to send a whole request, headers and body (default 10 s; headers alone: half of it, at most
    * 5 s). A client trickling its body is disconnected when it runs out; the time the bot takes to answer is not counted.
@@ -104,7 +110,8 @@ export class SwitchboardServer {
     this.metrics = metricsOption === false ? undefined : new ServerMetrics(this.channels);
     // The pipeline calls the bot through its timing proxy (the same object otherwise: `instanceof`, `close` unchanged).
     const bot = this.metrics?.timedBot(options.bot) ?? options.bot;
-    this.pipeline = new Pipeline({ ...options.limits, bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs });
+    this.pipeline = new Pipeline({ ...options.limits, bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs,
+      botTimeoutMs: options.botTimeoutMs, apology: options.botApology });
     this.metrics?.watch(this.pipeline);
 
     // Created first so channels (socket.io) can attach to it before the first request. A slow client must not hold a
@@ -124,6 +131,7 @@ export class SwitchboardServer {
       // Errors after the response started (a client that hung up): nothing to answer, only to note.
       this.logger.debug({ err: error }, 'request error after response');
     });
+    app.use(accessLog(this.logger));
     // Outside the error middleware: it sees each webhook delivery's final status.
     if (this.metrics) app.use(this.metrics.requests());
     app.use(errorMiddleware(this.logger));

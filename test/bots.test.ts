@@ -13,7 +13,8 @@ import {
   type BotMessage,
   type UserMessageInit,
 } from 'switchboard';
-import { DEFAULT_APOLOGY, RemoteBot, RulesBot, defaultBotPath, loadBot } from '#src/bots/index.js';
+import { BotServerError, RemoteBot, RulesBot, defaultBotPath, loadBot } from '#src/bots/index.js';
+import { DEFAULT_APOLOGY } from '#src/pipeline.js';
 import RestInput from '../channels/rest/index.js';
 import { makeProject, type Project } from './fixtures.js';
 import { LogCapture } from './harness.js';
@@ -105,8 +106,8 @@ test('loadBot: a rules file by path, and the built-in moodbot without a spec', a
   }
 });
 
-test('loadBot: an http(s) URL is a remote bot with the given apology', async (t) => {
-  const bot = await loadBot('https://bot.test/webhooks/rest/webhook', { apology: [{ text: 'down' }] });
+test('loadBot: an http(s) URL is a remote bot', async (t) => {
+  const bot = await loadBot('https://bot.test/webhooks/rest/webhook', { timeoutMs: 1_000 });
   t.true(bot instanceof RemoteBot);
   t.is((bot as RemoteBot).url, 'https://bot.test/webhooks/rest/webhook');
 });
@@ -123,7 +124,7 @@ test.before(() => {
 test.afterEach.always(() => nock.cleanAll());
 test.after.always(() => nock.enableNetConnect());
 
-function remote(options: { apology?: BotMessage[]; timeoutMs?: number } = {}) {
+function remote(options: { timeoutMs?: number } = {}) {
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', destination: logs });
   const bot = new RemoteBot({ url: BOT_URL, logger, http: new HttpClient({ logger, minDelayMs: 5, maxDelayMs: 20 }), ...options });
@@ -170,7 +171,7 @@ test.serial('remote bot: a 503 (not processed) is retried through the shared cli
   t.deepEqual(errors(), []);
 });
 
-test.serial('remote bot: when the bot server is down the user gets the apology and the error is logged', async (t) => {
+test.serial('remote bot: when the bot server is down handle throws and the error is logged', async (t) => {
   let attempts = 0;
   nock('http://bot.test')
     .post('/webhooks/rest/webhook')
@@ -178,7 +179,7 @@ test.serial('remote bot: when the bot server is down the user gets the apology a
     .replyWithError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5005'), { code: 'ECONNREFUSED', syscall: 'connect' }))
     .on('request', () => attempts++);
   const { bot, errors } = remote();
-  t.deepEqual(await ask(bot, 'hello'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(bot, 'hello'), { instanceOf: BotServerError });
   t.is(attempts, 2, 'the first attempt and one retry (the default for a bot server)');
   const [error, ...more] = errors();
   t.deepEqual(more, []);
@@ -193,35 +194,29 @@ test.serial('remote bot: when the bot server is down the user gets the apology a
   const logs = new LogCapture();
   const logger = createLogger({ level: 'error', destination: logs });
   const closed = new RemoteBot({ url: `http://127.0.0.1:${port}/webhooks/rest/webhook`, logger, http: new HttpClient({ logger, minDelayMs: 5, maxDelayMs: 20 }) });
-  t.deepEqual(await ask(closed, 'hello'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(closed, 'hello'), { instanceOf: BotServerError });
   t.regex(logs.text, /"msg":"bot server failed to answer"/);
   t.regex(logs.text, /ECONNREFUSED/);
 });
 
-test.serial('remote bot: the apology is configurable, and an empty apology says nothing', async (t) => {
-  nock('http://bot.test').post('/webhooks/rest/webhook').times(8).replyWithError('connect ECONNREFUSED');
-  t.deepEqual(await ask(remote({ apology: [{ text: 'Back soon!' }] }).bot, 'hello'), [{ text: 'Back soon!' }]);
-  t.deepEqual(await ask(remote({ apology: [] }).bot, 'hello'), []);
-});
-
-test.serial('remote bot: an answer that is not a JSON array, a 404 or a timeout gets the apology', async (t) => {
+test.serial('remote bot: an answer that is not a JSON array, a 404 or a timeout is a failure (the host apologises)', async (t) => {
   nock('http://bot.test').post('/webhooks/rest/webhook').reply(200, { error: 'not a list' });
   const object = remote();
-  t.deepEqual(await ask(object.bot, 'hello'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(object.bot, 'hello'), { instanceOf: BotServerError });
   t.like(object.errors()[0], { msg: 'bot server did not answer a JSON array', url: BOT_URL, status: 200 });
 
   nock('http://bot.test').post('/webhooks/rest/webhook').reply(404, 'no such route');
   const notFound = remote();
-  t.deepEqual(await ask(notFound.bot, 'hello'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(notFound.bot, 'hello'), { instanceOf: BotServerError });
   t.regex(String(notFound.errors()[0]?.reason), /answered 404/);
 
   nock('http://bot.test').post('/webhooks/rest/webhook').times(4).delay(300).reply(200, [{ text: 'too late' }]);
   const slow = remote({ timeoutMs: 30 });
-  t.deepEqual(await ask(slow.bot, 'hello'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(slow.bot, 'hello'), { instanceOf: BotServerError });
   t.regex(String(slow.errors()[0]?.reason), /timed out after 30 ms/);
 });
 
-test.serial('remote bot behind the host: POST /webhooks/rest/webhook returns its answers; when it is down, the apology', async (t) => {
+test.serial('remote bot behind the host: POST /webhooks/rest/webhook returns its answers; when it is down, 502', async (t) => {
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', destination: logs });
   const http = new HttpClient({ logger, minDelayMs: 5, maxDelayMs: 20 });
@@ -249,7 +244,8 @@ test.serial('remote bot behind the host: POST /webhooks/rest/webhook returns its
 
   // A refused connection: retried once (the default for a bot server), so two attempts.
   const down = nock('http://bot.test').post('/webhooks/rest/webhook').times(2).replyWithError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED', syscall: 'connect' }));
-  t.deepEqual(await say('again'), { status: 200, body: [{ recipient_id: 'bob', ...DEFAULT_APOLOGY[0] }] });
+  // Not `200 []` nor a 200 apology: a REST client must be able to tell a broken bot from a bot that said nothing.
+  t.deepEqual(await say('again'), { status: 502, body: { error: 'the bot failed to answer' } });
   t.regex(logs.text, /bot server failed to answer/);
   t.true(down.isDone());
 
@@ -299,10 +295,10 @@ function remoteAt(url: string, options: Partial<ConstructorParameters<typeof Rem
   return { bot, lines };
 }
 
-test.serial('remote bot: a bot server answering 500 gets each message once, and the user the apology', async (t) => {
+test.serial('remote bot: a bot server answering 500 gets each message once, and handle throws', async (t) => {
   const server = await startBotServer(t, () => ({ status: 500, body: { error: 'boom' } }));
   const { bot } = remoteAt(server.url);
-  t.deepEqual(await ask(bot, 'hello'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(bot, 'hello'), { instanceOf: BotServerError });
   t.is(server.bodies.length, 1, 'a 500 may come after the bot processed the message: not sent again');
 });
 
@@ -315,7 +311,7 @@ test.serial('remote bot: a bot server too slow to answer gets the message once (
   });
   t.teardown(() => release());
   const { bot, lines } = remoteAt(server.url, { timeoutMs: 150 });
-  t.deepEqual(await ask(bot, 'hello'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(bot, 'hello'), { instanceOf: BotServerError });
   t.is(server.bodies.length, 1);
   t.regex(String(lines().find((line) => line.msg === 'bot server failed to answer')?.reason), /timed out after 150 ms/);
   release();
@@ -323,33 +319,33 @@ test.serial('remote bot: a bot server too slow to answer gets the message once (
 
 test.serial('remote bot: a 503 is retried once by default; `retries` sets it', async (t) => {
   const server = await startBotServer(t, () => ({ status: 503, body: {} }));
-  t.deepEqual(await ask(remoteAt(server.url).bot, 'hello'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(remoteAt(server.url).bot, 'hello'), { instanceOf: BotServerError });
   t.is(server.bodies.length, 2, 'the first attempt and one retry');
   server.bodies.length = 0;
-  t.deepEqual(await ask(remoteAt(server.url, { retries: 0 }).bot, 'hello'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(remoteAt(server.url, { retries: 0 }).bot, 'hello'), { instanceOf: BotServerError });
   t.is(server.bodies.length, 1);
 });
 
-test.serial('remote bot: the circuit opens after N failures in a row, fails fast with the apology, then lets one trial through', async (t) => {
+test.serial('remote bot: the circuit opens after N failures in a row, fails fast, then lets one trial through', async (t) => {
   let now = 1_000_000;
   let healthy = false;
   const server = await startBotServer(t, () => (healthy ? { status: 200, body: [{ recipient_id: 'alice', text: 'back' }] } : { status: 500, body: {} }));
   const { bot, lines } = remoteAt(server.url, { breaker: { failures: 3, cooldownMs: 10_000, now: () => now } });
 
-  for (let i = 0; i < 3; i++) t.deepEqual(await ask(bot, `m${i}`), DEFAULT_APOLOGY);
+  for (let i = 0; i < 3; i++) await t.throwsAsync(ask(bot, `m${i}`), { instanceOf: BotServerError });
   t.is(server.bodies.length, 3);
   t.is(bot.breaker?.state, 'open');
   // Open: the bot server is not called, the user still gets the apology, the skip is logged.
-  t.deepEqual(await ask(bot, 'while open'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(bot, 'while open'), { instanceOf: BotServerError });
   t.is(server.bodies.length, 3, 'not called while open');
   t.like(lines().find((line) => line.msg === 'bot server circuit open: not called, the apology is sent'), { level: 40, sender: 'alice', failures: 3 });
 
   // After the cool-down, one trial; it fails, so the circuit opens again at once.
   now += 10_000;
   t.is(bot.breaker?.state, 'half-open');
-  t.deepEqual(await ask(bot, 'trial 1'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(bot, 'trial 1'), { instanceOf: BotServerError });
   t.is(server.bodies.length, 4);
-  t.deepEqual(await ask(bot, 'still open'), DEFAULT_APOLOGY);
+  await t.throwsAsync(ask(bot, 'still open'), { instanceOf: BotServerError });
   t.is(server.bodies.length, 4);
 
   // The next trial succeeds: closed, every message goes through again.
@@ -365,12 +361,12 @@ test.serial('remote bot: the circuit opens after N failures in a row, fails fast
 test.serial('remote bot: a 4xx is an answer (the host is up): it does not open the circuit', async (t) => {
   const server = await startBotServer(t, () => ({ status: 404, body: {} }));
   const { bot } = remoteAt(server.url, { breaker: { failures: 2, cooldownMs: 60_000 } });
-  for (let i = 0; i < 4; i++) t.deepEqual(await ask(bot, 'hello'), DEFAULT_APOLOGY);
+  for (let i = 0; i < 4; i++) await t.throwsAsync(ask(bot, 'hello'), { instanceOf: BotServerError });
   t.is(server.bodies.length, 4);
   t.is(bot.breaker?.state, 'closed');
 });
 
-test.serial('remote bot behind the host: with the circuit open, rest still answers the apology, and the bot server is not called', async (t) => {
+test.serial('remote bot behind the host: with the circuit open, rest answers 502 at once, and the bot server is not called', async (t) => {
   const server = await startBotServer(t, () => ({ status: 502, body: {} }));
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', destination: logs });
@@ -387,7 +383,7 @@ test.serial('remote bot behind the host: with the circuit open, rest still answe
     });
     return { status: response.status, body: (await response.json()) as unknown };
   };
-  const apology = { status: 200, body: [{ recipient_id: 'bob', ...DEFAULT_APOLOGY[0] }] };
+  const apology = { status: 502, body: { error: 'the bot failed to answer' } };
   t.deepEqual(await say('one'), apology);
   t.deepEqual(await say('two'), apology);
   t.is(server.bodies.length, 2);

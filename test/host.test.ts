@@ -71,14 +71,14 @@ test('a body with no content type is read as JSON', async (t) => {
   t.deepEqual(await response.json(), [{ recipient_id: 'a', text: 'ok' }]);
 });
 
-test('a bot that throws gives the rest client what was collected, not a 500', async (t) => {
+test('a bot that throws gives the rest client a 502 with a safe message, not a 500 nor 200 []', async (t) => {
   const bot = new ScriptedBot(() => {
     throw new Error('bot exploded: secret-internal-detail');
   });
   const { request, logs } = await restServer(t, { bot });
   const response = await request('/webhooks/rest/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sender":"a","message":"hi"}' });
-  t.is(response.status, 200);
-  t.deepEqual(response.json, []);
+  t.is(response.status, 502);
+  t.deepEqual(response.json, { error: 'the bot failed to answer' });
   t.false(response.text.includes('secret-internal-detail'));
   t.regex(logs.text, /bot failed to handle the message/);
   t.regex(logs.text, /"channel":"rest"/);

@@ -65,6 +65,8 @@ export class TokenCache {
     const body = response.body !== null && typeof response.body === 'object' ? (response.body as Record<string, unknown>) : {};
     const value = body.access_token;
     if (typeof value !== 'string' || value === '') throw new Error(`the token endpoint answered without an "access_token"`);
+    // Obtained at run time, so not among the credentials the client masks: added, so no log line can show it.
+    this.http.addSecret(value);
     const lifetimeMs = Number(body.expires_in) * 1000;
     const usable = Number.isFinite(lifetimeMs) && lifetimeMs > 0 ? lifetimeMs : 0;
     // An hour-long token is renewed 5 minutes early; a short one halfway through.

@@ -38,6 +38,8 @@ export class MattermostApi {
     const response = await this.http.post(this.url('/users/login'), { login_id: this.settings.user, password: this.settings.pw }, { channel: 'mattermost', idempotent: true });
     const token = response.headers.get('token');
     if (!token) throw new Error('POST /users/login answered without a "Token" header');
+    // A session token is a credential obtained at run time: masked in the client's logs like the password.
+    this.http.addSecret(token);
     const id = response.body !== null && typeof response.body === 'object' ? (response.body as { id?: unknown }).id : undefined;
     if (typeof id === 'string' && id !== '') this.loginUserId = id;
     return token;

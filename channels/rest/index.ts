@@ -1,6 +1,5 @@
 import { PassThrough } from 'node:stream';
 import {
-  CollectingOutputChannel,
   InputChannel,
   UserMessage,
   authenticateRest,
@@ -17,7 +16,7 @@ import {
   type RestRequest,
   type Router,
 } from 'switchboard';
-import { StreamingOutput } from './output.js';
+import { RestOutput, StreamingOutput } from './output.js';
 
 /** `?stream=true`, read as Rasa reads it: the first value, lower-cased, is `true`. */
 function wantsStream(ctx: Context): boolean {
@@ -55,7 +54,7 @@ export class RestInput extends InputChannel<z.output<typeof credentials>> {
     warnIfOpen(this.logger, this.name(), this.auth, this.context.server?.address());
   }
 
-  private userMessage(request: RestRequest, output: CollectingOutputChannel): UserMessage {
+  private userMessage(request: RestRequest, output: RestOutput | StreamingOutput): UserMessage {
     return new UserMessage({
       text: request.message,
       senderId: request.sender,
@@ -93,7 +92,7 @@ export class RestInput extends InputChannel<z.output<typeof credentials>> {
         });
         return;
       }
-      const output = new CollectingOutputChannel();
+      const output = new RestOutput();
       // A client that hangs up before its message's turn takes the message out of the queue: nobody would read the
       // answer, and a flood of abandoned requests must not keep the bot busy (nor hold their memory).
       const gone = new AbortController();
@@ -102,10 +101,16 @@ export class RestInput extends InputChannel<z.output<typeof credentials>> {
       };
       ctx.res.once('close', onClose);
       try {
-        // The answer is the bot's reply, so wait for it; on a bot error, what was collected is returned, as in Rasa.
+        // The answer is the bot's reply, so wait for it.
         await onNewMessage(this.userMessage(request, output), { signal: gone.signal });
       } finally {
         ctx.res.off('close', onClose);
+      }
+      if (output.failure) {
+        // Not `200 []`: a client must be able to tell "the bot said nothing" from "the bot is broken". Already logged.
+        ctx.status = output.failure.reason === 'timeout' ? 504 : 502;
+        ctx.body = { error: output.failure.reason === 'timeout' ? 'the bot did not answer in time' : 'the bot failed to answer' };
+        return;
       }
       ctx.body = output.messages;
     });

@@ -1,5 +1,14 @@
 import type { Writable } from 'node:stream';
-import { CollectingOutputChannel, type BotMessage, type Logger } from 'switchboard';
+import { CollectingOutputChannel, type BotFailure, type BotMessage, type Logger } from 'switchboard';
+
+/** Collects the answers for the HTTP response, and notes when the bot failed (the response is then a 5xx). */
+export class RestOutput extends CollectingOutputChannel {
+  failure: BotFailure | undefined;
+
+  override botFailed(_recipientId: string, failure: BotFailure): void {
+    this.failure = failure;
+  }
+}
 
 /**
  * Writes each answer to the response as it is sent, one JSON object and a `\n` per answer (Rasa's `?stream=true`

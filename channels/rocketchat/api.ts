@@ -32,6 +32,8 @@ export class RocketChatApi {
     const response = await this.http.post(this.url('/api/v1/login'), { user: this.settings.user, password: this.settings.password }, { channel: 'rocketchat', idempotent: true });
     const data = response.body !== null && typeof response.body === 'object' ? (response.body as { data?: Partial<Session> }).data : undefined;
     if (typeof data?.authToken !== 'string' || typeof data.userId !== 'string') throw new Error('POST /api/v1/login answered without data.authToken and data.userId');
+    // A session token is a credential obtained at run time: masked in the client's logs like the password.
+    this.http.addSecret(data.authToken);
     return { authToken: data.authToken, userId: data.userId };
   }
 

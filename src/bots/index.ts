@@ -5,13 +5,12 @@ import { ConfigError } from '../errors.js';
 import { HttpClient } from '../http.js';
 import { loadFromSpec } from '../loader.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { BotMessage } from '../message.js';
 import { pickBot } from './module.js';
 import { RemoteBot } from './remote.js';
 import { RulesBot, defaultBotPath } from './rules.js';
 
 export { RulesBot, defaultBotPath } from './rules.js';
-export { RemoteBot, DEFAULT_APOLOGY } from './remote.js';
+export { RemoteBot, BotServerError } from './remote.js';
 export type { RemoteBotOptions } from './remote.js';
 export { CircuitBreaker } from '../breaker.js';
 export type { CircuitBreakerOptions, CircuitState } from '../breaker.js';
@@ -21,9 +20,7 @@ export interface LoadBotOptions {
   cwd?: string;
   logger?: Logger;
   http?: HttpClient;
-  /** For a remote bot: what the user is told when the bot server cannot answer (default `DEFAULT_APOLOGY`). */
-  apology?: BotMessage[];
-  /** For a remote bot: the timeout of each attempt. */
+  /** For a remote bot: the timeout of each attempt (the host's `--bot-timeout`). */
   timeoutMs?: number;
 }
 
@@ -52,7 +49,6 @@ export async function loadBot(spec: string | undefined, options: LoadBotOptions 
       url: spec,
       logger,
       http: options.http ?? new HttpClient({ logger }),
-      apology: options.apology,
       timeoutMs: options.timeoutMs,
     });
   }

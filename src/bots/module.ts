@@ -1,5 +1,5 @@
-import type { Bot, BotFunction } from '../bot.js';
-import type { BotMessage, UserMessage } from '../message.js';
+import type { Bot, BotContext, BotFunction } from '../bot.js';
+import type { UserMessage } from '../message.js';
 
 /** True for an object (or instance) with a `handle(message)` method. */
 function isBotObject(value: unknown): value is Bot {
@@ -12,7 +12,7 @@ function isClass(value: unknown): value is new () => unknown {
 
 /** Wraps a plain function as a bot. */
 export function botFromFunction(fn: BotFunction): Bot {
-  return { handle: (message: UserMessage) => fn(message) };
+  return { handle: (message: UserMessage, context?: BotContext) => fn(message, context) };
 }
 
 /**
@@ -31,7 +31,7 @@ export function toBot(value: unknown): Bot | string {
     }
     return isBotObject(instance) ? instance : 'the class has no handle(message) method';
   }
-  if (typeof value === 'function') return botFromFunction(value as (m: UserMessage) => Promise<BotMessage[]>);
+  if (typeof value === 'function') return botFromFunction(value as BotFunction);
   return `it is ${value === null ? 'null' : typeof value}, not a bot (an object with handle(message), a class, or a function)`;
 }
 

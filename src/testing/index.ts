@@ -103,6 +103,9 @@ export interface TestHostOptions {
   limits?: PipelineLimits;
   /** Over the outgoing client's test settings (5–20 ms backoff, a 3 s timeout): a shorter `timeoutMs`, a `sleep`. */
   http?: Omit<HttpClientOptions, 'logger'>;
+  /** As `--bot-timeout` and `--bot-apology` (default: the host's 30 s, and no apology). */
+  botTimeoutMs?: number;
+  botApology?: BotMessage[];
 }
 
 async function readResponse(response: Response): Promise<WebhookResponse> {
@@ -120,7 +123,8 @@ async function readResponse(response: Response): Promise<WebhookResponse> {
 export async function startTestHost(channels: InputChannel | InputChannel[], options: TestHostOptions = {}): Promise<TestHost> {
   const bot = options.bot ?? new ScriptedBot(options.answers);
   const logs = new LogCapture();
-  const logger = createLogger({ level: options.logLevel ?? 'debug', destination: logs });
+  // Every line kept: a test reads what its own request logged, however many similar warnings came before.
+  const logger = createLogger({ level: options.logLevel ?? 'debug', destination: logs, warnLimit: false });
   const http = new HttpClient({ minDelayMs: 5, maxDelayMs: 20, timeoutMs: 3_000, ...options.http, logger });
   const server = new SwitchboardServer({
     channels: Array.isArray(channels) ? channels : [channels],
@@ -131,6 +135,8 @@ export async function startTestHost(channels: InputChannel | InputChannel[], opt
     bodyLimit: options.bodyLimit,
     trustProxy: options.trustProxy,
     limits: options.limits,
+    botTimeoutMs: options.botTimeoutMs,
+    botApology: options.botApology,
   });
   const address = await server.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${address.port}`;

@@ -574,6 +574,17 @@ test.serial('botframework: a failed answer is logged with the recipient, never w
 
 // --- the parts, directly
 
+test.serial('botframework: the access token obtained at run time is masked when the connector echoes it in a failed answer', async (t) => {
+  netOnlyLocal(t);
+  nock('https://login.microsoftonline.com').post('/botframework.com/oauth2/v2.0/token').reply(200, { token_type: 'Bearer', expires_in: 3599, access_token: BOT_TOKEN });
+  nock('https://smba.trafficmanager.net').post(/.*/).reply(403, { error: { code: 'Forbidden', message: `token ${BOT_TOKEN} is not valid for this conversation` } });
+  const { request, logs } = await startServer(t, [BotFrameworkInput.fromCredentials(CREDENTIALS)], { bot: new ScriptedBot([{ text: 'hi' }]) });
+  await deliver(request, activity({ id: 'fail-echo-1' }));
+  await until(() => logs.text.includes('sending an answer failed'));
+  t.regex(logs.text, /token \[redacted\] is not valid/);
+  t.false(logs.text.includes(BOT_TOKEN), 'the bot token is not in the logs');
+});
+
 test.serial('botframework TokenCache: renewed 5 minutes before expiry; concurrent callers share one request', async (t) => {
   netOnlyLocal(t);
   let now = 1_000_000;

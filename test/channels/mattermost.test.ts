@@ -537,6 +537,22 @@ runChannelCases(test, {
 
 // --- beyond one request
 
+test.serial('mattermost user+pw: the session token from the login is masked when Mattermost echoes it in a failed answer', async (t) => {
+  const bot = new ScriptedBot([{ text: 'hi' }]);
+  const channel = MattermostInput.fromCredentials({ url: API, user: 'switchboard', pw: 'hunter2-but-longer', webhook_token: HOOK_TOKEN });
+  const { request, logs } = await startServer(t, [channel], { bot });
+  const api = nock(API);
+  api.post('/users/login').once().reply(200, { id: BOT }, { Token: SESSION });
+  api.post('/posts').reply(403, { id: 'api.context.permissions.app_error', message: `session ${SESSION} may not post here`, status_code: 403 });
+  const response = await request('/webhooks/mattermost/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(hook()) });
+  t.is(response.status, 200);
+  const deadline = Date.now() + 2_000;
+  while (!logs.text.includes('sending an answer failed') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.regex(logs.text, /session \[redacted\] may not post here/);
+  t.false(logs.text.includes(SESSION), 'the session token is never logged');
+  nock.cleanAll();
+});
+
 test.serial('mattermost user+pw: one login, cached across two messages', async (t) => {
   const bot = new ScriptedBot([{ text: 'hi' }]);
   const channel = MattermostInput.fromCredentials({ url: API, user: 'switchboard', pw: 'hunter2-but-longer', webhook_token: HOOK_TOKEN });

@@ -354,6 +354,22 @@ runChannelCases(test, {
 
 // --- beyond one request
 
+test.serial('rocketchat: the session token obtained at login is masked when Rocket.Chat echoes it in a failed answer', async (t) => {
+  const bot = new ScriptedBot([{ text: 'hi' }]);
+  const { request, logs } = await startServer(t, [RocketChatInput.fromCredentials(CREDENTIALS)], { bot });
+  const api = nock(SERVER);
+  api.post('/api/v1/login').once().reply(200, { status: 'success', data: { authToken: AUTH_TOKEN, userId: USER_ID } });
+  // A failed call whose answer repeats the token (a proxy's error page, a verbose server): the log keeps the answer.
+  api.post('/api/v1/chat.postMessage').reply(400, { success: false, error: `room not found for token ${AUTH_TOKEN}` });
+  const response = await request('/webhooks/rocketchat/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(integration()) });
+  t.is(response.status, 200);
+  const deadline = Date.now() + 2_000;
+  while (!logs.text.includes('sending an answer failed') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.regex(logs.text, /room not found for token \[redacted\]/);
+  t.false(logs.text.includes(AUTH_TOKEN), 'the session token is never logged');
+  nock.cleanAll();
+});
+
 test.serial('rocketchat: one login, cached across two messages; the password and tokens are never logged', async (t) => {
   const bot = new ScriptedBot([{ text: 'hi' }]);
   const { request, logs } = await startServer(t, [RocketChatInput.fromCredentials(CREDENTIALS)], { bot });
