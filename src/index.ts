@@ -12,7 +12,7 @@ export { UserMessage, DEFAULT_SENDER_ID } from './message.js';
 export type { BotMessage, Button, Element, CollectedMessage, UserMessageInit } from './message.js';
 export type { Bot, BotFunction } from './bot.js';
 export { Pipeline, DEFAULT_LIMITS } from './pipeline.js';
-export type { OnNewMessage, Outcome, Accepted, PipelineOptions, PipelineLimits, EnqueueOptions } from './pipeline.js';
+export type { OnNewMessage, Outcome, Accepted, PipelineOptions, PipelineLimits, EnqueueOptions, PendingMessage } from './pipeline.js';
 export { MemoryStore } from './store.js';
 export type { Store } from './store.js';
 export { HttpClient, HttpRequestError, parseRetryAfter } from './http.js';
@@ -45,7 +45,7 @@ export type { CredentialsSchema, KeyDoc, KeyMeta, ParsedCredentials } from './sc
 export { createLogger, channelLogger, maskSecrets, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { SwitchboardServer } from './server.js';
-export type { ServerOptions } from './server.js';
+export type { ServerOptions, ShutdownReport } from './server.js';
 export { loadChannelClass, loadChannels, createChannel, builtinChannels } from './loader.js';
 export { readCredentialsFile, parseCredentialsText, interpolateEnv } from './credentials.js';
 export type { ChannelSection } from './credentials.js';

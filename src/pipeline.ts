@@ -37,6 +37,15 @@ export interface OnNewMessage {
   enqueue(message: UserMessage, options?: EnqueueOptions): Promise<Accepted>;
 }
 
+/** A message queued or with the bot, as `Pipeline.pending()` lists it. */
+export interface PendingMessage {
+  channel: string;
+  sender: string;
+  messageId: string | undefined;
+  /** True when the bot is working on it; false when it waits for its turn. */
+  withBot: boolean;
+}
+
 /** The pipeline's bounds; every one of them is what a remote client could otherwise grow without limit. */
 export interface PipelineLimits {
   /** Messages one sender may have queued or with the bot. Default 20. */
@@ -172,6 +181,18 @@ export class Pipeline {
   /** Senders waiting for a bot slot now. */
   get waitingSenders(): number {
     return this.waitList.length;
+  }
+
+  /** Every message queued or with the bot now, oldest first per sender (what a shutdown abandons at its grace's end). */
+  pending(): PendingMessage[] {
+    const list: PendingMessage[] = [];
+    for (const queue of this.queues.values()) {
+      for (const entry of queue.entries) {
+        if (!entry.message) continue;
+        list.push({ channel: entry.message.inputChannel, sender: entry.message.senderId, messageId: entry.message.messageId, withBot: entry.started });
+      }
+    }
+    return list;
   }
 
   /** Waits until every queued message has been processed. */
