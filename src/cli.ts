@@ -39,6 +39,8 @@ Options:
   --bot-wait N         senders waiting for one of those calls (default 1000); past it 429
   --request-timeout MS time a client has to send a whole request (default 10000)
   --max-connections N  open connections at once, WebSockets included (default 4096)
+  --shutdown-grace MS  on SIGTERM/SIGINT, how long to finish open requests, queued messages and background
+                       work before giving up on them (default 25000); a second signal exits at once
   --no-webchat         do not serve the web chat page at /webchat
   --log-level LEVEL    fatal, error, warn, info (default), debug, trace or silent
   -h, --help           show this help
@@ -66,6 +68,8 @@ export interface CliOptions {
   limits?: PipelineLimits;
   requestTimeoutMs?: number;
   maxConnections?: number;
+  /** `--shutdown-grace`: how long a shutdown waits for in-flight work. Undefined: the server's default (25 s). */
+  shutdownGraceMs?: number;
   /** Serve the web chat page at /webchat when a channel has one. */
   webchat?: boolean;
   logLevel: string;
@@ -100,6 +104,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         'bot-wait': { type: 'string' },
         'request-timeout': { type: 'string' },
         'max-connections': { type: 'string' },
+        'shutdown-grace': { type: 'string' },
         'no-webchat': { type: 'boolean' },
         'trust-proxy': { type: 'boolean' },
         'log-level': { type: 'string' },
@@ -151,6 +156,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   setLimit('botWait', count('bot-wait', 0));
   const requestTimeoutMs = count('request-timeout', 1000);
   const maxConnections = count('max-connections', 1);
+  const shutdownGraceMs = count('shutdown-grace', 0);
   const botTimeout = values['bot-timeout'];
   if (botTimeout !== undefined && !/^\d+$/.test(botTimeout)) throw new ConfigError(`--bot-timeout must be milliseconds, got "${botTimeout}"`);
   return {
@@ -168,6 +174,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       limits,
       requestTimeoutMs,
       maxConnections,
+      shutdownGraceMs,
       webchat: !values['no-webchat'],
       trustProxy: values['trust-proxy'] === true,
       logLevel,
@@ -209,6 +216,7 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   if (options.webchat === false) for (const channel of channels) if ('serveWebchat' in channel) (channel as { serveWebchat?: boolean }).serveWebchat = false;
   const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy,
     limits: options.limits, requestTimeoutMs: options.requestTimeoutMs, maxConnections: options.maxConnections });
+  if (options.shutdownGraceMs !== undefined) server.shutdownGraceMs = options.shutdownGraceMs;
   let address;
   try {
     address = await server.listen(options.port, options.host);
