@@ -324,7 +324,9 @@ export class SwitchboardServer {
         // not ready, named by GET /health/ready, while the others serve.
         if (error instanceof ConfigError) throw error;
         this.startFailures.set(channel.name(), 'failed to start');
-        this.logger.error({ err: error, channel: channel.name() }, 'channel failed to start');
+        // The channel's own logger redacts its secret keys; a channel that does not extend InputChannel may have none.
+        const log = (channel.logger as Logger | undefined) ?? this.logger.child({ channel: channel.name() });
+        log.error({ err: error }, 'channel failed to start');
       }
     }
     this.started = true;
