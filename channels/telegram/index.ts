@@ -125,10 +125,12 @@ export class TelegramInput extends InputChannel<Credentials> {
         }
         const chat = parsed.messages[0]?.senderId;
         if (parsed.callbackQueryId !== undefined && fresh) {
-          // Not awaited: the acknowledgement to Telegram does not wait for it; a failure is only logged.
-          output.call('answerCallbackQuery', { callback_query_id: parsed.callbackQueryId }, chat).catch((error: unknown) => {
+          // Not awaited: the acknowledgement to Telegram does not wait for it; a failure is only logged. Background work,
+          // so a shutdown still stops the button's spinner.
+          const answered = output.call('answerCallbackQuery', { callback_query_id: parsed.callbackQueryId }, chat).catch((error: unknown) => {
             this.logger.warn({ err: error }, 'answerCallbackQuery failed');
           });
+          this.background(answered, { sender: chat, callbackQueryId: parsed.callbackQueryId });
         }
       },
     );
