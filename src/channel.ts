@@ -19,6 +19,12 @@ export interface ChannelContext {
   server?: Server;
   /** Asks the host to shut down cleanly, as on SIGTERM (the console channel does on end of input). */
   requestShutdown?: () => void;
+  /**
+   * Registers work the channel runs outside a request and outside the pipeline (Webex fetches a message after
+   * answering its notification): the host's shutdown waits for it, within the grace, and names it in the log if the
+   * grace runs out (`about`: what it is, e.g. `{sender, messageId}`). A rejection is logged at error.
+   */
+  track?: (work: Promise<unknown>, about?: Record<string, unknown>) => void;
 }
 
 /** A class that can be loaded as a channel: what the loader looks for in a module. */
@@ -62,6 +68,7 @@ export abstract class InputChannel<C extends Record<string, unknown> = Record<st
   unknownKeys: string[] = [];
 
   private channelContext: ChannelContext | undefined;
+  private notReadyReason: string | undefined;
 
   constructor(credentials: C = {} as C) {
     this.credentials = credentials;
@@ -98,6 +105,33 @@ export abstract class InputChannel<C extends Record<string, unknown> = Record<st
 
   /** Called when the server stops. */
   async close?(): Promise<void>;
+
+  /**
+   * Whether the channel can take traffic: `true`, or why not (e.g. its webhook registration failed). The host's
+   * `GET /health/ready` answers 503 naming the reason. Set with `markNotReady(reason)` and `markReady()`.
+   */
+  ready(): true | string {
+    return this.notReadyReason ?? true;
+  }
+
+  /** Reports the channel not ready (`GET /health/ready` answers 503 with this reason) until `markReady()`. */
+  protected markNotReady(reason: string): void {
+    this.notReadyReason = reason;
+  }
+
+  protected markReady(): void {
+    this.notReadyReason = undefined;
+  }
+
+  /**
+   * Runs `work` in the background, outside any request, with the host draining it on shutdown (see
+   * `ChannelContext.track`). Without a host, a rejection is logged.
+   */
+  protected background(work: Promise<unknown>, about?: Record<string, unknown>): void {
+    const track = this.context.track;
+    if (track) track(work, about);
+    else work.catch((error: unknown) => this.logger.error({ err: error, ...about }, 'background work failed'));
+  }
 
   protected get context(): ChannelContext {
     this.channelContext ??= { logger: silentLogger, http: new HttpClient(), store: new MemoryStore() };

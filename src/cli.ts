@@ -39,6 +39,8 @@ Options:
   --bot-wait N         senders waiting for one of those calls (default 1000); past it 429
   --request-timeout MS time a client has to send a whole request (default 10000)
   --max-connections N  open connections at once, WebSockets included (default 4096)
+  --shutdown-grace MS  on SIGTERM/SIGINT, how long to finish open requests, queued messages and background
+                       work before giving up on them (default 25000); a second signal exits at once
   --no-webchat         do not serve the web chat page at /webchat
   --metrics-port N     serve Prometheus metrics (GET /metrics) on this port instead of the main one
   --no-metrics         do not serve /metrics at all
@@ -68,6 +70,8 @@ export interface CliOptions {
   limits?: PipelineLimits;
   requestTimeoutMs?: number;
   maxConnections?: number;
+  /** `--shutdown-grace`: how long a shutdown waits for in-flight work. Undefined: the server's default (25 s). */
+  shutdownGraceMs?: number;
   /** Serve the web chat page at /webchat when a channel has one. */
   webchat?: boolean;
   /** `--no-metrics` makes it false. Default true: `/metrics` on the main port, or on `metricsPort`. */
@@ -105,6 +109,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         'bot-wait': { type: 'string' },
         'request-timeout': { type: 'string' },
         'max-connections': { type: 'string' },
+        'shutdown-grace': { type: 'string' },
         'no-webchat': { type: 'boolean' },
         'metrics-port': { type: 'string' },
         'no-metrics': { type: 'boolean' },
@@ -163,6 +168,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     throw new ConfigError(`--metrics-port must be a number from 0 to 65535, got "${metricsPortText}"`);
   }
   if (metricsPortText !== undefined && values['no-metrics']) throw new ConfigError('--metrics-port and --no-metrics contradict each other; pick one');
+  const shutdownGraceMs = count('shutdown-grace', 0);
   const botTimeout = values['bot-timeout'];
   if (botTimeout !== undefined && (!/^\d+$/.test(botTimeout) || Number(botTimeout) < 1)) throw new ConfigError(`--bot-timeout must be milliseconds (at least 1), got "${botTimeout}"`);
   return {
@@ -180,6 +186,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       limits,
       requestTimeoutMs,
       maxConnections,
+      shutdownGraceMs,
       webchat: !values['no-webchat'],
       metrics: !values['no-metrics'],
       metricsPort: metricsPortText === undefined ? undefined : Number(metricsPortText),
@@ -225,6 +232,7 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
     limits: options.limits, requestTimeoutMs: options.requestTimeoutMs, maxConnections: options.maxConnections,
     metrics: options.metrics === false ? false : options.metricsPort !== undefined ? { port: options.metricsPort } : true,
     botTimeoutMs: options.botTimeoutMs, botApology: apology });
+  if (options.shutdownGraceMs !== undefined) server.shutdownGraceMs = options.shutdownGraceMs;
   let address;
   try {
     address = await server.listen(options.port, options.host);

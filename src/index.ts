@@ -12,7 +12,7 @@ export { UserMessage, DEFAULT_SENDER_ID } from './message.js';
 export type { BotMessage, Button, Element, CollectedMessage, UserMessageInit } from './message.js';
 export type { Bot, BotFunction, BotContext } from './bot.js';
 export { Pipeline, DEFAULT_LIMITS, DEFAULT_APOLOGY, DEFAULT_BOT_TIMEOUT_MS } from './pipeline.js';
-export type { OnNewMessage, Outcome, Accepted, PipelineOptions, PipelineLimits, EnqueueOptions, BotFailure } from './pipeline.js';
+export type { OnNewMessage, Outcome, Accepted, PipelineOptions, PipelineLimits, EnqueueOptions, BotFailure, PendingMessage } from './pipeline.js';
 export { currentTrace, parseTraceparent } from './trace.js';
 export type { RequestTrace } from './trace.js';
 export { MemoryStore } from './store.js';
@@ -47,7 +47,7 @@ export type { CredentialsSchema, KeyDoc, KeyMeta, ParsedCredentials } from './sc
 export { createLogger, channelLogger, maskSecrets, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { SwitchboardServer } from './server.js';
-export type { ServerOptions, MetricsOptions } from './server.js';
+export type { ServerOptions, MetricsOptions, ShutdownReport } from './server.js';
 export type { MessageOutcome, BotKind } from './metrics.js';
 export { loadChannelClass, loadChannels, createChannel, builtinChannels } from './loader.js';
 export { readCredentialsFile, parseCredentialsText, interpolateEnv } from './credentials.js';

@@ -59,6 +59,15 @@ export interface OnNewMessage {
   enqueue(message: UserMessage, options?: EnqueueOptions): Promise<Accepted>;
 }
 
+/** A message queued or with the bot, as `Pipeline.pending()` lists it. */
+export interface PendingMessage {
+  channel: string;
+  sender: string;
+  messageId: string | undefined;
+  /** True when the bot is working on it; false when it waits for its turn. */
+  withBot: boolean;
+}
+
 /** The pipeline's bounds; every one of them is what a remote client could otherwise grow without limit. */
 export interface PipelineLimits {
   /** Messages one sender may have queued or with the bot. Default 20. */
@@ -229,6 +238,18 @@ export class Pipeline {
     let count = 0;
     for (const queue of this.queues.values()) count += queue.entries.length;
     return count;
+  }
+
+  /** Every message queued or with the bot now, oldest first per sender (what a shutdown abandons at its grace's end). */
+  pending(): PendingMessage[] {
+    const list: PendingMessage[] = [];
+    for (const queue of this.queues.values()) {
+      for (const entry of queue.entries) {
+        if (!entry.message) continue;
+        list.push({ channel: entry.message.inputChannel, sender: entry.message.senderId, messageId: entry.message.messageId, withBot: entry.started });
+      }
+    }
+    return list;
   }
 
   /** Waits until every queued message has been processed. */

@@ -20,15 +20,24 @@ async function main(): Promise<void> {
   let stopping = false;
   const stop = (signal: string) => {
     if (!started) {
-      stopRequested ??= signal;
+      if (stopRequested) process.exit(signal === 'SIGINT' ? 130 : 1);
+      stopRequested = signal;
       return;
     }
-    if (stopping) return;
-    stopping = true;
     const { logger, server } = started;
-    logger.info({ signal }, 'shutting down');
+    if (stopping) {
+      // A second signal: the operator does not want to wait for the drain.
+      if (signal === 'SIGINT' || signal === 'SIGTERM') {
+        logger.error({ signal }, 'second signal: exiting without finishing the shutdown');
+        process.exit(signal === 'SIGINT' ? 130 : 1);
+      }
+      return;
+    }
+    stopping = true;
+    logger.info({ signal, graceMs: server.shutdownGraceMs }, 'shutting down: finishing open requests and queued messages');
     server.close().then(
-      () => process.exit(0),
+      // Exit code 1 when the grace ran out and work was abandoned (each piece logged at error).
+      (report) => process.exit(report.abandoned > 0 ? 1 : 0),
       (error: unknown) => {
         logger.error({ err: error }, 'error while shutting down');
         process.exit(1);

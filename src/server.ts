@@ -7,7 +7,7 @@ import { accessLog } from './access.js';
 import type { Bot } from './bot.js';
 import type { InputChannel } from './channel.js';
 import type { BotMessage } from './message.js';
-import { ForbiddenError, HttpError, UnsupportedMediaTypeError } from './errors.js';
+import { ConfigError, ForbiddenError, HttpError, UnsupportedMediaTypeError } from './errors.js';
 import { HttpClient } from './http.js';
 import { bodyIntake } from './intake.js';
 import { channelLogger, silentLogger, type Logger } from './logger.js';
@@ -59,6 +59,12 @@ export interface ServerOptions {
    * the same interface as the server; the main port then has no `/metrics`), or none (`false`).
    */
   metrics?: boolean | MetricsOptions;
+  /**
+   * How long `close()` waits for in-flight requests, queued messages and channels' background work before it gives
+   * up on them (each abandoned message is logged at error). Default 25 s, inside Kubernetes' 30 s
+   * `terminationGracePeriodSeconds`.
+   */
+  shutdownGraceMs?: number;
 }
 
 export interface MetricsOptions {
@@ -66,8 +72,15 @@ export interface MetricsOptions {
   port: number;
 }
 
+/** What `close()` left undone when its grace ran out: nothing, after a clean shutdown. */
+export interface ShutdownReport {
+  /** Messages queued or with the bot, channels' background work and HTTP requests still open at the grace's end. */
+  abandoned: number;
+}
+
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_CONNECTIONS = 4_096;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 25_000;
 /** The body limit of a channel that declares none (third-party channels), and of the host's own routes. */
 export const DEFAULT_CHANNEL_BODY_LIMIT = '1mb';
 export const HOST_BODY_LIMIT = '64kb';
@@ -87,7 +100,20 @@ export class SwitchboardServer {
   readonly channels: InputChannel[];
   readonly logger: Logger;
   private readonly bot: Bot;
-  private closing: Promise<void> | undefined;
+  private readonly store: Store;
+  /** `close()`'s default grace (`ServerOptions.shutdownGraceMs`). */
+  shutdownGraceMs: number;
+  private closing: Promise<ShutdownReport> | undefined;
+  /** Set when `close()` starts: readiness answers 503 and responses close their connection. */
+  private draining = false;
+  /** Set once every channel's `start()` has run. */
+  private started = false;
+  /** Channels whose `start()` threw, with a reason safe to show. */
+  private readonly startFailures = new Map<string, string>();
+  /** HTTP requests Koa is serving, until their response is written. */
+  private readonly inflight = new Set<{ done: Promise<void>; method: string; path: string }>();
+  /** Channels' background work (`ChannelContext.track`), settled promises that never reject. */
+  private readonly background = new Map<Promise<void>, Record<string, unknown>>();
   private readonly webhooks = new Set<string>();
   private webchatRoute: string | undefined;
   /** Each channel's body limit, by URL prefix. */
@@ -104,6 +130,8 @@ export class SwitchboardServer {
     this.bot = options.bot;
     this.channels = options.channels;
     const store = options.store ?? new MemoryStore();
+    this.store = store;
+    this.shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
     const http = options.http ?? new HttpClient({ logger: this.logger });
     const metricsOption = options.metrics ?? true;
     this.metricsPort = typeof metricsOption === 'object' ? metricsOption.port : undefined;
@@ -134,6 +162,14 @@ export class SwitchboardServer {
     app.use(accessLog(this.logger));
     // Outside the error middleware: it sees each webhook delivery's final status.
     if (this.metrics) app.use(this.metrics.requests());
+    // During the drain every response closes its connection, so keep-alive clients reconnect to another instance.
+    app.use(async (ctx: Context, next: Next) => {
+      try {
+        await next();
+      } finally {
+        if (this.draining) ctx.set('Connection', 'close');
+      }
+    });
     app.use(errorMiddleware(this.logger));
     app.use(collapseSlashes);
     app.use(refusedOriginLog(options.cors ?? [], this.logger));
@@ -167,6 +203,14 @@ export class SwitchboardServer {
         ctx.body = await metrics.text();
       });
     }
+    hostRouter.get('/health/live', (ctx: Context) => {
+      ctx.body = { status: 'ok' };
+    });
+    hostRouter.get('/health/ready', async (ctx: Context) => {
+      const reasons = await this.notReadyReasons();
+      ctx.status = reasons.length === 0 ? 200 : 503;
+      ctx.body = reasons.length === 0 ? { status: 'ready' } : { status: 'not ready', reasons };
+    });
     app.use(hostRouter.routes());
     app.use(hostRouter.allowedMethods());
 
@@ -204,6 +248,7 @@ export class SwitchboardServer {
         store,
         server: this.httpServer,
         requestShutdown: () => this.requestShutdown(),
+        track: (work, about) => this.track(work, log, name, about),
       });
       const onNewMessage = this.pipeline.handlerFor(log);
       const router = channel.router(this.metrics?.countingHandler(name, onNewMessage) ?? onNewMessage);
@@ -225,7 +270,61 @@ export class SwitchboardServer {
     }
 
     this.app = app;
-    this.httpServer.on('request', app.callback());
+    const callback = app.callback();
+    // Each request is counted until its response is written: the drain waits for it before closing connections.
+    this.httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      let finished!: () => void;
+      const request = { done: new Promise<void>((resolve) => (finished = resolve)), method: req.method ?? '', path: (req.url ?? '').split('?', 1)[0]! };
+      this.inflight.add(request);
+      res.once('close', () => {
+        this.inflight.delete(request);
+        finished();
+      });
+      void callback(req, res);
+    });
+  }
+
+  private track(work: Promise<unknown>, log: Logger, channel: string, about: Record<string, unknown> = {}): void {
+    const settled: Promise<void> = work.then(
+      () => undefined,
+      (error: unknown) => log.error({ err: error, ...about }, 'background work failed'),
+    );
+    this.background.set(settled, { ...about, channel });
+    void settled.then(() => this.background.delete(settled));
+  }
+
+  /** Why the server should not get traffic now; empty when it should. */
+  private async notReadyReasons(): Promise<string[]> {
+    const reasons: string[] = [];
+    if (!this.httpServer.listening) reasons.push('not listening');
+    if (this.draining) reasons.push('shutting down');
+    if (!this.started && !this.draining) reasons.push('channels starting');
+    for (const channel of this.channels) {
+      const name = channel.name();
+      const failure = this.startFailures.get(name);
+      if (failure !== undefined) reasons.push(`${name}: ${failure}`);
+      let ready: unknown = true;
+      try {
+        ready = typeof channel.ready === 'function' ? channel.ready() : true;
+      } catch {
+        ready = 'readiness check failed';
+      }
+      if (typeof ready === 'string') reasons.push(`${name}: ${ready}`);
+      else if (ready === false) reasons.push(`${name}: not ready`);
+    }
+    if (this.store.ping) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer within 2 s')), 2_000)));
+      try {
+        await Promise.race([this.store.ping(), timeout]);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'readiness: the store cannot be reached');
+        reasons.push('store unreachable');
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return reasons;
   }
 
   /** `/webchat` when a channel serves a web chat page and it is enabled. */
@@ -256,7 +355,20 @@ export class SwitchboardServer {
         resolve();
       });
     });
-    for (const channel of this.channels) await channel.start?.();
+    for (const channel of this.channels) {
+      try {
+        await channel.start?.();
+      } catch (error) {
+        // A configuration problem stops startup; anything else (a platform that cannot be reached) leaves the channel
+        // not ready, named by GET /health/ready, while the others serve.
+        if (error instanceof ConfigError) throw error;
+        this.startFailures.set(channel.name(), 'failed to start');
+        // The channel's own logger redacts its secret keys; a channel that does not extend InputChannel may have none.
+        const log = (channel.logger as Logger | undefined) ?? this.logger.child({ channel: channel.name() });
+        log.error({ err: error }, 'channel failed to start');
+      }
+    }
+    this.started = true;
     if (this.metrics && this.metricsPort !== undefined) await this.listenMetrics(this.metricsPort, host);
     return this.httpServer.address() as AddressInfo;
   }
@@ -296,13 +408,22 @@ export class SwitchboardServer {
     this.metricsServer = server;
   }
 
-  /** Stops accepting requests, lets queued messages finish (up to `graceMs`), closes channels and the bot. */
-  close(graceMs = 5_000): Promise<void> {
+  /**
+   * Drains, then stops: readiness answers 503 at once, while the listener keeps serving until no request is open, no
+   * message is queued or with the bot and no channel's background work is left; then it stops accepting connections,
+   * waits for what is still open on the existing ones, and closes channels, the bot and the store. After `graceMs`
+   * (default `shutdownGraceMs`) it stops waiting and logs at error each message, request and background task it
+   * abandons.
+   */
+  close(graceMs = this.shutdownGraceMs): Promise<ShutdownReport> {
     this.closing ??= (async () => {
+      this.draining = true;
+      const deadline = Date.now() + graceMs;
+      let settled = await this.settle(deadline);
       const closed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
       this.httpServer.closeIdleConnections?.();
-      const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
-      await Promise.race([this.pipeline.drain(), grace]);
+      if (settled) settled = await this.settle(deadline);
+      const abandoned = settled ? 0 : this.logAbandoned(graceMs);
       for (const channel of this.channels) {
         try {
           await channel.close?.();
@@ -315,6 +436,7 @@ export class SwitchboardServer {
       await closed;
       await this.closeMetrics();
       await this.pipeline.store.close?.();
+      return { abandoned };
     })();
     return this.closing;
   }
@@ -326,6 +448,38 @@ export class SwitchboardServer {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     await closed;
+  }
+
+  /** Waits until nothing is in flight; false when `deadline` came first. */
+  private async settle(deadline: number): Promise<boolean> {
+    for (;;) {
+      const work: Array<Promise<unknown>> = [...[...this.inflight].map((r) => r.done), ...this.background.keys()];
+      if (this.pipeline.activeSenders > 0) work.push(this.pipeline.drain());
+      if (work.length === 0) return true;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return false;
+      let timer: NodeJS.Timeout | undefined;
+      const expired = await Promise.race([
+        Promise.all(work).then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), remaining))),
+      ]);
+      clearTimeout(timer);
+      if (expired) return false;
+    }
+  }
+
+  /** Logs, at error, everything the shutdown gives up on; returns how many. */
+  private logAbandoned(graceMs: number): number {
+    const pending = this.pipeline.pending();
+    for (const message of pending) {
+      this.logger.error(
+        { channel: message.channel, sender: message.sender, messageId: message.messageId, state: message.withBot ? 'with the bot' : 'queued', graceMs },
+        'shutdown grace expired: message abandoned',
+      );
+    }
+    for (const about of this.background.values()) this.logger.error({ ...about, graceMs }, 'shutdown grace expired: background work abandoned');
+    for (const request of this.inflight) this.logger.error({ method: request.method, path: request.path, graceMs }, 'shutdown grace expired: request abandoned');
+    return pending.length + this.background.size + this.inflight.size;
   }
 }
 

@@ -10,6 +10,8 @@ export interface Store {
   claim(key: string, ttlMs: number): Promise<boolean>;
   /** Forgets a claim, so the message can be delivered again (used when it could not be queued). */
   release(key: string): Promise<void>;
+  /** Resolves when the store can be reached, rejects when not; `GET /health/ready` calls it. Optional. */
+  ping?(): Promise<void>;
   close?(): Promise<void>;
 }
 

@@ -64,6 +64,7 @@ export class TelegramInput extends InputChannel<Credentials> {
     try {
       await this.output().call('setWebhook', { url: this.credentials.webhook_url, secret_token: this.secretToken });
       this.logger.info({ url: this.credentials.webhook_url }, 'webhook registered with Telegram');
+      this.markReady();
       return undefined;
     } catch (error) {
       const body = (error as { responseBody?: string }).responseBody;
@@ -74,13 +75,15 @@ export class TelegramInput extends InputChannel<Credentials> {
         // not JSON: keep the error's message
       }
       this.logger.warn({ url: this.credentials.webhook_url, error: this.http.mask(description) }, 'registering the webhook with Telegram failed');
+      // Telegram sends nothing until it succeeds: GET /health/ready says so until a POST /set_webhook does.
+      this.markNotReady(`setWebhook failed: ${this.http.mask(description)}`);
       return this.http.mask(description);
     }
   }
 
   /**
    * Rasa registers the webhook at startup and stops when that fails; here a failure is logged and the server keeps
-   * running (other channels, and `/set_webhook` to retry once the URL is reachable).
+   * running (other channels, and `/set_webhook` to retry once the URL is reachable), reported not ready until then.
    */
   override async start(): Promise<void> {
     await this.setWebhook();
@@ -122,10 +125,12 @@ export class TelegramInput extends InputChannel<Credentials> {
         }
         const chat = parsed.messages[0]?.senderId;
         if (parsed.callbackQueryId !== undefined && fresh) {
-          // Not awaited: the acknowledgement to Telegram does not wait for it; a failure is only logged.
-          output.call('answerCallbackQuery', { callback_query_id: parsed.callbackQueryId }, chat).catch((error: unknown) => {
+          // Not awaited: the acknowledgement to Telegram does not wait for it; a failure is only logged. Background work,
+          // so a shutdown still stops the button's spinner.
+          const answered = output.call('answerCallbackQuery', { callback_query_id: parsed.callbackQueryId }, chat).catch((error: unknown) => {
             this.logger.warn({ err: error }, 'answerCallbackQuery failed');
           });
+          this.background(answered, { sender: chat, callbackQueryId: parsed.callbackQueryId });
         }
       },
     );

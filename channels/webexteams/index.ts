@@ -70,11 +70,15 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
     return new WebexOutput(this.api, this.credentials.room);
   }
 
-  /** Runs `task` after the room's earlier ones, so a slow fetch cannot let a later message overtake it. */
-  private inRoomOrder(roomId: string, task: () => Promise<void>): void {
+  /**
+   * Runs `task` after the room's earlier ones, so a slow fetch cannot let a later message overtake it. The host's
+   * shutdown waits for it: the notification was answered 200, so Webex will not send it again.
+   */
+  private inRoomOrder(roomId: string, messageId: string, task: () => Promise<void>): void {
     const tail = (this.rooms.get(roomId) ?? Promise.resolve()).then(task).catch((error: unknown) => {
       this.logger.error({ err: error, sender: roomId }, 'webex notification could not be processed');
     });
+    this.background(tail, { sender: roomId, messageId });
     this.rooms.set(roomId, tail);
     void tail.then(() => {
       if (this.rooms.get(roomId) === tail) this.rooms.delete(roomId);
@@ -131,7 +135,7 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
         this.logger.debug({ reason: parsed.reason }, 'webex notification ignored');
       } else {
         const { notification } = parsed;
-        this.inRoomOrder(notification.roomId, () => this.receive(notification, onNewMessage, output));
+        this.inRoomOrder(notification.roomId, notification.id, () => this.receive(notification, onNewMessage, output));
       }
       ctx.status = 200;
       ctx.body = '';

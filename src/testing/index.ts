@@ -166,7 +166,9 @@ export async function startTestHost(channels: InputChannel | InputChannel[], opt
     async request(path, init) {
       return readResponse(await fetch(url + path, init));
     },
-    close: () => server.close(200),
+    close: async () => {
+      await server.close(200);
+    },
   };
 }
 
