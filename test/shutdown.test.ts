@@ -8,6 +8,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { parseCli, start } from '#src/cli.js';
+import { ConfigError } from '#src/errors.js';
 import { makeProject, PACKAGE_ROOT, type Project } from './fixtures.js';
 
 const RUN = path.join(PACKAGE_ROOT, 'dist', 'run.js');
@@ -258,5 +260,19 @@ test('a second SIGTERM or SIGINT during the drain exits at once: 1 for SIGTERM, 
     cli.child.kill(second);
     t.is(await cli.exited, code, second);
     t.regex(cli.stdout(), /second signal: exiting without finishing the shutdown/);
+  }
+});
+
+test('--shutdown-grace sets the server\'s grace (default 25000 ms); it must be a whole number of milliseconds', async (t) => {
+  const parsed = parseCli(['--shutdown-grace', '0'], {});
+  t.is(parsed.kind === 'run' ? parsed.options.shutdownGraceMs : undefined, 0);
+  t.throws(() => parseCli(['--shutdown-grace', '2s'], {}), { instanceOf: ConfigError, message: '--shutdown-grace must be a whole number of at least 0, got "2s"' });
+
+  for (const [args, grace] of [[[], 25_000], [['--shutdown-grace', '1500'], 1_500]] as const) {
+    const options = parseCli(['--port', '0', '--host', '127.0.0.1', '--channel', 'rest', '--log-level', 'silent', ...args], {});
+    if (options.kind !== 'run') throw new Error('expected a run');
+    const started = await start(options.options);
+    t.is(started.server.shutdownGraceMs, grace);
+    t.deepEqual(await started.server.close(), { abandoned: 0 });
   }
 });
