@@ -8,6 +8,7 @@ import { HttpClient } from './http.js';
 import { loadChannels, builtinChannels } from './loader.js';
 import { createLogger, type Logger } from './logger.js';
 import { DEFAULT_APOLOGY, type PipelineLimits } from './pipeline.js';
+import { checkRedisUrl, DEFAULT_REDIS_PREFIX, RedisStore } from './redis.js';
 import { SwitchboardServer } from './server.js';
 import { VERSION } from './version.js';
 
@@ -41,6 +42,10 @@ Options:
   --max-connections N  open connections at once, WebSockets included (default 4096)
   --shutdown-grace MS  on SIGTERM/SIGINT, how long to finish open requests, queued messages and background
                        work before giving up on them (default 25000); a second signal exits at once
+  --redis URL          share state with other instances through Redis (redis://[:password@]host:port[/db]
+                       or rediss:// for TLS; or $SWITCHBOARD_REDIS_URL): deduplication across instances.
+                       Unreachable at startup: exit code 2. Default: in memory, one instance
+  --redis-prefix P     prefix of every Redis key, so deployments can share one Redis (default switchboard:)
   --no-webchat         do not serve the web chat page at /webchat
   --metrics-port N     serve Prometheus metrics (GET /metrics) on this port instead of the main one
   --no-metrics         do not serve /metrics at all
@@ -77,6 +82,10 @@ export interface CliOptions {
   /** `--no-metrics` makes it false. Default true: `/metrics` on the main port, or on `metricsPort`. */
   metrics?: boolean;
   metricsPort?: number;
+  /** `--redis` or `$SWITCHBOARD_REDIS_URL`: a Redis store instead of the in-memory one. */
+  redis?: string;
+  /** `--redis-prefix`; default `switchboard:`. */
+  redisPrefix?: string;
   logLevel: string;
   /** Whether --log-level (or LOG_LEVEL) was given, rather than defaulted. */
   logLevelGiven?: boolean;
@@ -114,6 +123,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         'metrics-port': { type: 'string' },
         'no-metrics': { type: 'boolean' },
         'trust-proxy': { type: 'boolean' },
+        redis: { type: 'string' },
+        'redis-prefix': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -171,6 +182,10 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const shutdownGraceMs = count('shutdown-grace', 0);
   const botTimeout = values['bot-timeout'];
   if (botTimeout !== undefined && (!/^\d+$/.test(botTimeout) || Number(botTimeout) < 1)) throw new ConfigError(`--bot-timeout must be milliseconds (at least 1), got "${botTimeout}"`);
+  const redis = values.redis ?? (env.SWITCHBOARD_REDIS_URL || undefined);
+  if (redis !== undefined) checkRedisUrl(redis);
+  const redisPrefix = values['redis-prefix'];
+  if (redisPrefix !== undefined && redis === undefined) throw new ConfigError('--redis-prefix needs --redis (or $SWITCHBOARD_REDIS_URL)');
   return {
     kind: 'run',
     options: {
@@ -191,6 +206,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       metrics: !values['no-metrics'],
       metricsPort: metricsPortText === undefined ? undefined : Number(metricsPortText),
       trustProxy: values['trust-proxy'] === true,
+      redis,
+      redisPrefix: redis === undefined ? undefined : redisPrefix ?? DEFAULT_REDIS_PREFIX,
       logLevel,
       logLevelGiven: values['log-level'] !== undefined || env.LOG_LEVEL !== undefined,
     },
@@ -228,7 +245,12 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const apology = options.botApology === undefined ? DEFAULT_APOLOGY : options.botApology === '' ? [] : [{ text: options.botApology }];
   const bot = await loadBot(options.bot, { cwd, logger, http, timeoutMs: options.botTimeoutMs });
   if (options.webchat === false) for (const channel of channels) if ('serveWebchat' in channel) (channel as { serveWebchat?: boolean }).serveWebchat = false;
-  const server = new SwitchboardServer({ channels, bot, logger, http, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy,
+  let store: RedisStore | undefined;
+  if (options.redis !== undefined) {
+    store = await RedisStore.connect({ url: options.redis, prefix: options.redisPrefix, logger });
+    logger.info({ redis: store.shownUrl, prefix: options.redisPrefix }, 'sharing state through Redis');
+  }
+  const server = new SwitchboardServer({ channels, bot, logger, http, store, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy,
     limits: options.limits, requestTimeoutMs: options.requestTimeoutMs, maxConnections: options.maxConnections,
     metrics: options.metrics === false ? false : options.metricsPort !== undefined ? { port: options.metricsPort } : true,
     botTimeoutMs: options.botTimeoutMs, botApology: apology });

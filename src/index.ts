@@ -17,6 +17,8 @@ export { currentTrace, parseTraceparent } from './trace.js';
 export type { RequestTrace } from './trace.js';
 export { MemoryStore } from './store.js';
 export type { Store } from './store.js';
+export { RedisStore, DEFAULT_REDIS_PREFIX, maskRedisUrl } from './redis.js';
+export type { RedisStoreOptions } from './redis.js';
 export { HttpClient, HttpRequestError, parseRetryAfter } from './http.js';
 export type { HttpClientOptions, HttpObserver, RequestOptions, HttpResponse } from './http.js';
 export { hmac, safeEqual, verifyHmac, rawBody, rawBytes, requireVerified, headerValue } from './signature.js';

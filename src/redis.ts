@@ -1,0 +1,179 @@
+import { Redis } from 'ioredis';
+import { ConfigError } from './errors.js';
+import { maskSecrets, silentLogger, type Logger } from './logger.js';
+import type { Store } from './store.js';
+
+/** The key prefix when none is given: several deployments share one Redis by giving each its own. */
+export const DEFAULT_REDIS_PREFIX = 'switchboard:';
+/** How long startup waits for Redis before it is a startup error. */
+export const DEFAULT_REDIS_CONNECT_TIMEOUT_MS = 5_000;
+/** How long one command may take at run time before it counts as failed (a hung Redis must not stall messages). */
+export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 1_000;
+
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://` (TLS). */
+  url: string;
+  /** Prepended to every key; default `switchboard:`. */
+  prefix?: string;
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** The URL as it may be shown: the password (and a user-only secret) replaced by `***`. */
+export function maskRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    else if (parsed.username) parsed.username = '***';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    // Not a URL: mask whatever sits between "//" and "@" all the same.
+    return url.replace(/\/\/[^/]*@/, '//***@');
+  }
+}
+
+/** Checks the scheme and shape of a Redis URL; a `ConfigError` (password masked) when it is not one. */
+export function checkRedisUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`--redis must be a redis:// or rediss:// URL, got "${maskRedisUrl(url)}"`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new ConfigError(`--redis must be a redis:// or rediss:// URL, got "${maskRedisUrl(url)}"`);
+  }
+  if (!parsed.hostname) throw new ConfigError(`--redis URL has no host: "${maskRedisUrl(url)}"`);
+}
+
+/**
+ * The store shared by instances behind a load balancer. A claim is one atomic `SET key 1 NX PX ttl`, so of two
+ * instances receiving the same platform delivery exactly one processes it.
+ *
+ * Redis failing at run time must not lose messages: while it cannot be reached, `claim` answers true (the message is
+ * processed, at the risk of a duplicate) and one warning is logged per outage, not one per message. The client
+ * reconnects by itself and shared deduplication resumes without a restart.
+ */
+export class RedisStore implements Store {
+  readonly client: Redis;
+  readonly prefix: string;
+  /** The URL with its password masked, for logs and errors. */
+  readonly shownUrl: string;
+  private readonly logger: Logger;
+  private readonly secrets: string[];
+  private outage = false;
+  private closed = false;
+  /** Set once connected: failures while starting are the startup error's business, not outage warnings. */
+  private started = false;
+
+  /** Connects, or throws a `ConfigError` naming the URL (password masked) within `connectTimeoutMs`. */
+  static async connect(options: RedisStoreOptions): Promise<RedisStore> {
+    checkRedisUrl(options.url);
+    const store = new RedisStore(options);
+    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_REDIS_CONNECT_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([store.client.connect().then(() => store.client.ping()), timeout]);
+    } catch (error) {
+      // No retrying at startup: the operator sees the problem now, not a process that hangs.
+      store.closed = true;
+      store.client.disconnect();
+      const reason = store.mask((error as Error)?.message ?? String(error));
+      throw new ConfigError(`cannot reach Redis at ${store.shownUrl}: ${reason}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+    store.started = true;
+    return store;
+  }
+
+  private constructor(options: RedisStoreOptions) {
+    this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
+    this.shownUrl = maskRedisUrl(options.url);
+    this.logger = (options.logger ?? silentLogger).child({ redis: this.shownUrl });
+    const parsed = new URL(options.url);
+    let decoded = parsed.password;
+    try {
+      decoded = decodeURIComponent(parsed.password);
+    } catch {
+      // Kept as written.
+    }
+    this.secrets = [parsed.password, decoded].filter((secret) => secret.length > 0);
+    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_REDIS_CONNECT_TIMEOUT_MS;
+    this.client = new Redis(options.url, {
+      lazyConnect: true,
+      connectTimeout: connectTimeoutMs,
+      commandTimeout: options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+      // While Redis is away, commands fail at once (the caller falls back) instead of waiting in a queue.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // Reconnect forever at run time, backing off to one attempt every 2 s.
+      retryStrategy: (attempt) => (this.closed ? null : Math.min(attempt * 100, 2_000)),
+    });
+    // ioredis reports every failed reconnect attempt as an 'error' event; without a listener it prints them all.
+    this.client.on('error', (error: Error) => this.down(error));
+    this.client.on('close', () => {
+      if (!this.closed) this.down(new Error('connection closed'));
+    });
+    this.client.on('ready', () => this.up());
+  }
+
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    try {
+      const reply = await this.client.set(this.prefix + key, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+      return reply === 'OK';
+    } catch (error) {
+      // Processing the message at the risk of a duplicate beats losing it.
+      this.down(error as Error);
+      return true;
+    }
+  }
+
+  async release(key: string): Promise<void> {
+    try {
+      await this.client.del(this.prefix + key);
+    } catch (error) {
+      this.down(error as Error);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  /** Whether Redis is currently unreachable (the store falls back to processing every message). */
+  get unreachable(): boolean {
+    return this.outage;
+  }
+
+  private down(error: Error): void {
+    if (this.outage || this.closed || !this.started) return;
+    this.outage = true;
+    this.logger.warn({ error: this.mask(error?.message ?? String(error)) },
+      'Redis unreachable: messages are processed without deduplication across instances until it is back');
+  }
+
+  private up(): void {
+    if (!this.outage) return;
+    this.outage = false;
+    this.logger.info('Redis reachable again: deduplication across instances resumed');
+  }
+
+  private mask(text: string): string {
+    return maskSecrets(text, this.secrets);
+  }
+}
