@@ -116,6 +116,10 @@ test('docker-compose.yml parses: Switchboard, Redis and Prometheus, scraping the
   t.is(job.metrics_path ?? '/metrics', '/metrics');
   t.deepEqual(job.static_configs[0]!.targets, [`switchboard:${options!.metricsPort}`]);
   t.true((compose.services.redis!.image as string).startsWith('redis:'));
+  // Switchboard connects to that Redis (by its service name) once it is healthy.
+  const withEnv = parseCli(command.slice(2), switchboard.environment as NodeJS.ProcessEnv);
+  t.is(withEnv.kind === 'run' ? withEnv.options.redis : undefined, 'redis://redis:6379');
+  t.deepEqual(switchboard.depends_on, { redis: { condition: 'service_healthy' } });
 });
 
 test('every query of the Grafana dashboard names a metric /metrics exposes, with labels it has', async (t) => {
