@@ -66,6 +66,8 @@ export class RedisStore implements Store {
   private closed = false;
   /** Set once connected: failures while starting are the startup error's business, not outage warnings. */
   private started = false;
+  /** The last error the client reported: the cause worth naming when startup fails ("Connection is closed" is not). */
+  private lastError: Error | undefined;
 
   /** Connects, or throws a `ConfigError` naming the URL (password masked) within `connectTimeoutMs`. */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
@@ -82,7 +84,8 @@ export class RedisStore implements Store {
       // No retrying at startup: the operator sees the problem now, not a process that hangs.
       store.closed = true;
       store.client.disconnect();
-      const reason = store.mask((error as Error)?.message ?? String(error));
+      const cause = store.lastError ?? (error as Error);
+      const reason = store.mask(cause?.message ?? String(cause));
       throw new ConfigError(`cannot reach Redis at ${store.shownUrl}: ${reason}`, { cause: error });
     } finally {
       clearTimeout(timer);
@@ -115,7 +118,10 @@ export class RedisStore implements Store {
       retryStrategy: (attempt) => (this.closed ? null : Math.min(attempt * 100, 2_000)),
     });
     // ioredis reports every failed reconnect attempt as an 'error' event; without a listener it prints them all.
-    this.client.on('error', (error: Error) => this.down(error));
+    this.client.on('error', (error: Error) => {
+      this.lastError = error;
+      this.down(error);
+    });
     this.client.on('close', () => {
       if (!this.closed) this.down(new Error('connection closed'));
     });

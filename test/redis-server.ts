@@ -30,8 +30,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Resolves when something on `port` answers PING with +PONG; false when nothing does. */
-function pong(port: number): Promise<boolean> {
+/** True when something on `port` answers PING with +PONG (or, with a password set, asks for it); false otherwise. */
+function pong(port: number, passworded = false): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let reply = '';
@@ -42,7 +42,7 @@ function pong(port: number): Promise<boolean> {
       if (reply.includes('\r\n')) socket.end();
     });
     socket.on('error', () => undefined);
-    socket.on('close', () => resolve(reply.startsWith('+PONG')));
+    socket.on('close', () => resolve(reply.startsWith('+PONG') || (passworded && reply.startsWith('-NOAUTH'))));
   });
 }
 
@@ -50,11 +50,11 @@ export class RedisServer {
   private child: ChildProcess | undefined;
   private stderr = '';
 
-  private constructor(readonly port: number) {}
+  private constructor(readonly port: number, private readonly args: string[]) {}
 
-  /** Starts a redis-server on a free port; stopped in the test's teardown. */
-  static async start(t: ExecutionContext): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  /** Starts a redis-server on a free port (with these extra arguments); stopped in the test's teardown. */
+  static async start(t: ExecutionContext, args: string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), args);
     t.teardown(() => server.stop());
     await server.restart();
     return server;
@@ -67,7 +67,7 @@ export class RedisServer {
   /** (Re)starts the server on its port, and waits until it answers PING (10 s at most). */
   async restart(): Promise<void> {
     if (this.child) return;
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     const spawned = new Promise<void>((resolve, reject) => {
@@ -76,7 +76,7 @@ export class RedisServer {
     });
     await spawned;
     const deadline = Date.now() + 10_000;
-    while (!(await pong(this.port))) {
+    while (!(await pong(this.port, this.args.includes('--requirepass')))) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on port ${this.port}: ${this.stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -79,6 +79,26 @@ test('release forgets a claim; prefixes keep deployments apart; ping answers', a
   await t.notThrowsAsync(a.ping());
 });
 
+test('a password in the URL is used (and a wrong one is a startup error that does not show it)', async (t) => {
+  const redis = await RedisServer.start(t, ['--requirepass', 'open-sesame']);
+  const store = await RedisStore.connect({ url: `redis://:open-sesame@127.0.0.1:${redis.port}` });
+  t.teardown(() => store.close());
+  t.true(await store.claim('k', 60_000));
+  t.false(await store.claim('k', 60_000));
+  const wrong = await t.throwsAsync(RedisStore.connect({ url: `redis://:wrong-pass@127.0.0.1:${redis.port}`, connectTimeoutMs: 2_000 }), { instanceOf: ConfigError });
+  t.false(wrong!.message.includes('wrong-pass'), wrong!.message);
+  t.regex(wrong!.message, /WRONGPASS/);
+  t.true(wrong!.message.includes(`redis://:***@127.0.0.1:${redis.port}`));
+});
+
+test('rediss:// speaks TLS: against a plain redis-server it does not connect, where redis:// does', async (t) => {
+  const redis = await RedisServer.start(t);
+  const plain = await RedisStore.connect({ url: `redis://127.0.0.1:${redis.port}` });
+  await plain.close();
+  const error = await t.throwsAsync(RedisStore.connect({ url: `rediss://127.0.0.1:${redis.port}`, connectTimeoutMs: 1_000 }), { instanceOf: ConfigError });
+  t.true(error!.message.startsWith(`cannot reach Redis at rediss://127.0.0.1:${redis.port}`), error!.message);
+});
+
 test('an unreachable Redis at startup is a ConfigError naming the URL with the password masked', async (t) => {
   const port = await freePort();
   const url = `redis://:s3cr3t-pass@127.0.0.1:${port}/0`;
@@ -140,6 +160,7 @@ anyTest('CLI: --redis (or $SWITCHBOARD_REDIS_URL) that cannot be reached exits 2
     const result = await run();
     t.is(result.code, 2);
     t.true(result.stderr.includes(`redis://:***@127.0.0.1:${port}`), result.stderr);
+    t.regex(result.stderr, /ECONNREFUSED/, 'the cause is named');
     t.false(result.stderr.includes('secret'));
     t.false(result.stdout.includes('secret'));
   }
