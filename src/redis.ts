@@ -117,6 +117,8 @@ export class RedisStore implements Store {
       // Reconnect forever at run time, backing off to one attempt every 2 s.
       retryStrategy: (attempt) => (this.closed ? null : Math.min(attempt * 100, 2_000)),
     });
+    // A Redis that hangs without dropping the connection shows up as commands timing out, and its return as a
+    // command succeeding again (no 'ready' event then): so every success ends an outage, not only a reconnect.
     // ioredis reports every failed reconnect attempt as an 'error' event; without a listener it prints them all.
     this.client.on('error', (error: Error) => {
       this.lastError = error;
@@ -131,6 +133,7 @@ export class RedisStore implements Store {
   async claim(key: string, ttlMs: number): Promise<boolean> {
     try {
       const reply = await this.client.set(this.prefix + key, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
+      this.up();
       return reply === 'OK';
     } catch (error) {
       // Processing the message at the risk of a duplicate beats losing it.
@@ -142,6 +145,7 @@ export class RedisStore implements Store {
   async release(key: string): Promise<void> {
     try {
       await this.client.del(this.prefix + key);
+      this.up();
     } catch (error) {
       this.down(error as Error);
     }
@@ -149,6 +153,7 @@ export class RedisStore implements Store {
 
   async ping(): Promise<void> {
     await this.client.ping();
+    this.up();
   }
 
   async close(): Promise<void> {

@@ -74,12 +74,26 @@ export class RedisServer {
       child.once('error', reject);
       child.once('spawn', resolve);
     });
-    await spawned;
+    await spawned.catch((error: NodeJS.ErrnoException) => {
+      this.child = undefined;
+      throw error.code === 'ENOENT'
+        ? new Error(`redis-server is not installed${process.env.CI ? ' (CI is set: the Redis tests must run)' : ''}; install it with "apt-get install -y redis-server"`)
+        : error;
+    });
     const deadline = Date.now() + 10_000;
     while (!(await pong(this.port, this.args.includes('--requirepass')))) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on port ${this.port}: ${this.stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  /** Freezes the server (SIGSTOP): connections stay open, nothing answers — a hung Redis or a partition. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
   }
 
   /** Kills the server at once (SIGKILL: an outage, not a shutdown) and waits until it is gone. */

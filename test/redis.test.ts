@@ -6,6 +6,7 @@
 import anyTest from 'ava';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { parseCli } from '#src/cli.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { once } from 'node:events';
@@ -137,6 +138,35 @@ test('Redis down at run time: claims fall back to true with one warning per outa
   t.true(await store.claim('after', 60_000));
   t.false(await store.claim('after', 60_000));
   t.true(logs.lines().some((line) => line.msg === 'Redis reachable again: deduplication across instances resumed'));
+});
+
+test('a Redis that hangs: claims give up after the command timeout and fall back to true, one warning; unfrozen, dedup works again', async (t) => {
+  const redis = await RedisServer.start(t);
+  t.teardown(() => redis.resume());
+  const logs = captureLogs('info');
+  const store = await RedisStore.connect({ url: redis.url, logger: logs.logger, commandTimeoutMs: 200 });
+  t.teardown(() => store.close());
+  redis.pause();
+  t.deepEqual(await Promise.all([store.claim('h', 60_000), store.claim('h', 60_000), store.claim('h', 60_000)]), [true, true, true]);
+  t.is(logs.lines().filter((line) => typeof line.msg === 'string' && line.msg.startsWith('Redis unreachable')).length, 1);
+  redis.resume();
+  await until(async () => store.ping().then(() => true, () => false), 'Redis answers again');
+  t.true(await store.claim('after', 60_000));
+  t.false(await store.claim('after', 60_000));
+  t.false(store.unreachable);
+  t.true(logs.lines().some((line) => line.msg === 'Redis reachable again: deduplication across instances resumed'));
+});
+
+anyTest('parseCli: --redis, $SWITCHBOARD_REDIS_URL and --redis-prefix (default switchboard:); none of them: no Redis', (t) => {
+  const options = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    const parsed = parseCli(argv, env);
+    return parsed.kind === 'run' ? { redis: parsed.options.redis, prefix: parsed.options.redisPrefix } : undefined;
+  };
+  t.deepEqual(options([]), { redis: undefined, prefix: undefined });
+  t.deepEqual(options(['--redis', 'rediss://:pw@redis.example.com:6380/2']), { redis: 'rediss://:pw@redis.example.com:6380/2', prefix: 'switchboard:' });
+  t.deepEqual(options(['--redis-prefix', 'staging:'], { SWITCHBOARD_REDIS_URL: 'redis://r:6379' }), { redis: 'redis://r:6379', prefix: 'staging:' });
+  t.deepEqual(options(['--redis', 'redis://flag:6379'], { SWITCHBOARD_REDIS_URL: 'redis://env:6379' }), { redis: 'redis://flag:6379', prefix: 'switchboard:' }, 'the flag wins');
+  t.throws(() => parseCli(['--redis', 'not a url'], {}), { instanceOf: ConfigError, message: /--redis must be a redis:\/\/ or rediss:\/\/ URL/ });
 });
 
 /** Runs the CLI to completion. */
