@@ -436,7 +436,7 @@ export class Pipeline {
     const log = logger.child({ sender: message.senderId, trace: message.traceId });
     const output = this.outputOf(message, source, log);
     if (!output) {
-      if (message.replyTo !== undefined) log.error('message has a reply address, but its channel has no outputChannel(replyTo); the bot cannot answer');
+      if (message.replyTo !== undefined && !source?.outputChannel) log.error('message has a reply address, but its channel has no outputChannel(replyTo); the bot cannot answer');
       else log.error('message has no output channel; the bot cannot answer');
       return 'failed';
     }
