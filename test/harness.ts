@@ -98,10 +98,11 @@ export interface ChannelCase {
   /** Sends the same request this many times (deduplication). */
   repeat?: number;
   /**
-   * The durable path: each message the bot received goes through `JSON.parse(JSON.stringify())`, the channel rebuilds
-   * its output from the round-tripped reply address alone (`outputChannel(replyTo)`), and the case's answers are sent
-   * again: the calls must be exactly the ones the live run made. `true`: every outgoing call is an answer; a number:
-   * the index of the first one (earlier calls fetch or log in).
+   * The durable path: each message the bot received goes through `JSON.parse(JSON.stringify())`, a new instance of
+   * the channel built from the same credentials (as another server, or this one after a restart, would be) rebuilds
+   * the output from the round-tripped reply address alone (`outputChannel(replyTo)`), and the case's answers are sent
+   * again: the answer calls must be exactly the ones the live run made. `true`: every outgoing call is an answer; a
+   * number: the index of the first one (earlier calls fetch or log in: the new instance may make them again).
    */
   roundTrip?: true | number;
 }
@@ -120,12 +121,13 @@ interface Captured {
   body: unknown;
 }
 
-function interceptCall(call: OutgoingCall, captured: Captured[]): nock.Scope {
+function interceptCall(call: OutgoingCall, captured: Captured[], optional = false): nock.Scope {
   const target = new URL(call.url);
   const scope = nock(target.origin);
   const method = (call.method ?? 'POST').toLowerCase() as 'post';
   const interceptor = scope[method](target.pathname + target.search === target.pathname ? target.pathname : target.pathname);
-  const withQuery = call.query ? interceptor.query(call.query) : interceptor.query(true);
+  const queried = call.query ? interceptor.query(call.query) : interceptor.query(true);
+  const withQuery = optional ? queried.optionally() : queried;
   return withQuery.reply(function reply(uri, body) {
     captured.push({ method: call.method ?? 'POST', path: uri, headers: this.req.headers, body });
     const answer = call.reply ?? {};
@@ -181,6 +183,8 @@ async function replayFromData(t: ExecutionContext, channel: InputChannel, bot: S
   t.true(bot.received.length > 0, 'a round-trip case has messages to replay');
   t.is(typeof channel.outputChannel, 'function', 'the channel rebuilds outputs from addresses');
   const replayed: Captured[] = [];
+  const preparing: Captured[] = [];
+  for (const call of (testCase.outgoing ?? []).slice(0, first)) interceptCall(call, preparing, true);
   const scopes = answerCalls.map((call) => interceptCall(call, replayed));
   for (const received of bot.received) {
     t.not(received.replyTo, undefined, 'the message carries a reply address');
@@ -275,7 +279,7 @@ export function runChannelCases(test: TestFn, suite: ChannelSuite): void {
       });
       // No call beyond the expected ones: nock would have refused it and the channel logged an error.
       t.is(captured.length, expectedOutgoing.length, 'number of outgoing calls');
-      if (testCase.roundTrip !== undefined) await replayFromData(t, channel, bot, testCase, captured);
+      if (testCase.roundTrip !== undefined) await replayFromData(t, await suite.channel.fromCredentials(suite.credentials), bot, testCase, captured);
     });
   }
 }
