@@ -2,6 +2,8 @@ import type { Server } from 'node:http';
 import { Router } from '@koa/router';
 import { HttpClient } from './http.js';
 import { silentLogger, type Logger } from './logger.js';
+import type { ReplyAddress } from './message.js';
+import type { OutputChannel } from './output.js';
 import type { OnNewMessage } from './pipeline.js';
 import { parseCredentials, type CredentialsSchema } from './schema.js';
 import { MemoryStore, type Store } from './store.js';
@@ -94,6 +96,16 @@ export abstract class InputChannel<C extends Record<string, unknown> = Record<st
 
   /** The channel's routes: at least `GET /` (health) and `POST /webhook`. */
   abstract router(onNewMessage: OnNewMessage): Router;
+
+  /**
+   * Rebuilds the output channel that answers a message from the reply address this channel put on it
+   * (`UserMessage.replyTo`), with nothing else: no live object, no state of the request. The host calls it for every
+   * message that carries an address, so a message read back from a store, on another instance or after a restart, is
+   * answered exactly as in the process that received it (Rasa 3's `InputChannel.get_output_channel`). Throw when the
+   * address is not one this channel made. A channel without it attaches a live `output` to its messages: they are
+   * answered only in the process that received them.
+   */
+  outputChannel?(replyTo: ReplyAddress): OutputChannel;
 
   /** Called by the host before `router()`. */
   attach(context: ChannelContext): void {

@@ -1,5 +1,6 @@
 import type { Bot, BotContext } from './bot.js';
-import type { BotMessage, UserMessage } from './message.js';
+import type { BotMessage, ReplyAddress, UserMessage } from './message.js';
+import type { OutputChannel } from './output.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
 import { BacklogFullError } from './errors.js';
@@ -113,9 +114,16 @@ export interface PipelineOptions extends PipelineLimits {
   onBotFailure?: (failure: BotFailure) => void;
 }
 
+/** What rebuilds a message's output from its reply address: the channel that received it (`InputChannel.outputChannel`). */
+export interface OutputSource {
+  outputChannel?(replyTo: ReplyAddress): OutputChannel;
+}
+
 /** One queued message. `message` is let go as soon as it is dropped, so an abandoned message holds no memory. */
 interface Entry {
   message: UserMessage | undefined;
+  /** The channel whose handler queued it: it rebuilds the output from `message.replyTo`. */
+  source: OutputSource | undefined;
   logger: Logger;
   /** The request that brought the message: its log lines and the bot's `traceparent` carry it. */
   trace: RequestTrace;
@@ -210,9 +218,12 @@ export class Pipeline {
     };
   }
 
-  /** The `onNewMessage` handed to one channel's router. */
-  handlerFor(logger: Logger = this.logger): OnNewMessage {
-    const enqueue = (message: UserMessage, options?: EnqueueOptions) => this.enqueue(message, logger, options);
+  /**
+   * The `onNewMessage` handed to one channel's router. `channel` is asked for the output of each message that carries
+   * a reply address (`outputChannel(replyTo)`).
+   */
+  handlerFor(logger: Logger = this.logger, channel?: OutputSource): OnNewMessage {
+    const enqueue = (message: UserMessage, options?: EnqueueOptions) => this.enqueue(message, logger, options, channel);
     const onNewMessage = (async (message: UserMessage, options?: EnqueueOptions) => (await enqueue(message, options)).done) as OnNewMessage;
     onNewMessage.enqueue = enqueue;
     return onNewMessage;
@@ -257,7 +268,7 @@ export class Pipeline {
     while (this.queues.size > 0) await Promise.all([...this.queues.values()].flatMap((q) => q.entries.map((e) => e.done)));
   }
 
-  async enqueue(message: UserMessage, logger: Logger = this.logger, options: EnqueueOptions = {}): Promise<Accepted> {
+  async enqueue(message: UserMessage, logger: Logger = this.logger, options: EnqueueOptions = {}, source?: OutputSource): Promise<Accepted> {
     if (options.signal?.aborted) return { duplicate: false, done: Promise.resolve('dropped') };
     // Refused before anything is claimed or queued: a retry later is a fresh delivery.
     const key = `${message.inputChannel}\u0000${message.senderId}`;
@@ -269,7 +280,7 @@ export class Pipeline {
     // message in between.
     const fresh = this.claim(message, logger);
     // The request's trace goes with the message: it runs later, in whatever context freed its turn.
-    const done = this.queue(key, message, logger, fresh, size, options.signal, currentTrace() ?? requestTrace());
+    const done = this.queue(key, message, logger, fresh, size, options.signal, currentTrace() ?? requestTrace(), source);
     if (!(await fresh)) {
       logger.debug({ sender: message.senderId, messageId: message.messageId }, 'duplicate delivery ignored');
       return { duplicate: true, done: Promise.resolve('duplicate') };
@@ -312,7 +323,7 @@ export class Pipeline {
     }
   }
 
-  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined, trace: RequestTrace): Promise<Outcome> {
+  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined, trace: RequestTrace, source?: OutputSource): Promise<Outcome> {
     let queue = this.queues.get(key);
     if (!queue) {
       queue = { key, entries: [], bytes: 0, running: false, waiting: false };
@@ -320,7 +331,7 @@ export class Pipeline {
     }
     let settle!: (outcome: Outcome) => void;
     const done = new Promise<Outcome>((resolve) => (settle = resolve));
-    const entry: Entry = { message, logger, trace, fresh, size, settle, done, started: false, forget: () => {} };
+    const entry: Entry = { message, source, logger, trace, fresh, size, settle, done, started: false, forget: () => {} };
     queue.entries.push(entry);
     queue.bytes += size;
     this.queuedBytes += size;
@@ -383,7 +394,7 @@ export class Pipeline {
     let outcome: Outcome;
     try {
       const message = entry.message!;
-      outcome = (await entry.fresh) ? await withTrace(entry.trace, () => this.process(message, entry.logger, entry.trace)) : 'duplicate';
+      outcome = (await entry.fresh) ? await withTrace(entry.trace, () => this.process(message, entry.logger, entry.trace, entry.source)) : 'duplicate';
     } catch (error) {
       // `done` never rejects, and a failure must not break the chain for the sender's later messages.
       entry.logger.error({ err: error, sender: entry.message?.senderId }, 'processing the message failed');
@@ -406,11 +417,27 @@ export class Pipeline {
     this.pump();
   }
 
-  private async process(message: UserMessage, logger: Logger, trace: RequestTrace): Promise<Outcome> {
+  /**
+   * The output that answers a message: rebuilt by its channel from the reply address when it carries one, even when a
+   * live output is attached too, so the path a message read back from a store takes is the one every message takes.
+   * A live output alone (a channel written before addresses) still answers, in this process.
+   */
+  private outputOf(message: UserMessage, source: OutputSource | undefined, log: Logger): OutputChannel | undefined {
+    if (message.replyTo === undefined || !source?.outputChannel) return message.output;
+    try {
+      return source.outputChannel(message.replyTo);
+    } catch (error) {
+      log.error({ err: error }, 'the channel could not rebuild the output from the reply address');
+      return message.output;
+    }
+  }
+
+  private async process(message: UserMessage, logger: Logger, trace: RequestTrace, source?: OutputSource): Promise<Outcome> {
     const log = logger.child({ sender: message.senderId, trace: message.traceId });
-    const output = message.output;
+    const output = this.outputOf(message, source, log);
     if (!output) {
-      log.error('message has no output channel; the bot cannot answer');
+      if (message.replyTo !== undefined && !source?.outputChannel) log.error('message has a reply address, but its channel has no outputChannel(replyTo); the bot cannot answer');
+      else log.error('message has no output channel; the bot cannot answer');
       return 'failed';
     }
     // The bot's deadline: its signal is aborted, and every wait on it below gives up, when the time is up. A bot that
@@ -424,7 +451,7 @@ export class Pipeline {
     const context: BotContext = { signal: controller.signal, requestId: trace.requestId, traceparent: childTraceparent(trace) };
     const failed = (error: unknown) => this.botFailed(message, output, log, controller.signal.aborted ? 'timeout' : 'error', error, started);
     try {
-      const stopTyping = this.startTyping(message, log);
+      const stopTyping = this.startTyping(message, output, log);
       let answers: Iterator<unknown> | AsyncIterator<unknown>;
       let streaming = false;
       try {
@@ -487,7 +514,7 @@ export class Pipeline {
    * The bot threw or ran out of time: logged, counted (`onBotFailure`), the apology sent (and flushed) through the
    * output, and the output told (`botFailed`: the rest channel answers 5xx). The sender's queue then moves on.
    */
-  private async botFailed(message: UserMessage, output: NonNullable<UserMessage['output']>, log: Logger, reason: BotFailure['reason'], error: unknown, started: number): Promise<Outcome> {
+  private async botFailed(message: UserMessage, output: OutputChannel, log: Logger, reason: BotFailure['reason'], error: unknown, started: number): Promise<Outcome> {
     const durationMs = Date.now() - started;
     if (reason === 'timeout') log.error({ timeoutMs: this.botTimeoutMs }, 'the bot did not answer in time');
     else log.error({ err: error }, 'bot failed to handle the message');
@@ -511,9 +538,8 @@ export class Pipeline {
     return 'failed';
   }
 
-  private startTyping(message: UserMessage, log: Logger): () => void {
-    const output = message.output;
-    if (!output?.sendTyping) return () => {};
+  private startTyping(message: UserMessage, output: OutputChannel, log: Logger): () => void {
+    if (!output.sendTyping) return () => {};
     let interval: NodeJS.Timeout | undefined;
     // Counted rather than timed, so the cap holds however late the timers fire: at most this many indicators.
     let left = Math.max(1, Math.floor(Math.max(0, this.typingMaxMs - this.typingDelayMs) / this.typingIntervalMs) + 1);

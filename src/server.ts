@@ -250,7 +250,8 @@ export class SwitchboardServer {
         requestShutdown: () => this.requestShutdown(),
         track: (work, about) => this.track(work, log, name, about),
       });
-      const onNewMessage = this.pipeline.handlerFor(log);
+      // The channel rebuilds each message's output from its reply address (`outputChannel(replyTo)`).
+      const onNewMessage = this.pipeline.handlerFor(log, channel);
       const router = channel.router(this.metrics?.countingHandler(name, onNewMessage) ?? onNewMessage);
       router.prefix(`/webhooks/${name}`);
       const webhook = `/webhooks/${name}/webhook`;

@@ -2,7 +2,7 @@
 // deliberately broken channel fails it with readable messages.
 import test from 'ava';
 import { PassThrough } from 'node:stream';
-import { InputChannel, Router, credentialsSchema, secret, verificationSecret, z, type OnNewMessage, type OutputChannel } from 'switchboard';
+import { CollectingOutputChannel, InputChannel, OutputChannel as OutputChannelBase, Router, UserMessage, credentialsSchema, jsonBody, secret, verificationSecret, z, type OnNewMessage, type OutputChannel, type ReplyAddress } from 'switchboard';
 import { conformance, ConformanceError } from 'switchboard/testing';
 import { hmac } from 'switchboard';
 import RestInput from '../channels/rest/index.js';
@@ -272,4 +272,65 @@ test('rocketchat passes conformance', async (t) => {
     sign: () => ({ 'x-rocketchat-livechat-token': webhookToken }),
   });
   t.true(report.ok);
+});
+
+test('conformance catches a reply address that is not plain data, leaks a secret, or does not lead back to the same place', async (t) => {
+  // A channel that attaches a live output sending to the request's room, and an address that forgot the room, holds a
+  // Date (a string after JSON) and the API token.
+  class RoomOutput extends OutputChannelBase {
+    constructor(private readonly apiUrl: string, private readonly room: string) {
+      super();
+    }
+    async sendTextMessage(recipientId: string, text: string): Promise<void> {
+      await fetch(`${this.apiUrl}/rooms/${this.room}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: recipientId, text }) });
+    }
+  }
+  class SloppyInput extends InputChannel<{ token: string; api_url: string }> {
+    static override credentials = credentialsSchema({ token: secret(z.string().min(1)), api_url: z.string() });
+    name(): string {
+      return 'sloppy';
+    }
+    override outputChannel(replyTo: ReplyAddress): OutputChannel {
+      return new RoomOutput(this.credentials.api_url, typeof replyTo.room === 'string' ? replyTo.room : 'lobby');
+    }
+    router(onNewMessage: OnNewMessage): Router {
+      const router = this.newRouter();
+      router.post('/webhook', async (ctx) => {
+        const body = jsonBody(ctx) as { from: string; room: string; text: string };
+        const replyTo = { at: new Date(0), token: this.credentials.token } as unknown as ReplyAddress;
+        await onNewMessage.enqueue(new UserMessage({ text: body.text, senderId: body.from, output: new RoomOutput(this.credentials.api_url, body.room), replyTo, inputChannel: this.name() }));
+        ctx.body = 'ok';
+      });
+      return router;
+    }
+  }
+  const error = await t.throwsAsync(
+    conformance(SloppyInput, { credentials: { token: 'sloppy-api-token' }, validRequest: { body: { from: 'u1', room: 'r42', text: 'hi' } } }),
+    { instanceOf: ConformanceError },
+  );
+  const message = error!.message;
+  t.regex(message, /✘ a message with a reply address survives a JSON round trip: it came back different in replyTo \(replyTo\.at\)/);
+  t.regex(message, /✘ the reply address carries no secret of the credentials/);
+  t.regex(message, /✘ answers to the round-tripped message make the same platform call as the original: expected .*rooms\/r42\/messages.*, got .*rooms\/lobby\/messages/);
+  t.notRegex(message, /sloppy-api-token/);
+});
+
+test('conformance requires outputChannel(replyTo) of a channel whose messages carry an address', async (t) => {
+  class NoRebuildInput extends InputChannel {
+    name(): string {
+      return 'norebuild';
+    }
+    router(onNewMessage: OnNewMessage): Router {
+      const router = this.newRouter();
+      router.post('/webhook', async (ctx) => {
+        await onNewMessage.enqueue(new UserMessage({ text: 'hi', senderId: 'u1', output: new CollectingOutputChannel(), replyTo: { room: 'r1' }, inputChannel: this.name() }));
+        ctx.body = 'ok';
+      });
+      return router;
+    }
+  }
+  const report = await conformance(NoRebuildInput, { credentials: {}, validRequest: { body: {} }, throwOnFailure: false });
+  t.false(report.ok, JSON.stringify(report.failures));
+  t.truthy(report.failures.find((c) => c.name === 'the channel rebuilds the output from the reply address' && /no outputChannel\(replyTo\)/.test(c.message ?? '')), JSON.stringify(report.failures));
+  t.truthy(report.checks.find((c) => c.name === 'a message with a reply address survives a JSON round trip')?.ok, JSON.stringify(report.failures));
 });

@@ -5,7 +5,7 @@
  */
 import type { ExecutionContext, TestFn } from 'ava';
 import nock from 'nock';
-import { createLogger, type BotMessage, type InputChannel, type InputChannelClass, type Logger, type PipelineLimits, type SwitchboardServer, type HttpClientOptions } from 'switchboard';
+import { UserMessage, createLogger, type BotMessage, type InputChannel, type InputChannelClass, type Logger, type PipelineLimits, type SwitchboardServer, type HttpClientOptions } from 'switchboard';
 import { LogCapture, ScriptedBot as KitBot, startTestHost } from 'switchboard/testing';
 
 /** The testing kit's scripted bot, answering nothing unless told, with the harness's `waitFor(count)`. */
@@ -97,6 +97,14 @@ export interface ChannelCase {
   outgoing?: OutgoingCall[];
   /** Sends the same request this many times (deduplication). */
   repeat?: number;
+  /**
+   * The durable path: each message the bot received goes through `JSON.parse(JSON.stringify())`, a new instance of
+   * the channel built from the same credentials (as another server, or this one after a restart, would be) rebuilds
+   * the output from the round-tripped reply address alone (`outputChannel(replyTo)`), and the case's answers are sent
+   * again: the answer calls must be exactly the ones the live run made. `true`: every outgoing call is an answer; a
+   * number: the index of the first one (earlier calls fetch or log in: the new instance may make them again).
+   */
+  roundTrip?: true | number;
 }
 
 export interface ChannelSuite {
@@ -113,12 +121,13 @@ interface Captured {
   body: unknown;
 }
 
-function interceptCall(call: OutgoingCall, captured: Captured[]): nock.Scope {
+function interceptCall(call: OutgoingCall, captured: Captured[], optional = false): nock.Scope {
   const target = new URL(call.url);
   const scope = nock(target.origin);
   const method = (call.method ?? 'POST').toLowerCase() as 'post';
   const interceptor = scope[method](target.pathname + target.search === target.pathname ? target.pathname : target.pathname);
-  const withQuery = call.query ? interceptor.query(call.query) : interceptor.query(true);
+  const queried = call.query ? interceptor.query(call.query) : interceptor.query(true);
+  const withQuery = optional ? queried.optionally() : queried;
   return withQuery.reply(function reply(uri, body) {
     captured.push({ method: call.method ?? 'POST', path: uri, headers: this.req.headers, body });
     const answer = call.reply ?? {};
@@ -143,6 +152,52 @@ async function waitUntil(check: () => boolean, timeoutMs = 3_000): Promise<boole
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   return true;
+}
+
+/**
+ * A copy without the object keys whose value is `undefined`: JSON leaves them out, and reading them gives `undefined`
+ * either way, so they are no loss in a round trip (a `Date` or a class instance is).
+ */
+function withoutUndefined(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutUndefined);
+  if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, withoutUndefined(v)]));
+}
+
+/** What makes two outgoing calls the same call. */
+function callShape(call: Captured): Record<string, unknown> {
+  return {
+    method: call.method,
+    path: call.path,
+    body: parseCapturedBody(call.body),
+    contentType: call.headers['content-type'],
+    authorization: call.headers.authorization,
+  };
+}
+
+/** See `ChannelCase.roundTrip`. */
+async function replayFromData(t: ExecutionContext, channel: InputChannel, bot: ScriptedBot, testCase: ChannelCase, live: Captured[]): Promise<void> {
+  const first = testCase.roundTrip === true ? 0 : testCase.roundTrip!;
+  const answerCalls = (testCase.outgoing ?? []).slice(first);
+  t.true(answerCalls.length > 0, 'a round-trip case has answer calls to compare');
+  t.true(bot.received.length > 0, 'a round-trip case has messages to replay');
+  t.is(typeof channel.outputChannel, 'function', 'the channel rebuilds outputs from addresses');
+  const replayed: Captured[] = [];
+  const preparing: Captured[] = [];
+  for (const call of (testCase.outgoing ?? []).slice(0, first)) interceptCall(call, preparing, true);
+  const scopes = answerCalls.map((call) => interceptCall(call, replayed));
+  for (const received of bot.received) {
+    t.not(received.replyTo, undefined, 'the message carries a reply address');
+    const data: unknown = JSON.parse(JSON.stringify(received));
+    t.false(JSON.stringify(data).includes('"output"'), 'no live output in the data');
+    const copy = UserMessage.fromJSON(data);
+    t.deepEqual(copy.toJSON(), withoutUndefined(received.toJSON()), 'the message survives the JSON round trip');
+    const output = channel.outputChannel!(copy.replyTo!);
+    for (const answer of testCase.answers ?? [{ text: 'ok' }]) await output.sendResponse(copy.senderId, structuredClone(answer));
+    await output.flush?.(copy.senderId);
+  }
+  t.deepEqual(scopes.flatMap((scope) => scope.pendingMocks()), [], 'every answer call was made again');
+  t.deepEqual(replayed.map(callShape), live.slice(first).map(callShape), 'the round-tripped messages make exactly the calls of the live run');
 }
 
 /** Runs one channel's table of cases, one ava test per case. */
@@ -224,6 +279,7 @@ export function runChannelCases(test: TestFn, suite: ChannelSuite): void {
       });
       // No call beyond the expected ones: nock would have refused it and the channel logged an error.
       t.is(captured.length, expectedOutgoing.length, 'number of outgoing calls');
+      if (testCase.roundTrip !== undefined) await replayFromData(t, await suite.channel.fromCredentials(suite.credentials), bot, testCase, captured);
     });
   }
 }

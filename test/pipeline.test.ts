@@ -653,3 +653,76 @@ test('a message whose signal aborts while it waits is dropped; the sender\'s oth
   t.is(await (await pipeline.enqueue(message('four', 'u', output), undefined, { signal: late.signal })).done, 'dropped');
   t.deepEqual(seen, ['one', 'three']);
 });
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Reply addresses: the output rebuilt by the channel from the message's data
+
+/** A channel that rebuilds a collecting output per address, remembering what it was asked for. */
+function addressBook() {
+  const outputs = new Map<string, RecordingOutput>();
+  const asked: unknown[] = [];
+  const source = {
+    outputChannel(replyTo: Record<string, unknown>) {
+      asked.push(replyTo);
+      if (typeof replyTo.room !== 'string') throw new TypeError('reply address without "room"');
+      let output = outputs.get(replyTo.room);
+      if (!output) outputs.set(replyTo.room, (output = new RecordingOutput()));
+      return output;
+    },
+  };
+  return { source, outputs, asked };
+}
+
+test('a message with a reply address is answered through the output its channel rebuilds from it, typing included', async (t) => {
+  const book = addressBook();
+  const pipeline = new Pipeline({ bot: { handle: async (m) => (await sleep(60), [{ text: `echo: ${m.text}` }]) }, typingDelayMs: 10, typingIntervalMs: 1_000 });
+  const outcome = await pipeline.handlerFor(undefined, book.source)(new UserMessage({ text: 'hi', senderId: 'u1', replyTo: { room: 'r1' }, inputChannel: 'test' }));
+  t.is(outcome, 'handled');
+  t.deepEqual(book.asked, [{ room: 'r1' }]);
+  t.deepEqual(book.outputs.get('r1')!.events, ['typing:u1', 'text:echo: hi', 'flush:u1']);
+});
+
+test('with both a live output and an address, the address wins; a message rebuilt from JSON is answered the same', async (t) => {
+  const book = addressBook();
+  const live = new RecordingOutput();
+  const handler = pipelineFor(book.source);
+  const original = new UserMessage({ text: 'one', senderId: 'u1', output: live, replyTo: { room: 'r1' }, inputChannel: 'test' });
+  t.is(await handler(original), 'handled');
+  t.is(await handler(UserMessage.fromJSON(JSON.parse(JSON.stringify(new UserMessage({ text: 'two', senderId: 'u1', replyTo: { room: 'r1' }, inputChannel: 'test' }))))), 'handled');
+  t.deepEqual(live.events, []);
+  t.deepEqual(texts(book.outputs.get('r1')!), ['echo: one', 'echo: two']);
+});
+
+function pipelineFor(source: ReturnType<typeof addressBook>['source'], logger?: ReturnType<typeof captureLogs>['logger']) {
+  return new Pipeline({ bot: echo, logger }).handlerFor(logger, source);
+}
+
+test('a channel without outputChannel still answers through the live output (third-party channels keep working)', async (t) => {
+  const live = new RecordingOutput();
+  const handler = new Pipeline({ bot: echo }).handlerFor(undefined, {});
+  t.is(await handler(new UserMessage({ text: 'hi', senderId: 'u1', output: live, replyTo: { room: 'r1' }, inputChannel: 'test' })), 'handled');
+  t.deepEqual(texts(live), ['echo: hi']);
+});
+
+test('an address the channel refuses is logged, and the live output answers when there is one; without one the message fails', async (t) => {
+  const logs = captureLogs();
+  const book = addressBook();
+  const live = new RecordingOutput();
+  const handler = pipelineFor(book.source, logs.logger);
+  t.is(await handler(new UserMessage({ text: 'hi', senderId: 'u1', output: live, replyTo: { elsewhere: true }, inputChannel: 'test' })), 'handled');
+  t.deepEqual(texts(live), ['echo: hi']);
+  t.is(await handler(new UserMessage({ text: 'lost', senderId: 'u2', replyTo: { elsewhere: true }, inputChannel: 'test' })), 'failed');
+  const errors = logs.lines().filter((line) => line.level === 50).map((line) => line.msg);
+  t.deepEqual(errors, [
+    'the channel could not rebuild the output from the reply address',
+    'the channel could not rebuild the output from the reply address',
+    'message has no output channel; the bot cannot answer',
+  ]);
+});
+
+test('a message with an address whose channel cannot rebuild outputs says so in the log', async (t) => {
+  const logs = captureLogs();
+  const handler = new Pipeline({ bot: echo, logger: logs.logger }).handlerFor(logs.logger);
+  t.is(await handler(new UserMessage({ text: 'hi', senderId: 'u1', replyTo: { room: 'r1' }, inputChannel: 'test' })), 'failed');
+  t.true(logs.lines().some((line) => line.level === 50 && line.msg === 'message has a reply address, but its channel has no outputChannel(replyTo); the bot cannot answer'));
+});

@@ -2,6 +2,7 @@ import {
   BadRequestError,
   InputChannel,
   UserMessage,
+  addressPart,
   credentialsSchema,
   jsonBody,
   rawBytes,
@@ -9,6 +10,7 @@ import {
   secret,
   z,
   type Context,
+  type ReplyAddress,
   type OnNewMessage,
   type Router,
   isObject,
@@ -97,6 +99,29 @@ export class BotFrameworkInput extends InputChannel<Credentials> {
     return new BotFrameworkOutput(this.http, this.tokens, reply, { apiUrl: this.credentials.api_url, typingIndicator: this.credentials.typing_indicator });
   }
 
+  /**
+   * The reply address of one activity: its serviceUrl, channelId, conversation, the bot's account (`from` of the
+   * answers) and the activity id (`replyToId`), as plain JSON (absent fields left out).
+   */
+  static replyAddress(reply: ReplyContext): ReplyAddress {
+    return JSON.parse(JSON.stringify(reply)) as ReplyAddress;
+  }
+
+  /** Rebuilds the output for an address made by `replyAddress`; throws on one this channel did not make. */
+  override outputChannel(replyTo: ReplyAddress): BotFrameworkOutput {
+    const serviceUrl = addressPart(replyTo, 'serviceUrl');
+    const { conversation, bot } = replyTo;
+    if (!isObject(conversation) || typeof conversation.id !== 'string') throw new TypeError('reply address without "conversation.id"');
+    if (bot !== undefined && (!isObject(bot) || typeof bot.id !== 'string')) throw new TypeError('reply address "bot" without an "id"');
+    return this.output({
+      serviceUrl,
+      channelId: addressPart(replyTo, 'channelId', true),
+      conversation: conversation as ReplyContext['conversation'],
+      bot: bot as ReplyContext['bot'],
+      replyToId: addressPart(replyTo, 'replyToId', true),
+    });
+  }
+
   private async check(ctx: Context): Promise<true | string> {
     const keys = await this.keys.source();
     // A getter: verifyToken reads the activity only once the token is verified, so an unsigned body is not parsed.
@@ -117,7 +142,7 @@ export class BotFrameworkInput extends InputChannel<Credentials> {
         this.logger.debug({ reason: parsed.reason }, 'bot framework activity ignored');
       } else {
         const { reply, ...message } = parsed.message;
-        await onNewMessage.enqueue(new UserMessage({ ...message, output: this.output(reply), inputChannel: this.name() }));
+        await onNewMessage.enqueue(new UserMessage({ ...message, replyTo: BotFrameworkInput.replyAddress(reply), inputChannel: this.name() }));
       }
       ctx.type = 'text/plain';
       ctx.body = 'success';

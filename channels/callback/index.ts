@@ -1,6 +1,7 @@
 import {
   InputChannel,
   UserMessage,
+  addressPart,
   authenticateRest,
   credentialsSchema,
   restAuthKeys,
@@ -11,6 +12,7 @@ import {
   warnIfOpen,
   z,
   type OnNewMessage,
+  type ReplyAddress,
   type RestAuth,
   type Router,
 } from 'switchboard';
@@ -64,19 +66,24 @@ export class CallbackInput extends InputChannel<z.output<typeof credentials>> {
     };
   }
 
+  /** A fresh collector per message, POSTing its answers to the configured `url` (one array, or one per answer). */
+  override outputChannel(replyTo: ReplyAddress): CallbackOutput {
+    addressPart(replyTo, 'recipient_id');
+    return new CallbackOutput(this.http, this.target());
+  }
+
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
-    const target = this.target();
     const auth = this.auth;
     router.post('/webhook', async (ctx) => {
       const authenticated = await authenticateRest(ctx, auth);
       const request = restRequest(ctx, { authenticated, allowInputChannel: this.credentials.allow_input_channel === true, logger: this.logger });
-      const output = new CallbackOutput(this.http, target);
       await onNewMessage.enqueue(
         new UserMessage({
           text: request.message,
           senderId: request.sender,
-          output,
+          // The answers go to `url`, from the credentials: the address only names the recipient.
+          replyTo: { recipient_id: request.sender },
           inputChannel: request.inputChannel ?? this.name(),
           metadata: request.metadata,
         }),

@@ -3,6 +3,7 @@ import {
   BadRequestError,
   InputChannel,
   UserMessage,
+  addressPart,
   credentialsSchema,
   jsonBody,
   rawBytes,
@@ -12,6 +13,7 @@ import {
   verificationSecret,
   z,
   type Context,
+  type ReplyAddress,
   type OnNewMessage,
   type Router,
 } from 'switchboard';
@@ -70,6 +72,12 @@ export class FacebookInput extends InputChannel<Credentials> {
     });
   }
 
+  /** Answers go to the sender's PSID (`recipient.id`), with the Page's token from the credentials. */
+  override outputChannel(replyTo: ReplyAddress): MessengerOutput {
+    addressPart(replyTo, 'recipient_id');
+    return this.output();
+  }
+
   /** Meta's subscription check: `hub.mode=subscribe`, `hub.verify_token` = `verify` → `hub.challenge` as text. */
   private subscribe(ctx: Context): void {
     const mode = ctx.query['hub.mode'];
@@ -86,7 +94,6 @@ export class FacebookInput extends InputChannel<Credentials> {
 
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
-    const output = this.output();
     router.get('/webhook', (ctx) => this.subscribe(ctx));
     router.post(
       '/webhook',
@@ -105,7 +112,7 @@ export class FacebookInput extends InputChannel<Credentials> {
         for (const event of ignored) this.logger.debug({ sender: event.senderId, reason: event.reason }, 'messenger event ignored');
         // Queued in delivery order, not awaited: Meta gets its answer before the bot runs.
         for (const message of messages) {
-          await onNewMessage.enqueue(new UserMessage({ ...message, output, inputChannel: this.name() }));
+          await onNewMessage.enqueue(new UserMessage({ ...message, replyTo: { recipient_id: message.senderId }, inputChannel: this.name() }));
         }
       },
     );

@@ -4,6 +4,7 @@ import {
   InputChannel,
   UnauthorizedError,
   UserMessage,
+  addressPart,
   credentialsSchema,
   formBody,
   jsonBody,
@@ -12,6 +13,7 @@ import {
   z,
   type Context,
   type OnNewMessage,
+  type ReplyAddress,
   type Router,
   type CredentialsSchema,
 } from 'switchboard';
@@ -95,6 +97,11 @@ export class MattermostInput extends InputChannel<Credentials> {
     });
   }
 
+  /** Answers go to the address's `channel_id` (the channel of the post or click), else to the sender. */
+  override outputChannel(replyTo: ReplyAddress): MattermostOutput {
+    return this.output(addressPart(replyTo, 'channel_id', true));
+  }
+
   /** Form-encoded or JSON, as the hook's content type says; a JSON body with a form type is read as JSON too. */
   private body(ctx: Context): Record<string, unknown> {
     if (ctx.is('urlencoded') && !/^\s*\{/.test(String((ctx.request as { rawBody?: unknown }).rawBody ?? ''))) return formBody(ctx);
@@ -135,7 +142,7 @@ export class MattermostInput extends InputChannel<Credentials> {
       } else {
         const { message } = parsed;
         const accepted = await onNewMessage.enqueue(
-          new UserMessage({ ...message, output: this.output(message.metadata.channel_id), inputChannel: this.name() }),
+          new UserMessage({ ...message, replyTo: { channel_id: message.metadata.channel_id }, inputChannel: this.name() }),
         );
         if (accepted.duplicate) this.logger.info({ messageId: message.messageId }, 'mattermost post already received: not processed again');
       }

@@ -3,12 +3,14 @@ import {
   InputChannel,
   UnauthorizedError,
   UserMessage,
+  addressPart,
   credentialsSchema,
   jsonBody,
   secret,
   verificationSecret,
   z,
   type OnNewMessage,
+  type ReplyAddress,
   type Router,
 } from 'switchboard';
 import { RocketChatApi } from './api.js';
@@ -59,9 +61,14 @@ export class RocketChatInput extends InputChannel<Credentials> {
     return new RocketChatOutput(this.api);
   }
 
+  /** Answers go to the address's `roomId`: the room the message came from. */
+  override outputChannel(replyTo: ReplyAddress): RocketChatOutput {
+    addressPart(replyTo, 'roomId');
+    return this.output();
+  }
+
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
-    const output = this.output();
     router.post('/webhook', async (ctx) => {
       // Parsed first: the integration's token is a body field (a 400 for a body that cannot be read).
       const body = jsonBody(ctx);
@@ -78,7 +85,7 @@ export class RocketChatInput extends InputChannel<Credentials> {
         this.logger.debug({ reason: parsed.reason }, 'rocketchat request ignored');
       } else {
         for (const message of parsed.messages) {
-          const accepted = await onNewMessage.enqueue(new UserMessage({ ...message, output, inputChannel: this.name() }));
+          const accepted = await onNewMessage.enqueue(new UserMessage({ ...message, replyTo: { roomId: message.senderId }, inputChannel: this.name() }));
           if (accepted.duplicate) this.logger.info({ messageId: message.messageId }, 'rocketchat message already received: not processed again');
         }
       }

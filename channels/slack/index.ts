@@ -2,6 +2,7 @@ import {
   BadRequestError,
   InputChannel,
   UserMessage,
+  addressPart,
   credentialsSchema,
   formBody,
   jsonBody,
@@ -12,6 +13,7 @@ import {
   verificationSecret,
   z,
   type Context,
+  type ReplyAddress,
   type OnNewMessage,
   type Router,
   headerValue,
@@ -69,19 +71,29 @@ export class SlackInput extends InputChannel<SlackCredentials> {
   }
 
   /**
-   * The output for one message: the conversation it came from (a DM stays a DM), else `slack_channel`, else the
-   * sender. As Rasa's `channel or slack_channel`: answering a private message in a shared channel would leak it.
+   * The reply address of one message: the conversation it came from (a DM stays a DM), else `slack_channel`, else
+   * the sender (no `channel`). As Rasa's `channel or slack_channel`: answering a private message in a shared channel
+   * would leak it. Decided when the message arrives, so a later change of `slack_channel` cannot redirect it.
    */
-  private output(metadata: { out_channel?: string | undefined; thread_id?: string | undefined }): SlackOutput {
-    const { slack_token, slack_channel, use_threads, api_url } = this.credentials;
+  private replyTo(metadata: { out_channel?: string | undefined; thread_id?: string | undefined }): ReplyAddress {
+    const { slack_channel, use_threads } = this.credentials;
     const channel = metadata.out_channel ?? slack_channel;
     // A thread only exists in its own channel.
     const inThread = use_threads && metadata.thread_id !== undefined && metadata.out_channel !== undefined;
+    return {
+      ...(channel !== undefined ? { channel } : {}),
+      ...(inThread ? { thread_ts: metadata.thread_id! } : {}),
+    };
+  }
+
+  /** `chat.postMessage` into the address's `channel` (else the sender), in its `thread_ts` when it has one. */
+  override outputChannel(replyTo: ReplyAddress): SlackOutput {
+    const { slack_token, api_url } = this.credentials;
     return new SlackOutput(this.http, {
       token: slack_token,
       apiUrl: api_url.replace(/\/+$/, ''),
-      channel,
-      threadTs: inThread ? metadata.thread_id : undefined,
+      channel: addressPart(replyTo, 'channel', true),
+      threadTs: addressPart(replyTo, 'thread_ts', true),
     });
   }
 
@@ -120,7 +132,7 @@ export class SlackInput extends InputChannel<SlackCredentials> {
         new UserMessage({
           text: message.text,
           senderId: message.senderId,
-          output: this.output(message.metadata),
+          replyTo: this.replyTo(message.metadata),
           inputChannel: this.name(),
           messageId: message.messageId,
           metadata: message.metadata,

@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Server, type Namespace, type Socket } from 'socket.io';
-import { BacklogFullError, InputChannel, JWT_METHODS, UserMessage, credentialsSchema, isObject, secret, z, type JwtMethod, type OnNewMessage, type Router } from 'switchboard';
+import { BacklogFullError, InputChannel, JWT_METHODS, UserMessage, addressPart, credentialsSchema, isObject, secret, z, type JwtMethod, type OnNewMessage, type ReplyAddress, type Router } from 'switchboard';
 import { signSessionId, verifyJwt, verifySessionId } from './verify.js';
 import { SocketIOOutput } from './output.js';
 import { renderWebchat } from './webchat.js';
@@ -106,6 +106,16 @@ export class SocketIOInput extends InputChannel {
 
   name(): string {
     return 'socketio';
+  }
+
+  /**
+   * Answers are emitted to the address's `room`: the session id with `session_persistence` (every socket of the
+   * session), else the socket id. Through the namespace, so a socket.io adapter can carry them to another instance.
+   */
+  override outputChannel(replyTo: ReplyAddress): SocketIOOutput {
+    addressPart(replyTo, 'room');
+    if (!this.output) throw new Error('socketio: the channel is not started: no namespace to emit to');
+    return this.output;
   }
 
   get settings(): SocketIOSettings {
@@ -398,7 +408,7 @@ export class SocketIOInput extends InputChannel {
     const message = new UserMessage({
       text: data.message,
       senderId,
-      output: this.output,
+      replyTo: { room: senderId },
       inputChannel: this.name(),
       metadata: this.metadataOf(data, s, socket),
     });

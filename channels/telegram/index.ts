@@ -1,12 +1,14 @@
 import {
   InputChannel,
   UserMessage,
+  addressPart,
   credentialsSchema,
   jsonBody,
   requireVerified,
   secret,
   z,
   type Context,
+  type ReplyAddress,
   type OnNewMessage,
   type Router,
 } from 'switchboard';
@@ -57,6 +59,12 @@ export class TelegramInput extends InputChannel<Credentials> {
       typingIndicator: this.credentials.typing_indicator,
       logger: this.logger,
     });
+  }
+
+  /** Answers go to the address's `chat_id` (the sender's chat), with the bot token from the credentials. */
+  override outputChannel(replyTo: ReplyAddress): TelegramOutput {
+    addressPart(replyTo, 'chat_id');
+    return this.output();
   }
 
   /** Registers `webhook_url` with the secret token. Resolves with Telegram's error description on failure. */
@@ -120,7 +128,7 @@ export class TelegramInput extends InputChannel<Credentials> {
         }
         let fresh = false;
         for (const incoming of parsed.messages) {
-          const accepted = await onNewMessage.enqueue(new UserMessage({ ...incoming, output, inputChannel: this.name() }));
+          const accepted = await onNewMessage.enqueue(new UserMessage({ ...incoming, replyTo: { chat_id: incoming.senderId }, inputChannel: this.name() }));
           fresh ||= !accepted.duplicate;
         }
         const chat = parsed.messages[0]?.senderId;

@@ -1,6 +1,7 @@
 import {
   InputChannel,
   UserMessage,
+  addressPart,
   credentialsSchema,
   formBody,
   rawBytes,
@@ -9,6 +10,7 @@ import {
   z,
   BadRequestError,
   type Context,
+  type ReplyAddress,
   type OnNewMessage,
   type Router,
   publicUrl,
@@ -68,6 +70,15 @@ export class TwilioInput extends InputChannel<Credentials> {
   }
 
   /**
+   * Answers go `To` the sender (the address's `to`: the incoming `From`), from `twilio_number` or the Messaging
+   * Service of the credentials.
+   */
+  override outputChannel(replyTo: ReplyAddress): TwilioOutput {
+    addressPart(replyTo, 'to');
+    return this.output();
+  }
+
+  /**
    * The URL Twilio signed: `webhook_url` when set (a proxy rewrote the URL), with the request's query string when
    * `webhook_url` has none; else the URL as the client called it (the host's `publicUrl`: `Forwarded:` or
    * X-Forwarded-Proto and -Host only with `--trust-proxy`, else the connection and `Host`).
@@ -80,7 +91,6 @@ export class TwilioInput extends InputChannel<Credentials> {
 
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
-    const output = this.output();
     router.post(
       '/webhook',
       requireVerified(
@@ -95,7 +105,7 @@ export class TwilioInput extends InputChannel<Credentials> {
           this.logger.debug({ MessageSid: fields.MessageSid, reason: parsed.reason }, 'twilio request ignored');
         } else {
           // Queued, not awaited: Twilio times out after 15 s, and a slow bot must not make it retry.
-          await onNewMessage.enqueue(new UserMessage({ ...parsed, output, inputChannel: this.name() }));
+          await onNewMessage.enqueue(new UserMessage({ ...parsed, replyTo: { to: parsed.senderId }, inputChannel: this.name() }));
         }
         ctx.type = 'text/xml';
         ctx.body = EMPTY_TWIML;

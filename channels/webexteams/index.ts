@@ -2,6 +2,7 @@ import {
   BadRequestError,
   InputChannel,
   UserMessage,
+  addressPart,
   credentialsSchema,
   jsonBody,
   rawBytes,
@@ -10,6 +11,7 @@ import {
   verificationSecret,
   z,
   type Context,
+  type ReplyAddress,
   type OnNewMessage,
   type Router,
 } from 'switchboard';
@@ -70,6 +72,12 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
     return new WebexOutput(this.api, this.credentials.room);
   }
 
+  /** Answers go to the address's `roomId` (the room the message came from), or to the `room` key when it is set. */
+  override outputChannel(replyTo: ReplyAddress): WebexOutput {
+    addressPart(replyTo, 'roomId');
+    return this.output();
+  }
+
   /**
    * Runs `task` after the room's earlier ones, so a slow fetch cannot let a later message overtake it. The host's
    * shutdown waits for it: the notification was answered 200, so Webex will not send it again.
@@ -86,7 +94,7 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
   }
 
   /** Fetches what a notification announces and queues it for the bot; a failed fetch lets a redelivery try again. */
-  private async receive(notification: Notification, onNewMessage: OnNewMessage, output: WebexOutput): Promise<void> {
+  private async receive(notification: Notification, onNewMessage: OnNewMessage): Promise<void> {
     const log = this.logger.child({ sender: notification.roomId, messageId: notification.id });
     const store = this.context.store;
     const key = `webexteams:fetched:${notification.id}`;
@@ -111,7 +119,7 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
       } else {
         incoming = actionToIncoming(notification, await this.api.attachmentAction(notification.id, notification.roomId));
       }
-      await onNewMessage.enqueue(new UserMessage({ ...incoming, output, inputChannel: this.name() }));
+      await onNewMessage.enqueue(new UserMessage({ ...incoming, replyTo: { roomId: incoming.senderId }, inputChannel: this.name() }));
     } catch (error) {
       await store.release(key).catch(() => undefined);
       throw error;
@@ -120,7 +128,6 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
 
   router(onNewMessage: OnNewMessage): Router {
     const router = this.newRouter();
-    const output = this.output();
     const check = (ctx: Context) => verifySignature(rawBytes(ctx), ctx.headers, this.credentials.webhook_secret);
     router.post('/webhook', requireVerified(check, { skip: this.unverified }), (ctx) => {
       const body = jsonBody(ctx);
@@ -135,7 +142,7 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
         this.logger.debug({ reason: parsed.reason }, 'webex notification ignored');
       } else {
         const { notification } = parsed;
-        this.inRoomOrder(notification.roomId, notification.id, () => this.receive(notification, onNewMessage, output));
+        this.inRoomOrder(notification.roomId, notification.id, () => this.receive(notification, onNewMessage));
       }
       ctx.status = 200;
       ctx.body = '';

@@ -1,9 +1,10 @@
 import type { InputChannel, InputChannelClass } from '../channel.js';
 import { isValidChannelName } from '../channel.js';
-import type { BotMessage } from '../message.js';
+import { isDeepStrictEqual } from 'node:util';
+import { UserMessage, type BotMessage } from '../message.js';
 import type { OutputChannel } from '../output.js';
 import { describeCredentials, type CredentialsSchema } from '../schema.js';
-import { startFakePlatform, startTestHost, type FakePlatform, type TestHost } from './index.js';
+import { startFakePlatform, startTestHost, type FakePlatform, type PlatformRequest, type TestHost } from './index.js';
 
 /** One BotMessage of each kind, and the awkward ones: more buttons than platforms show, multi-paragraph text. */
 export const EVERY_ANSWER_KIND: Array<{ kind: string; message: BotMessage }> = [
@@ -80,6 +81,16 @@ export class ConformanceError extends Error {
     this.name = 'ConformanceError';
     this.report = report;
   }
+}
+
+/**
+ * A copy without the object keys whose value is `undefined`: JSON leaves them out, and reading them gives `undefined`
+ * either way, so they are no loss in a round trip (a `Date` or a class instance is).
+ */
+function withoutUndefined(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutUndefined);
+  if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, withoutUndefined(v)]));
 }
 
 /** The same string with one character, three from the end, replaced by another of its kind. */
@@ -179,6 +190,7 @@ export async function conformance(channelClass: InputChannelClass, options: Conf
     }
     let output: OutputChannel | undefined = options.output?.(channel);
     let recipient = 'conformance-user';
+    let received: UserMessage | undefined;
     if (options.validRequest && options.webhook !== false) {
       const request = serialise(options.validRequest.body, options.validRequest.headers ?? {});
       if (options.sign) {
@@ -201,10 +213,12 @@ export async function conformance(channelClass: InputChannelClass, options: Conf
         const response = await host!.post(name, request.raw, { headers: { ...request.headers, ...signed }, path: options.validRequest!.path });
         if (response.status < 200 || response.status > 299) return `got ${response.status}: ${response.text.slice(0, 200)}`;
         const [message] = await host!.bot.waitForMessages(1, 3_000);
-        output ??= message!.output;
+        received = message!;
+        output ??= message!.output ?? (message!.replyTo !== undefined ? channel!.outputChannel?.(message!.replyTo) : undefined);
         recipient = message!.senderId;
       });
     }
+    if (received?.replyTo !== undefined) await checkReplyAddress(channel, received, platform, keys.filter((k) => k.secret).map((k) => base[k.key]), check);
     if (output) {
       for (const { kind, message } of EVERY_ANSWER_KIND) {
         await check(`the output channel sends ${kind} without throwing`, async () => {
@@ -222,6 +236,62 @@ export async function conformance(channelClass: InputChannelClass, options: Conf
   } finally {
     await host?.close();
     await platform?.close();
+  }
+
+  /**
+   * The contract of a channel that puts a reply address on its messages: the message is plain data (it survives a
+   * JSON round trip unchanged), the address holds no secret, and the output rebuilt from the round-tripped address
+   * makes the same platform call as the message's own (its live output, or the output of the address it came with).
+   */
+  async function checkReplyAddress(
+    channel: InputChannel,
+    message: UserMessage,
+    fake: FakePlatform,
+    secrets: unknown[],
+    run: (name: string, body: () => void | string | Promise<void | string>) => Promise<void>,
+  ): Promise<void> {
+    let copy: UserMessage | undefined;
+    await run('a message with a reply address survives a JSON round trip', () => {
+      copy = UserMessage.fromJSON(JSON.parse(JSON.stringify(message)));
+      // Names only, never values: an address or metadata may hold what must not reach a log.
+      const before = withoutUndefined(message.toJSON()) as Record<string, unknown>;
+      const after = copy.toJSON() as unknown as Record<string, unknown>;
+      const changed = Object.keys(before).filter((key) => !isDeepStrictEqual(before[key], after[key]));
+      const address = (before.replyTo ?? {}) as Record<string, unknown>;
+      const changedAddress = Object.keys(address).filter((key) => !isDeepStrictEqual(address[key], copy!.replyTo?.[key]));
+      if (changed.length > 0) {
+        return `it came back different in ${changed.join(', ')}${changedAddress.length > 0 ? ` (replyTo.${changedAddress.join(', replyTo.')})` : ''}: use plain JSON values (no undefined, dates, class instances)`;
+      }
+    });
+    await run('the reply address carries no secret of the credentials', () => {
+      const address = JSON.stringify(message.replyTo);
+      const leaked = secrets.flatMap((value) => (value !== null && typeof value === 'object' ? Object.values(value) : [value]))
+        .filter((value): value is string => typeof value === 'string' && value.length >= 4 && address.includes(value));
+      if (leaked.length > 0) return 'the address holds a secret value of the credentials: keep secrets in the channel';
+    });
+    if (typeof channel.outputChannel !== 'function') {
+      checks.push({ name: 'the channel rebuilds the output from the reply address', ok: false, message: 'messages carry replyTo, but the channel has no outputChannel(replyTo)' });
+      return;
+    }
+    if (!copy) return;
+    const roundTripped = copy;
+    await run('answers to the round-tripped message make the same platform call as the original', async () => {
+      const answer: BotMessage = { text: 'Hello from the conformance kit' };
+      const sent = async (output: OutputChannel, to: UserMessage): Promise<PlatformRequest[]> => {
+        const before = fake.requests.length;
+        await output.sendResponse(to.senderId, structuredClone(answer));
+        await output.flush?.(to.senderId);
+        return fake.requests.slice(before);
+      };
+      const shape = (requests: PlatformRequest[]) => requests.map((r) => ({ method: r.method, path: r.path, body: r.body, type: r.headers['content-type'], auth: r.headers.authorization }));
+      const output = message.output ?? channel.outputChannel!(message.replyTo!);
+      // Once unrecorded: a channel's first call may fetch what later ones reuse (a token).
+      await sent(output, message);
+      const original = shape(await sent(output, message));
+      const again = shape(await sent(channel.outputChannel!(roundTripped.replyTo!), roundTripped));
+      if (original.length === 0) return 'the original output made no platform call';
+      if (!isDeepStrictEqual(again, original)) return `expected ${JSON.stringify(original).slice(0, 300)}, got ${JSON.stringify(again).slice(0, 300)}`;
+    });
   }
 
   function finish(): ConformanceReport {

@@ -177,6 +177,7 @@ runChannelCases(test, {
     { label: 'botframework: GET / is the health route', method: 'GET', path: '/', status: 200, response: { status: 'ok' } },
     {
       label: 'botframework: a message is answered success, a token fetched, and the answer posted to the serviceUrl',
+      roundTrip: 1,
       body: activity(),
       sign,
       answers: [{ text: 'Hey there!' }],

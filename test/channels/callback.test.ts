@@ -12,6 +12,7 @@ runChannelCases(test, {
   cases: [
     {
       label: 'callback: answers success at once, then POSTs the reply as one JSON array',
+      roundTrip: true,
       body: { sender: 'alice', message: 'hello' },
       answers: [{ text: 'Hey!' }, { image: 'https://i.imgur.com/nGF1K8f.jpg' }],
       status: 200,
@@ -50,6 +51,7 @@ runChannelCases(test, {
     },
     {
       label: 'callback: a numeric sender is accepted, as by rest, and posted back as a string',
+      roundTrip: true,
       body: { sender: 7000100004, message: 'hi', metadata: { page: 'x' }, input_channel: 'kiosk' },
       answers: [{ text: 'a \n\n b ' }],
       status: 200,

@@ -95,6 +95,7 @@ runChannelCases(test, {
     // --- incoming kinds
     {
       label: 'facebook: a text message reaches the bot and the answer is a Send API call with the page token',
+      roundTrip: true,
       body: delivery(textEvent('hello, world!', 'm_1457764197618:41d102a3e1ae206a38')),
       sign: signBoth,
       answers: [{ text: 'Hey there!' }],
@@ -113,6 +114,7 @@ runChannelCases(test, {
     },
     {
       label: 'facebook: a quick reply tap: its payload is the text, its title in metadata; quick replies answered natively',
+      roundTrip: true,
       body: delivery(event({ message: { mid: 'm_qr1', text: 'Red', quick_reply: { payload: '/choose{"color":"red"}' } } })),
       sign: signBoth,
       answers: [{ text: 'Size?', quick_replies: [{ title: 'Small', payload: '/size{"s":"S"}' }, { title: 'Large, extra roomy and comfy', payload: '/size{"s":"L"}', image_url: 'https://example.com/l.png' }] }],
@@ -131,6 +133,7 @@ runChannelCases(test, {
     },
     {
       label: 'facebook: a postback: its payload is the text, its title in metadata; buttons answered as a button template',
+      roundTrip: true,
       body: delivery(event({ postback: { mid: 'm_pb1', title: 'Get Started', payload: '/greet' } })),
       sign: signBoth,
       answers: [{ text: 'How are you?', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'sad', payload: '/mood_sad' }, { type: 'web_url', title: 'Help', url: 'https://example.com/help' }] }],
@@ -153,6 +156,7 @@ runChannelCases(test, {
     },
     {
       label: 'facebook: an image attachment: its URL is the text (as Rasa) and in metadata; image answered as an image attachment',
+      roundTrip: true,
       body: delivery(event({ message: { mid: 'm_img1', attachments: [{ type: 'image', payload: { url: 'https://scontent.xx.fbcdn.net/v/t1.15752-9/cat.jpg' } }] } })),
       sign: signBoth,
       answers: [{ image: 'https://i.imgur.com/nGF1K8f.jpg' }],
@@ -200,6 +204,7 @@ runChannelCases(test, {
     },
     {
       label: 'facebook: two messaging events in one delivery are both processed, in order',
+      roundTrip: true,
       body: delivery(textEvent('first', 'm_two_1'), textEvent('second', 'm_two_2')),
       sign: signBoth,
       answers: [{ text: 'got it' }],
@@ -350,6 +355,7 @@ runChannelCases(test, {
     // --- each answer kind
     {
       label: 'facebook: text with blank lines is sent as one message per part',
+      roundTrip: true,
       body: delivery(textEvent('hi', 'm_parts')),
       sign: signBoth,
       answers: [{ text: 'Hello!\n\nHow can I help?' }],
@@ -358,6 +364,7 @@ runChannelCases(test, {
     },
     {
       label: 'facebook: more than 3 postback buttons are sent as quick replies, none dropped',
+      roundTrip: true,
       body: delivery(textEvent('menu', 'm_menu')),
       sign: signBoth,
       answers: [{ text: 'Pick one', buttons: ['a', 'b', 'c', 'd'].map((x) => ({ title: x.toUpperCase(), payload: `/pick{"x":"${x}"}` })) }],
@@ -371,6 +378,7 @@ runChannelCases(test, {
     },
     {
       label: 'facebook: more than 3 buttons with a link are split into button templates of 3',
+      roundTrip: true,
       body: delivery(textEvent('links', 'm_links')),
       sign: signBoth,
       answers: [

@@ -139,6 +139,7 @@ runChannelCases(test, {
     { label: 'mattermost: GET / is the health route', method: 'GET', path: '/', status: 200, response: { status: 'ok' } },
     {
       label: 'mattermost: a JSON webhook post, the @mention stripped, is answered "success" and replied to in its channel',
+      roundTrip: 1,
       body: hook(),
       answers: [{ text: 'Hey there!' }],
       status: 200,
@@ -156,6 +157,7 @@ runChannelCases(test, {
     },
     {
       label: 'mattermost: a form-encoded webhook post, the trigger word stripped',
+      roundTrip: 1,
       form: hookForm({ text: '!ask  what time is it? ', trigger_word: '!ask' }),
       status: 200,
       response: 'success',

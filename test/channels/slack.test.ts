@@ -173,6 +173,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack: app_mention has the bot mention stripped, links and escapes restored, and is answered in its channel',
+      roundTrip: true,
       body: eventCallback(MENTION, 'Ev0MENTION'),
       sign,
       status: 200,
@@ -247,6 +248,7 @@ runChannelCases(test, {
     // Interactivity.
     {
       label: 'slack: a block_actions button click (form-encoded, signed) becomes the button value',
+      roundTrip: true,
       form: blockActions({ action_id: 'WaXA', block_id: '=qXel', text: { type: 'plain_text', text: 'View', emoji: true }, value: '/mood_great', type: 'button', action_ts: '1548426417.840180' }),
       sign,
       status: 200,
@@ -328,6 +330,7 @@ runChannelCases(test, {
     // Answers: each kind's exact chat.postMessage call.
     {
       label: 'slack out: text, split at blank lines into one message per part',
+      roundTrip: true,
       body: dm('Ev1TEXT'),
       sign,
       status: 200,
@@ -339,6 +342,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack out: image as an image block, the URL as text',
+      roundTrip: true,
       body: dm('Ev1IMAGE'),
       sign,
       status: 200,
@@ -357,6 +361,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack out: buttons as a section and an actions block of buttons',
+      roundTrip: true,
       body: dm('Ev1BUTTONS'),
       sign,
       status: 200,
@@ -384,6 +389,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack out: 27 quick replies are split into actions blocks of 25 and 2, none dropped',
+      roundTrip: true,
       body: dm('Ev1QUICK'),
       sign,
       status: 200,
@@ -406,6 +412,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack out: elements as sections with an image accessory, followed by their buttons',
+      roundTrip: true,
       body: dm('Ev1ELEMENTS'),
       sign,
       status: 200,
@@ -439,6 +446,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack out: attachment as attachments',
+      roundTrip: true,
       body: dm('Ev1ATTACH'),
       sign,
       status: 200,
@@ -453,6 +461,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack out: custom JSON is merged into the call, its channel wins',
+      roundTrip: true,
       body: dm('Ev1CUSTOM'),
       sign,
       status: 200,
@@ -461,6 +470,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack out: custom JSON without a channel goes to the message\u2019s channel',
+      roundTrip: true,
       body: dm('Ev1CUSTOM2'),
       sign,
       status: 200,
@@ -482,6 +492,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack out: HTTP 429 with Retry-After is retried, then succeeds',
+      roundTrip: true,
       body: dm('Ev2HTTP429'),
       sign,
       status: 200,
@@ -508,6 +519,7 @@ runChannelCases(test, {
   cases: [
     {
       label: 'slack use_threads: the answer goes to the thread (thread_ts), through api_url; sender per thread',
+      roundTrip: true,
       body: eventCallback({ ...MENTION, text: '<@U0BOT> hi', ts: '1515449600.000020', thread_ts: '1515449522.000016' }, 'Ev3THREAD'),
       sign,
       status: 200,
@@ -528,6 +540,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack use_threads: a top-level message is answered in a new thread under it',
+      roundTrip: true,
       body: dm('Ev3TOP'),
       sign,
       status: 200,
@@ -553,6 +566,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack slack_channel: answers to a DM stay in the DM (in its thread), never in slack_channel',
+      roundTrip: true,
       body: dm('Ev4DM'),
       sign,
       status: 200,
@@ -561,6 +575,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack slack_channel: a mention in another channel is answered in that channel, in its thread',
+      roundTrip: true,
       body: eventCallback({ ...MENTION, text: '<@U0BOT> status?' }, 'Ev4MENTION'),
       sign,
       status: 200,
@@ -570,6 +585,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack slack_channel: a group DM (mpim) mention is answered in the group DM',
+      roundTrip: true,
       body: eventCallback({ ...MENTION, channel: 'G0GROUPDM', channel_type: 'mpim', text: '<@U0BOT> hi all' }, 'Ev4MPIM'),
       sign,
       status: 200,
@@ -578,6 +594,7 @@ runChannelCases(test, {
     },
     {
       label: 'slack slack_channel: a click that carries no channel (App Home) is answered in slack_channel, without a thread',
+      roundTrip: true,
       form: { payload: JSON.stringify({ ...JSON.parse(blockActions({ type: 'button', value: '/affirm', action_ts: '1548426417.840180' }).payload!), channel: undefined }) },
       sign,
       status: 200,

@@ -43,7 +43,7 @@ const send = (text: string, chat: string | number = 1111111) => ({ url: `${BOT}/
 
 /** A private "hi" answered with `answers`, expecting `outgoing`. */
 function answerCase(label: string, answers: ChannelCase['answers'], outgoing: ChannelCase['outgoing'], updateId = 500): ChannelCase {
-  return { label: `telegram out: ${label}`, headers: SIGNED, body: privateUpdate(updateId, { text: 'hi' }), answers, status: 200, response: 'success', outgoing };
+  return { label: `telegram out: ${label}`, headers: SIGNED, body: privateUpdate(updateId, { text: 'hi' }), answers, status: 200, response: 'success', outgoing, ...(outgoing?.length ? { roundTrip: true as const } : {}) };
 }
 
 const longWords = `${'a'.repeat(4000)} ${'b'.repeat(200)} ${'c'.repeat(100)}`;
@@ -55,6 +55,7 @@ runChannelCases(test, {
     { label: 'telegram: health route', method: 'GET', path: '/', status: 200, response: { status: 'ok' } },
     {
       label: 'telegram: a private text message reaches the bot (sender chat.id, id update_id) and is answered with sendMessage',
+      roundTrip: true,
       headers: SIGNED,
       body: privateUpdate(10000, { text: ' hello ' }),
       answers: [{ text: 'Hey! How are you?' }],

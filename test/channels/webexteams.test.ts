@@ -99,6 +99,7 @@ runChannelCases(test, {
     },
     {
       label: 'webexteams: a message is acknowledged, fetched with GET /messages/{id}, and answered with POST /messages',
+      roundTrip: 2,
       body: messageCreated(),
       sign,
       answers: [{ text: 'Hey there!' }],
