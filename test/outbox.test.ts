@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { HttpClient, HttpRequestError, MemoryOutbox, isSafeToRetry, type BotMessage, type UserMessage } from 'switchboard';
 import { ScriptedBot, startTestHost, type TestHost } from 'switchboard/testing';
+import CallbackInput from '../channels/callback/index.js';
 import TelegramInput from '../channels/telegram/index.js';
 import { parseCli } from '#src/cli.js';
 
@@ -274,4 +275,28 @@ test('--outbox-ttl reaches the options; it must be whole milliseconds', (t) => {
   const defaults = parseCli([], {});
   t.is(defaults.kind === 'run' ? defaults.options.outboxTtlMs : 'not run', undefined);
   t.throws(() => parseCli(['--outbox-ttl', '10s'], {}), { message: /--outbox-ttl must be a whole number/ });
+});
+
+test('callback (batch): a batch the endpoint answered 503 is posted again whole, once it recovers', async (t) => {
+  let refusals = 0;
+  const bodies: unknown[] = [];
+  const endpoint = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+    req.on('end', () => {
+      bodies.push(JSON.parse(raw));
+      res.writeHead(refusals++ < 2 ? 503 : 200).end();
+    });
+  });
+  await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => endpoint.close());
+  const outbox = quick();
+  const channel = await CallbackInput.fromCredentials({ url: `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/bot` });
+  const host = await startTestHost(channel, { bot: new ScriptedBot([{ text: 'one' }, { text: 'two' }]), outbox, http: { retries: 0 } });
+  t.teardown(() => host.close());
+  const response = await host.request('/webhooks/callback/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sender: 'bob', message: 'hi' }) });
+  t.is(response.status, 200);
+  await until(() => bodies.length === 3 && outbox.size === 0, 'the batch taken');
+  const batch = [{ recipient_id: 'bob', text: 'one' }, { recipient_id: 'bob', text: 'two' }];
+  t.deepEqual(bodies, [batch, batch, batch]);
 });
