@@ -82,7 +82,10 @@ export interface MetricsOptions {
 
 /** What `close()` left undone when its grace ran out: nothing, after a clean shutdown. */
 export interface ShutdownReport {
-  /** Messages queued or with the bot, channels' background work and HTTP requests still open at the grace's end. */
+  /**
+   * Messages queued or with the bot, answers kept in the outbox, channels' background work and HTTP requests still
+   * open at the grace's end.
+   */
   abandoned: number;
 }
 
@@ -419,7 +422,7 @@ export class SwitchboardServer {
 
   /**
    * Drains, then stops: readiness answers 503 at once, while the listener keeps serving until no request is open, no
-   * message is queued or with the bot and no channel's background work is left; then it stops accepting connections,
+   * message is queued or with the bot, no answer waits in the outbox and no channel's background work is left; then it stops accepting connections,
    * waits for what is still open on the existing ones, and closes channels, the bot and the store. After `graceMs`
    * (default `shutdownGraceMs`) it stops waiting and logs at error each message, request and background task it
    * abandons.
