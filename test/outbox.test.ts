@@ -246,6 +246,16 @@ test('real time, default backoff: the platform answers 503 for 3 s, then recover
   t.log(`took ${Date.now() - downUntil + 3_000} ms, ${api.attempts()} attempts`);
 });
 
+test('--outbox-ttl 0: no outbox, an answer refused with 503 is dropped and logged as before', async (t) => {
+  const api = await stubTelegram(t, () => 503);
+  const host = await startHost(t, api.url, { outboxTtlMs: 0, bot: new ScriptedBot([{ text: 'dropped' }]) });
+  t.is(host.server.pipeline.outbox, undefined);
+  await say(host, 4321, 'hello');
+  await until(() => host.logs.text.includes('sending an answer failed'), 'the failure line');
+  t.is(api.attempts(), 1);
+  t.false(host.logs.text.includes('kept in the outbox'));
+});
+
 test('HttpRequestError.safeToRetry: only what cannot have reached the server', async (t) => {
   const api = await stubTelegram(t, (sent) => (sent.text === '400' ? 400 : sent.text === '429' ? 429 : sent.text === 'hang up' ? 'hang up' : 503));
   const http = new HttpClient({ retries: 0, timeoutMs: 2_000 });
