@@ -42,6 +42,8 @@ Options:
   --max-connections N  open connections at once, WebSockets included (default 4096)
   --shutdown-grace MS  on SIGTERM/SIGINT, how long to finish open requests, queued messages and background
                        work before giving up on them (default 25000); a second signal exits at once
+  --outbox-ttl MS      how long an answer the platform could not take (connection refused, 429, 503) is
+                       kept and retried, in order, before it is given up (default 600000; 0: not kept)
   --redis URL          share state with other instances through Redis (redis://[:password@]host:port[/db]
                        or rediss:// for TLS; or $SWITCHBOARD_REDIS_URL): deduplication across instances.
                        Unreachable at startup: exit code 2. Default: in memory, one instance
@@ -77,6 +79,8 @@ export interface CliOptions {
   maxConnections?: number;
   /** `--shutdown-grace`: how long a shutdown waits for in-flight work. Undefined: the server's default (25 s). */
   shutdownGraceMs?: number;
+  /** `--outbox-ttl`: how long an answer the platform could not take is retried. Undefined: 10 minutes; 0: not kept. */
+  outboxTtlMs?: number;
   /** Serve the web chat page at /webchat when a channel has one. */
   webchat?: boolean;
   /** `--no-metrics` makes it false. Default true: `/metrics` on the main port, or on `metricsPort`. */
@@ -119,6 +123,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         'request-timeout': { type: 'string' },
         'max-connections': { type: 'string' },
         'shutdown-grace': { type: 'string' },
+        'outbox-ttl': { type: 'string' },
         'no-webchat': { type: 'boolean' },
         'metrics-port': { type: 'string' },
         'no-metrics': { type: 'boolean' },
@@ -180,6 +185,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   }
   if (metricsPortText !== undefined && values['no-metrics']) throw new ConfigError('--metrics-port and --no-metrics contradict each other; pick one');
   const shutdownGraceMs = count('shutdown-grace', 0);
+  const outboxTtlMs = count('outbox-ttl', 0);
   const botTimeout = values['bot-timeout'];
   if (botTimeout !== undefined && (!/^\d+$/.test(botTimeout) || Number(botTimeout) < 1)) throw new ConfigError(`--bot-timeout must be milliseconds (at least 1), got "${botTimeout}"`);
   const redis = values.redis ?? (env.SWITCHBOARD_REDIS_URL || undefined);
@@ -202,6 +208,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       requestTimeoutMs,
       maxConnections,
       shutdownGraceMs,
+      outboxTtlMs,
       webchat: !values['no-webchat'],
       metrics: !values['no-metrics'],
       metricsPort: metricsPortText === undefined ? undefined : Number(metricsPortText),
@@ -253,7 +260,7 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const server = new SwitchboardServer({ channels, bot, logger, http, store, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy,
     limits: options.limits, requestTimeoutMs: options.requestTimeoutMs, maxConnections: options.maxConnections,
     metrics: options.metrics === false ? false : options.metricsPort !== undefined ? { port: options.metricsPort } : true,
-    botTimeoutMs: options.botTimeoutMs, botApology: apology });
+    botTimeoutMs: options.botTimeoutMs, botApology: apology, outboxTtlMs: options.outboxTtlMs });
   if (options.shutdownGraceMs !== undefined) server.shutdownGraceMs = options.shutdownGraceMs;
   let address;
   try {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fetch, { type RequestInit, type Response } from 'node-fetch';
 import { maskSecrets, silentLogger, type Logger } from './logger.js';
 
@@ -88,13 +89,45 @@ export class HttpRequestError extends Error {
   readonly status: number | undefined;
   readonly responseBody: string | undefined;
   readonly attempts: number;
+  /**
+   * True when the request cannot have reached the server, so sending it again cannot duplicate it: a connect error,
+   * a 429 or 503, or a 2xx whose body says the same (`check` answered `retry: true`, Slack's `ratelimited`). False for
+   * a timeout or a reset (the platform may have it), any other status, and a call aborted from outside.
+   */
+  readonly safeToRetry: boolean;
+  /** The wait the platform asked for in its last answer (`Retry-After`, or read from its body), in ms. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(message: string, options: { status?: number; responseBody?: string; attempts: number; cause?: unknown }) {
+  constructor(message: string, options: { status?: number; responseBody?: string; attempts: number; cause?: unknown; safeToRetry?: boolean; retryAfterMs?: number }) {
     super(message, { cause: options.cause });
     this.name = 'HttpRequestError';
     this.status = options.status;
     this.responseBody = options.responseBody;
     this.attempts = options.attempts;
+    this.safeToRetry = options.safeToRetry ?? false;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** True for an `HttpRequestError` that cannot have reached the server (see `HttpRequestError.safeToRetry`). */
+export function isSafeToRetry(error: unknown): boolean {
+  return error instanceof HttpRequestError && error.safeToRetry;
+}
+
+const deliveries = new AsyncLocalStorage<{ delivered: number }>();
+
+/**
+ * Runs `send` and counts the calls of any `HttpClient` inside it that the platform accepted (a 2xx that passed
+ * `check`). The outbox asks it whether a failed answer is whole (nothing of it reached the user, so retrying it
+ * cannot show a part twice) or was cut after some of its parts were sent.
+ */
+export async function countDeliveries(send: () => Promise<void>): Promise<{ delivered: number; error?: unknown }> {
+  const counter = { delivered: 0 };
+  try {
+    await deliveries.run(counter, send);
+    return { delivered: counter.delivered };
+  } catch (error) {
+    return { delivered: counter.delivered, error };
   }
 }
 
@@ -239,13 +272,20 @@ export class HttpClient {
         this.report('attempt', method, response.status);
         const text = await response.text();
         let retryable = isRetryableStatus(response.status, idempotent);
+        // Whether the platform said it did not process the request (what `safeToRetry` reports to the outbox).
+        let unprocessed = response.status === 429 || response.status === 503;
         const headerMap = new Map(response.headers.entries());
         const parsed = parseBody(text, response);
         if (response.ok) {
           const problem = options.check?.(parsed, { status: response.status, headers: headerMap });
-          if (!problem) return { status: response.status, headers: headerMap, body: parsed as T, text };
+          if (!problem) {
+            const counter = deliveries.getStore();
+            if (counter) counter.delivered++;
+            return { status: response.status, headers: headerMap, body: parsed as T, text };
+          }
           failure = `answered ${response.status} with error "${problem.error}"`;
           retryable = problem.retry;
+          unprocessed = problem.retry;
         } else {
           failure = `answered ${response.status}`;
         }
@@ -259,7 +299,7 @@ export class HttpClient {
           this.logger.warn({ ...where, status: response.status, attempts: attempt + 1, response: this.mask(text).slice(0, 500) }, 'outgoing call failed');
           // The error is logged by channels (`{err}` logs its fields): the echoed answer is masked like the log line.
           this.report('gaveUp', method);
-          throw new HttpRequestError(`${method} ${where.url} ${failure}`, { status: response.status, responseBody: this.mask(text), attempts: attempt + 1 });
+          throw new HttpRequestError(`${method} ${where.url} ${failure}`, { status: response.status, responseBody: this.mask(text), attempts: attempt + 1, safeToRetry: unprocessed, retryAfterMs });
         }
       } catch (error) {
         if (error instanceof HttpRequestError) throw error;
@@ -277,7 +317,7 @@ export class HttpClient {
         if (!retryable || attempt >= retries) {
           this.logger.warn({ ...where, error: reason, attempts: attempt + 1, ...(retryable ? {} : { retried: false }) }, 'outgoing call failed');
           this.report('gaveUp', method);
-          throw new HttpRequestError(`${method} ${where.url} failed: ${reason}`, { attempts: attempt + 1 });
+          throw new HttpRequestError(`${method} ${where.url} failed: ${reason}`, { attempts: attempt + 1, safeToRetry: !timedOut && isConnectError(error) });
         }
       }
       const backoff = Math.min(this.options.maxDelayMs, this.options.minDelayMs * 2 ** attempt);

@@ -54,6 +54,7 @@ export class ServerMetrics {
   private readonly platformRequests: Counter<'channel' | 'method' | 'status_class'>;
   private readonly platformRetries: Counter<'channel' | 'method'>;
   private readonly platformGaveUp: Counter<'channel' | 'method'>;
+  private readonly outboxGaveUp: Counter<'channel' | 'reason'>;
   private readonly channelNames: Set<string>;
 
   /** Read on each scrape for the queue gauges; see `watch`. */
@@ -103,6 +104,14 @@ export class ServerMetrics {
     gauge('switchboard_active_senders', 'Senders with messages waiting or with the bot', (p) => p.activeSenders);
     gauge('switchboard_bot_calls_active', 'Bot calls running now', (p) => p.activeBotCalls);
     gauge('switchboard_senders_waiting', 'Senders waiting for a free bot call', (p) => p.waitingSenders);
+    gauge('switchboard_outbox_answers', 'Answers kept in the outbox, waiting for the platform to take them', (p) => p.outbox?.size ?? 0);
+    gauge('switchboard_outbox_bytes', 'Size of the answers kept in the outbox (JSON length)', (p) => p.outbox?.bytes ?? 0);
+    this.outboxGaveUp = new Counter({
+      name: 'switchboard_outbox_gave_up_total',
+      help: 'Answers the outbox gave up on, by channel and reason (expired, full, not retryable, partly sent, shutdown)',
+      labelNames: ['channel', 'reason'],
+      registers,
+    });
     new Gauge({
       name: 'switchboard_socketio_connections',
       help: 'Open socket.io connections, by channel',
@@ -120,6 +129,7 @@ export class ServerMetrics {
   /** The pipeline whose queues the gauges show. */
   watch(pipeline: Pipeline): void {
     this.pipeline = pipeline;
+    if (pipeline.outbox) pipeline.outbox.onGiveUp = (reason, channel) => this.outboxGaveUp.inc({ channel, reason });
   }
 
   /** The exposition text: this server's metrics, then the process's. */

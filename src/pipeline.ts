@@ -4,6 +4,7 @@ import type { OutputChannel } from './output.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
 import { BacklogFullError } from './errors.js';
+import type { Outbox } from './outbox.js';
 import { childTraceparent, currentTrace, requestTrace, withTrace, type RequestTrace } from './trace.js';
 
 /** What `--bot-apology` says by default when the bot fails or does not answer in time. */
@@ -112,6 +113,11 @@ export interface PipelineOptions extends PipelineLimits {
   apology?: BotMessage[];
   /** Told of every bot failure (see `Pipeline.onBotFailure`). */
   onBotFailure?: (failure: BotFailure) => void;
+  /**
+   * Where answers go: an answer the platform could not take for now (connect error, 429, 503) is kept there and
+   * retried in the sender's order, while the bot goes on with the next messages. None: such an answer is dropped.
+   */
+  outbox?: Outbox;
 }
 
 /** What rebuilds a message's output from its reply address: the channel that received it (`InputChannel.outputChannel`). */
@@ -173,6 +179,8 @@ export class Pipeline {
   private readonly typingMaxMs: number;
   readonly botTimeoutMs: number;
   private readonly apology: BotMessage[];
+  /** Where answers are sent through (see `PipelineOptions.outbox`). */
+  readonly outbox: Outbox | undefined;
   /**
    * Called for every message the bot failed to answer (threw, or timed out), after it was logged: the hook for
    * counting failures (metrics). A hook that throws is ignored.
@@ -203,6 +211,7 @@ export class Pipeline {
     if (!(this.botTimeoutMs >= 1) || !Number.isFinite(this.botTimeoutMs)) throw new RangeError(`botTimeoutMs must be at least 1, got ${String(options.botTimeoutMs)}`);
     this.apology = options.apology ?? [];
     this.onBotFailure = options.onBotFailure;
+    this.outbox = options.outbox;
     const pick = (key: keyof PipelineLimits, min: number) => {
       const value = options[key];
       if (value === undefined) return DEFAULT_LIMITS[key];
@@ -488,7 +497,7 @@ export class Pipeline {
           continue;
         }
         try {
-          await output.sendResponse(message.senderId, answer as BotMessage);
+          await this.send(message, output, answer as BotMessage, log);
         } catch (error) {
           // Later answers would be out of context without this one, so the rest of this reply is dropped.
           log.error({ err: error }, 'sending an answer failed');
@@ -501,13 +510,23 @@ export class Pipeline {
     }
     if (output.flush) {
       try {
-        await output.flush(message.senderId);
+        await this.send(message, output, undefined, log);
       } catch (error) {
         log.error({ err: error }, 'sending the answers failed');
         return 'failed';
       }
     }
     return 'handled';
+  }
+
+  /** One answer (or, `answer` undefined, the output's flush): through the outbox when there is one. */
+  private async send(message: UserMessage, output: NonNullable<UserMessage['output']>, answer: BotMessage | undefined, log: Logger): Promise<void> {
+    if (!this.outbox) {
+      if (answer === undefined) await output.flush?.(message.senderId);
+      else await output.sendResponse(message.senderId, answer);
+      return;
+    }
+    await this.outbox.send({ channel: message.inputChannel, sender: message.senderId, messageId: message.messageId, output, answer, logger: log });
   }
 
   /**
@@ -525,8 +544,8 @@ export class Pipeline {
       // A counting hook must not change what happens to the message.
     }
     try {
-      for (const answer of structuredClone(this.apology)) await output.sendResponse(message.senderId, answer);
-      if (this.apology.length > 0) await output.flush?.(message.senderId);
+      for (const answer of structuredClone(this.apology)) await this.send(message, output, answer, log);
+      if (this.apology.length > 0 && output.flush) await this.send(message, output, undefined, log);
     } catch (sendError) {
       log.error({ err: sendError }, 'sending the apology failed');
     }

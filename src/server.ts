@@ -12,6 +12,7 @@ import { HttpClient } from './http.js';
 import { bodyIntake } from './intake.js';
 import { channelLogger, silentLogger, type Logger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
+import { MemoryOutbox, type Outbox } from './outbox.js';
 import { Pipeline, type PipelineLimits } from './pipeline.js';
 import { secretKeys } from './schema.js';
 import { VERIFIES_FIRST } from './signature.js';
@@ -65,6 +66,13 @@ export interface ServerOptions {
    * `terminationGracePeriodSeconds`.
    */
   shutdownGraceMs?: number;
+  /**
+   * How long an answer the platform could not take (connect error, 429, 503) is kept and retried, in ms (default
+   * 10 minutes); 0 turns the outbox off (such an answer is dropped, logged). Ignored when `outbox` is given.
+   */
+  outboxTtlMs?: number;
+  /** The outbox itself (tests pass one with a short backoff). Default: a `MemoryOutbox` with `outboxTtlMs`. */
+  outbox?: Outbox;
 }
 
 export interface MetricsOptions {
@@ -74,7 +82,10 @@ export interface MetricsOptions {
 
 /** What `close()` left undone when its grace ran out: nothing, after a clean shutdown. */
 export interface ShutdownReport {
-  /** Messages queued or with the bot, channels' background work and HTTP requests still open at the grace's end. */
+  /**
+   * Messages queued or with the bot, answers kept in the outbox, channels' background work and HTTP requests still
+   * open at the grace's end.
+   */
   abandoned: number;
 }
 
@@ -139,7 +150,8 @@ export class SwitchboardServer {
     // The pipeline calls the bot through its timing proxy (the same object otherwise: `instanceof`, `close` unchanged).
     const bot = this.metrics?.timedBot(options.bot) ?? options.bot;
     this.pipeline = new Pipeline({ ...options.limits, bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs,
-      botTimeoutMs: options.botTimeoutMs, apology: options.botApology });
+      botTimeoutMs: options.botTimeoutMs, apology: options.botApology,
+      outbox: options.outbox ?? (options.outboxTtlMs === 0 ? undefined : new MemoryOutbox({ ttlMs: options.outboxTtlMs, logger: this.logger })) });
     this.metrics?.watch(this.pipeline);
 
     // Created first so channels (socket.io) can attach to it before the first request. A slow client must not hold a
@@ -411,7 +423,7 @@ export class SwitchboardServer {
 
   /**
    * Drains, then stops: readiness answers 503 at once, while the listener keeps serving until no request is open, no
-   * message is queued or with the bot and no channel's background work is left; then it stops accepting connections,
+   * message is queued or with the bot, no answer waits in the outbox and no channel's background work is left; then it stops accepting connections,
    * waits for what is still open on the existing ones, and closes channels, the bot and the store. After `graceMs`
    * (default `shutdownGraceMs`) it stops waiting and logs at error each message, request and background task it
    * abandons.
@@ -456,6 +468,7 @@ export class SwitchboardServer {
     for (;;) {
       const work: Array<Promise<unknown>> = [...[...this.inflight].map((r) => r.done), ...this.background.keys()];
       if (this.pipeline.activeSenders > 0) work.push(this.pipeline.drain());
+      if (this.pipeline.outbox && this.pipeline.outbox.size > 0) work.push(this.pipeline.outbox.drain());
       if (work.length === 0) return true;
       const remaining = deadline - Date.now();
       if (remaining <= 0) return false;
@@ -478,9 +491,11 @@ export class SwitchboardServer {
         'shutdown grace expired: message abandoned',
       );
     }
+    // Each answer still in the outbox is logged (at error) by the outbox as it gives it up.
+    const answers = this.pipeline.outbox?.close().length ?? 0;
     for (const about of this.background.values()) this.logger.error({ ...about, graceMs }, 'shutdown grace expired: background work abandoned');
     for (const request of this.inflight) this.logger.error({ method: request.method, path: request.path, graceMs }, 'shutdown grace expired: request abandoned');
-    return pending.length + this.background.size + this.inflight.size;
+    return pending.length + answers + this.background.size + this.inflight.size;
   }
 }
 

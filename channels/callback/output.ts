@@ -43,6 +43,12 @@ export class CallbackOutput extends CollectingOutputChannel {
   override async flush(recipientId: string): Promise<void> {
     if (!this.target.batch || this.messages.length === 0) return;
     const answers = this.messages.splice(0);
-    await this.post(answers, recipientId);
+    try {
+      await this.post(answers, recipientId);
+    } catch (error) {
+      // Put back for the host's outbox: its retry of this flush must send the same batch, not an empty one.
+      this.messages.unshift(...answers);
+      throw error;
+    }
   }
 }

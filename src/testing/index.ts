@@ -10,6 +10,7 @@ import type { InputChannel, InputChannelClass } from '../channel.js';
 import { HttpClient, type HttpClientOptions } from '../http.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { BotMessage, UserMessage } from '../message.js';
+import type { Outbox } from '../outbox.js';
 import type { PipelineLimits } from '../pipeline.js';
 import { describeCredentials, type CredentialsSchema } from '../schema.js';
 import { isValidChannelName } from '../channel.js';
@@ -106,6 +107,9 @@ export interface TestHostOptions {
   /** As `--bot-timeout` and `--bot-apology` (default: the host's 30 s, and no apology). */
   botTimeoutMs?: number;
   botApology?: BotMessage[];
+  /** As `--outbox-ttl` (default: the host's 10 minutes), or the outbox itself (one with a short backoff). */
+  outboxTtlMs?: number;
+  outbox?: Outbox;
 }
 
 async function readResponse(response: Response): Promise<WebhookResponse> {
@@ -137,6 +141,8 @@ export async function startTestHost(channels: InputChannel | InputChannel[], opt
     limits: options.limits,
     botTimeoutMs: options.botTimeoutMs,
     botApology: options.botApology,
+    outboxTtlMs: options.outboxTtlMs,
+    outbox: options.outbox,
   });
   const address = await server.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${address.port}`;
