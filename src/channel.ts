@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { Redis } from 'ioredis';
 import { Router } from '@koa/router';
 import { HttpClient } from './http.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -10,6 +11,22 @@ import { MemoryStore, type Store } from './store.js';
 
 export { Router };
 
+/**
+ * The Redis the host shares state through (`--redis`), for a channel that needs connections of its own (socket.io's
+ * adapter needs a publishing and a subscribing one).
+ */
+export interface RedisConnection {
+  /** The URL with its password masked, for logs. */
+  shownUrl: string;
+  /** The deployment's key prefix (`--redis-prefix`): keys and channels the channel makes start with it. */
+  prefix: string;
+  /**
+   * A new ioredis client to the host's Redis (same URL, TLS and password), connecting at once and reconnecting by
+   * itself. The channel owns it: `quit()` it in `close()`.
+   */
+  createClient(): Redis;
+}
+
 /** What the host hands a channel when it mounts it. */
 export interface ChannelContext {
   /** A child of the host's logger bound to the channel's name, redacting its secret keys. */
@@ -17,6 +34,8 @@ export interface ChannelContext {
   /** The shared outgoing HTTP client, masking the channel's secrets in its logs. */
   http: HttpClient;
   store: Store;
+  /** Set when the host runs with `--redis`: the channel can open its own connections to the shared Redis. */
+  redis?: RedisConnection;
   /** The HTTP server the host listens on (socket.io attaches to it). Set before `start()`. */
   server?: Server;
   /** Asks the host to shut down cleanly, as on SIGTERM (the console channel does on end of input). */

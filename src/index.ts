@@ -5,7 +5,7 @@
 export { InputChannel, Router, isInputChannelClass, isValidChannelName } from './channel.js';
 /** Koa's request context and next function, for channel route handlers: use these, not your own koa types. */
 export type { Context, Next } from 'koa';
-export type { ChannelContext, InputChannelClass } from './channel.js';
+export type { ChannelContext, InputChannelClass, RedisConnection } from './channel.js';
 export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText, splitText, paragraphs } from './output.js';
 export type { SendOptions } from './output.js';
 export { UserMessage, DEFAULT_SENDER_ID, addressPart } from './message.js';

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { ConfigError } from './errors.js';
 import { maskSecrets, silentLogger, type Logger } from './logger.js';
+import type { RedisConnection } from './channel.js';
 import type { Store } from './store.js';
 
 /** The key prefix when none is given: several deployments share one Redis by giving each its own. */
@@ -66,6 +67,9 @@ export class RedisStore implements Store {
   private closed = false;
   /** Set once connected: failures while starting are the startup error's business, not outage warnings. */
   private started = false;
+  private readonly url: string;
+  /** Clients made by `createClient()` and not closed yet: `close()` ends those a channel left open. */
+  private readonly extra = new Set<Redis>();
   /** The last error the client reported: the cause worth naming when startup fails ("Connection is closed" is not). */
   private lastError: Error | undefined;
 
@@ -95,6 +99,7 @@ export class RedisStore implements Store {
   }
 
   private constructor(options: RedisStoreOptions) {
+    this.url = options.url;
     this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
     this.shownUrl = maskRedisUrl(options.url);
     this.logger = (options.logger ?? silentLogger).child({ redis: this.shownUrl });
@@ -156,9 +161,32 @@ export class RedisStore implements Store {
     this.up();
   }
 
+  /**
+   * A new client to the same Redis, for a channel's own use (socket.io's adapter): unlike the store's, it queues
+   * commands while disconnected and retries them, as a pub/sub client must (its subscriptions are restored on
+   * reconnect). Errors are not logged here: the store's own client reports an outage, once.
+   */
+  createClient(): Redis {
+    const client = new Redis(this.url, {
+      connectTimeout: DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
+      retryStrategy: () => (this.closed ? null : 1_000),
+    });
+    client.on('error', () => undefined);
+    this.extra.add(client);
+    client.once('end', () => this.extra.delete(client));
+    return client;
+  }
+
+  /** What channels get as `ChannelContext.redis`. */
+  connection(): RedisConnection {
+    return { shownUrl: this.shownUrl, prefix: this.prefix, createClient: () => this.createClient() };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const client of this.extra) client.disconnect();
+    this.extra.clear();
     try {
       await this.client.quit();
     } catch {

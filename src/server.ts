@@ -17,6 +17,7 @@ import { Pipeline, type PipelineLimits } from './pipeline.js';
 import { secretKeys } from './schema.js';
 import { VERIFIES_FIRST } from './signature.js';
 import { MemoryStore, type Store } from './store.js';
+import { RedisStore } from './redis.js';
 import { VERSION } from './version.js';
 
 export interface ServerOptions {
@@ -258,6 +259,7 @@ export class SwitchboardServer {
         logger: log,
         http: http.forChannel(log, secretValues, this.metrics?.httpObserver(name)),
         store,
+        ...(store instanceof RedisStore ? { redis: store.connection() } : {}),
         server: this.httpServer,
         requestShutdown: () => this.requestShutdown(),
         track: (work, about) => this.track(work, log, name, about),

@@ -4,6 +4,8 @@ import type { IncomingMessage } from 'node:http';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { Redis } from 'ioredis';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { BacklogFullError, InputChannel, JWT_METHODS, UserMessage, addressPart, credentialsSchema, isObject, secret, z, type JwtMethod, type OnNewMessage, type ReplyAddress, type Router } from 'switchboard';
 import { signSessionId, verifyJwt, verifySessionId } from './verify.js';
@@ -92,6 +94,8 @@ export class SocketIOInput extends InputChannel {
   private io: Server | undefined;
   private nsp: Namespace | undefined;
   private output: SocketIOOutput | undefined;
+  /** With the host on Redis: the adapter's publishing and subscribing clients, closed with the channel. */
+  private redisClients: Redis[] = [];
   /** The key session ids are signed with (see `signSessionId`), set by `start()`. */
   private sessionKey: Uint8Array | undefined;
   /** The TCP sockets of WebSocket connections to `socketio_path`, until they close (see `close()`). */
@@ -185,7 +189,9 @@ export class SocketIOInput extends InputChannel {
     const s = this.settings;
     this.sessionKey = s.sessionSecret !== undefined ? new TextEncoder().encode(s.sessionSecret) : await this.defaultSessionKey();
     const anyOrigin = s.corsAllowedOrigins.includes('*');
+    const adapter = await this.redisAdapter();
     const io = new Server(httpServer, {
+      ...(adapter ? { adapter } : {}),
       path: s.path,
       serveClient: true,
       maxHttpBufferSize: s.maxPayloadBytes,
@@ -228,6 +234,38 @@ export class SocketIOInput extends InputChannel {
     io.engine.on('connection_error', (error: { code?: number; message?: string }) => {
       this.logger.debug({ code: error.code, reason: error.message }, 'socketio: connection error');
     });
+    await this.adapterReady();
+  }
+
+  /**
+   * With the host on Redis (`--redis`): socket.io's Redis adapter, so that an answer emitted to a session's room
+   * reaches its sockets on every instance. Its channel names start with the host's key prefix (deployments sharing one
+   * Redis stay apart). Resolves once the subscriptions are in place (or after 5 s, with a warning: they are then made
+   * when Redis answers). Without Redis: undefined, socket.io's in-memory adapter.
+   */
+  private async redisAdapter(): Promise<ReturnType<typeof createAdapter> | undefined> {
+    const redis = this.context.redis;
+    if (!redis) return undefined;
+    const pub = redis.createClient();
+    const sub = redis.createClient();
+    this.redisClients = [pub, sub];
+    return createAdapter(pub, sub, { key: `${redis.prefix}socket.io` });
+  }
+
+  /**
+   * The adapter subscribes when a namespace is made; a PING queued behind those commands on the same connection is
+   * answered only once they are done. So this waits until the subscriptions are in place (5 s at most).
+   */
+  private async adapterReady(): Promise<void> {
+    const [pub, sub] = this.redisClients;
+    if (!pub || !sub) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 5_000)));
+    const ready = Promise.all([pub.ping(), sub.ping()]).then(() => 'ready' as const, () => 'timeout' as const);
+    const result = await Promise.race([ready, timeout]);
+    clearTimeout(timer);
+    if (result === 'timeout') this.logger.warn({ redis: this.context.redis?.shownUrl }, 'socketio: the Redis adapter is not connected yet: answers reach only sockets on this instance until it is');
+    else this.logger.info({ redis: this.context.redis?.shownUrl }, 'socketio: answers reach sockets on every instance through Redis');
   }
 
   /**
@@ -470,6 +508,13 @@ export class SocketIOInput extends InputChannel {
     this.upgraded.clear();
     this.context.server?.off('upgrade', this.trackUpgrade);
     io.engine.close();
+    // The adapters unsubscribe, then their clients end (a Redis that is away must not hold the shutdown up).
+    const clients = this.redisClients;
+    this.redisClients = [];
+    if (clients.length > 0) {
+      await Promise.allSettled([...io._nsps.values()].map((nsp) => nsp.adapter.close()));
+      await Promise.allSettled(clients.map((client) => quitWithin(client, CLOSE_GRACE_MS)));
+    }
   }
 }
 
@@ -488,6 +533,15 @@ function sameOrigin(origin: string, headers: IncomingMessage['headers']): boolea
   const forwarded = headers['x-forwarded-host'];
   const candidates = [headers.host, (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()];
   return candidates.some((candidate) => candidate !== undefined && candidate !== '' && candidate.toLowerCase() === host);
+}
+
+/** QUIT (what was sent is flushed), or a plain disconnect if Redis does not answer within `ms`. */
+async function quitWithin(client: Redis, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([client.quit().catch(() => undefined), late]);
+  clearTimeout(timer);
+  client.disconnect();
 }
 
 /** The secret in `file`, or undefined when there is none yet. */

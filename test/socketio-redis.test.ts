@@ -1,0 +1,137 @@
+/**
+ * socket.io across instances: two hosts sharing one real redis-server (started per test on a free port) and one
+ * `session_secret`. A session started on A is resumed on B, and an answer emitted on either instance reaches the
+ * session's sockets on both, through socket.io's Redis adapter.
+ */
+import anyTest, { type ExecutionContext } from 'ava';
+import { Redis } from 'ioredis';
+import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
+import { RedisStore, SwitchboardServer, type UserMessage } from 'switchboard';
+import { ScriptedBot } from 'switchboard/testing';
+import SocketIOInput from '../channels/socketio/index.js';
+import { RedisServer, redisTest } from './redis-server.js';
+
+const test = redisTest(anyTest) as typeof anyTest;
+
+const SESSION_SECRET = 'shared-secret-of-two-instances-42';
+
+interface Instance {
+  url: string;
+  bot: ScriptedBot;
+  server: SwitchboardServer;
+}
+
+/** A host with the socketio channel (session_persistence, the shared secret) on a Redis store; its bot names it. */
+async function instance(t: ExecutionContext, redis: RedisServer, name: string, prefix?: string): Promise<Instance> {
+  const store = await RedisStore.connect({ url: redis.url, prefix });
+  const channel = SocketIOInput.fromCredentials({ session_persistence: true, session_secret: SESSION_SECRET });
+  const bot = new ScriptedBot((m: UserMessage) => [{ text: `${name} answers: ${m.text}` }]);
+  const server = new SwitchboardServer({ channels: [channel], bot, store });
+  let closed = false;
+  t.teardown(async () => {
+    if (!closed) await server.close(0);
+  });
+  const address = await server.listen(0, '127.0.0.1');
+  const close = server.close.bind(server);
+  server.close = (graceMs?: number) => {
+    closed = true;
+    return close(graceMs);
+  };
+  return { url: `http://127.0.0.1:${address.port}`, bot, server };
+}
+
+/** A connected client (websocket only, no reconnection), disconnected in the test's teardown. */
+async function connect(t: ExecutionContext, host: Instance): Promise<ClientSocket> {
+  const socket = connectClient(host.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  t.teardown(() => {
+    socket.disconnect();
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', (error) => reject(error));
+  });
+  return socket;
+}
+
+/** The next `event` on the socket; rejects after 5 s. */
+function next<T = unknown>(socket: ClientSocket, event: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${event} event within 5 s`)), 5_000);
+    socket.once(event, (value: T) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
+}
+
+async function session(socket: ClientSocket, sessionId?: string): Promise<string> {
+  const confirmed = next<string>(socket, 'session_confirm');
+  socket.emit('session_request', sessionId === undefined ? {} : { session_id: sessionId });
+  return confirmed;
+}
+
+test('session on A, reconnect to B: B confirms the session and answers it; an answer emitted on A reaches the socket on B', async (t) => {
+  const redis = await RedisServer.start(t);
+  const a = await instance(t, redis, 'A', 'deploy-a:');
+  const b = await instance(t, redis, 'B', 'deploy-a:');
+
+  // The session starts on A, which answers it.
+  const onA = await connect(t, a);
+  const sessionId = await session(onA);
+  const first = next(onA, 'bot_uttered');
+  onA.emit('user_uttered', { message: 'hello', session_id: sessionId });
+  t.deepEqual(await first, { text: 'A answers: hello' });
+  onA.disconnect();
+
+  // The client comes back on B (another instance behind the load balancer): same session, answered by B.
+  const onB = await connect(t, b);
+  t.is(await session(onB, sessionId), sessionId, 'B confirms the session A signed');
+  const second = next(onB, 'bot_uttered');
+  onB.emit('user_uttered', { message: 'still me', session_id: sessionId });
+  t.deepEqual(await second, { text: 'B answers: still me' });
+  t.is(b.bot.received[0]?.senderId, a.bot.received[0]?.senderId, 'the same sender on both instances');
+
+  // Another tab of the same session is on A: A's answer is emitted to the session's room on A, and reaches B.
+  const otherTab = await connect(t, a);
+  t.is(await session(otherTab, sessionId), sessionId);
+  const onBoth = [next(onB, 'bot_uttered'), next(otherTab, 'bot_uttered')];
+  otherTab.emit('user_uttered', { message: 'from the other tab', session_id: sessionId });
+  t.deepEqual(await Promise.all(onBoth), [{ text: 'A answers: from the other tab' }, { text: 'A answers: from the other tab' }]);
+  t.is(b.bot.received.length, 1, 'B\'s bot did not get A\'s message');
+
+  // The adapter's channels carry the deployment's prefix; closing both hosts ends its subscriptions.
+  const raw = new Redis(redis.url);
+  t.teardown(() => raw.quit());
+  const channels = (await raw.pubsub('CHANNELS', '*')) as string[];
+  t.true(channels.length > 0 && channels.every((name) => name.startsWith('deploy-a:socket.io')), JSON.stringify(channels));
+  await a.server.close(0);
+  await b.server.close(0);
+  t.deepEqual(await raw.pubsub('CHANNELS', '*'), []);
+  t.is(Number(await raw.call('PUBSUB', 'NUMPAT')), 0);
+});
+
+test('deployments with another prefix on the same Redis do not hear each other', async (t) => {
+  const redis = await RedisServer.start(t);
+  const a = await instance(t, redis, 'A', 'deploy-a:');
+  const other = await instance(t, redis, 'O', 'deploy-b:');
+  const onA = await connect(t, a);
+  const sessionId = await session(onA);
+  // The same session id (same secret) on the other deployment: it is its own room there.
+  const onOther = await connect(t, other);
+  t.is(await session(onOther, sessionId), sessionId);
+  const heard: unknown[] = [];
+  onOther.on('bot_uttered', (value: unknown) => heard.push(value));
+  const answer = next(onA, 'bot_uttered');
+  onA.emit('user_uttered', { message: 'hi', session_id: sessionId });
+  t.deepEqual(await answer, { text: 'A answers: hi' });
+  // Each deployment publishes and listens on channels under its own prefix only.
+  const raw = new Redis(redis.url);
+  t.teardown(() => raw.quit());
+  const channels = (await raw.pubsub('CHANNELS', '*')) as string[];
+  t.true(channels.some((name) => name.startsWith('deploy-a:socket.io')) && channels.some((name) => name.startsWith('deploy-b:socket.io')), JSON.stringify(channels));
+  t.true(channels.every((name) => name.startsWith('deploy-a:socket.io') || name.startsWith('deploy-b:socket.io')), JSON.stringify(channels));
+  const own = next(onOther, 'bot_uttered');
+  onOther.emit('user_uttered', { message: 'mine', session_id: sessionId });
+  t.deepEqual(await own, { text: 'O answers: mine' });
+  t.deepEqual(heard, [{ text: 'O answers: mine' }]);
+});
