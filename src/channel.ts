@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { Router } from '@koa/router';
 import { HttpClient } from './http.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -22,9 +22,10 @@ export interface RedisConnection {
   prefix: string;
   /**
    * A new ioredis client to the host's Redis (same URL, TLS and password), connecting at once and reconnecting by
-   * itself. The channel owns it: `quit()` it in `close()`.
+   * itself; `options` tune it (such as `enableOfflineQueue`), never where it connects. The channel owns it: `quit()`
+   * it in `close()`.
    */
-  createClient(): Redis;
+  createClient(options?: RedisOptions): Redis;
 }
 
 /** What the host hands a channel when it mounts it. */

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigError } from './errors.js';
 import { maskSecrets, silentLogger, type Logger } from './logger.js';
 import type { RedisConnection } from './channel.js';
@@ -162,13 +162,15 @@ export class RedisStore implements Store {
   }
 
   /**
-   * A new client to the same Redis, for a channel's own use (socket.io's adapter): unlike the store's, it queues
-   * commands while disconnected and retries them, as a pub/sub client must (its subscriptions are restored on
-   * reconnect). Errors are not logged here: the store's own client reports an outage, once.
+   * A new client to the same Redis, for a channel's own use (socket.io's adapter). By default it queues commands while
+   * disconnected and retries them, as a pub/sub client must (its subscriptions are restored on reconnect); `options`
+   * can change that (`enableOfflineQueue: false`: fail at once while Redis is away) but not where it connects: the
+   * URL's host, password and TLS win. Errors are not logged here: the store's own client reports an outage, once.
    */
-  createClient(): Redis {
+  createClient(options: RedisOptions = {}): Redis {
     const client = new Redis(this.url, {
       connectTimeout: DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
+      ...options,
       retryStrategy: () => (this.closed ? null : 1_000),
     });
     client.on('error', () => undefined);
@@ -179,7 +181,7 @@ export class RedisStore implements Store {
 
   /** What channels get as `ChannelContext.redis`. */
   connection(): RedisConnection {
-    return { shownUrl: this.shownUrl, prefix: this.prefix, createClient: () => this.createClient() };
+    return { shownUrl: this.shownUrl, prefix: this.prefix, createClient: (options) => this.createClient(options) };
   }
 
   async close(): Promise<void> {

@@ -6,9 +6,10 @@
 import anyTest, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
 import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
-import { RedisStore, SwitchboardServer, type UserMessage } from 'switchboard';
+import { RedisStore, SwitchboardServer, type Logger, type UserMessage } from 'switchboard';
 import { ScriptedBot } from 'switchboard/testing';
 import SocketIOInput from '../channels/socketio/index.js';
+import { captureLogs } from './harness.js';
 import { RedisServer, redisTest } from './redis-server.js';
 
 const test = redisTest(anyTest) as typeof anyTest;
@@ -22,11 +23,11 @@ interface Instance {
 }
 
 /** A host with the socketio channel (session_persistence, the shared secret) on a Redis store; its bot names it. */
-async function instance(t: ExecutionContext, redis: RedisServer, name: string, prefix?: string): Promise<Instance> {
-  const store = await RedisStore.connect({ url: redis.url, prefix });
+async function instance(t: ExecutionContext, redis: RedisServer, name: string, prefix?: string, logger?: Logger): Promise<Instance> {
+  const store = await RedisStore.connect({ url: redis.url, prefix, logger });
   const channel = SocketIOInput.fromCredentials({ session_persistence: true, session_secret: SESSION_SECRET });
   const bot = new ScriptedBot((m: UserMessage) => [{ text: `${name} answers: ${m.text}` }]);
-  const server = new SwitchboardServer({ channels: [channel], bot, store });
+  const server = new SwitchboardServer({ channels: [channel], bot, store, logger });
   let closed = false;
   t.teardown(async () => {
     if (!closed) await server.close(0);
@@ -62,6 +63,15 @@ function next<T = unknown>(socket: ClientSocket, event: string): Promise<T> {
       resolve(value);
     });
   });
+}
+
+/** Waits for `check` to hold (polling), failing the test with `what` after 10 s. */
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 async function session(socket: ClientSocket, sessionId?: string): Promise<string> {
@@ -134,4 +144,35 @@ test('deployments with another prefix on the same Redis do not hear each other',
   onOther.emit('user_uttered', { message: 'mine', session_id: sessionId });
   t.deepEqual(await own, { text: 'O answers: mine' });
   t.deepEqual(heard, [{ text: 'O answers: mine' }]);
+});
+
+test('Redis down: answers still reach the sockets on the instance, one warning, no crash; Redis back: across instances again', async (t) => {
+  const redis = await RedisServer.start(t);
+  const logs = captureLogs('info');
+  const a = await instance(t, redis, 'A', undefined, logs.logger);
+  const b = await instance(t, redis, 'B');
+  const onA = await connect(t, a);
+  const sessionId = await session(onA);
+  const onB = await connect(t, b);
+  t.is(await session(onB, sessionId), sessionId);
+
+  await redis.stop();
+  await until(() => logs.text().includes('Redis unreachable'), 'the store notices the outage');
+  for (const text of ['one', 'two', 'three']) {
+    const answer = next(onA, 'bot_uttered');
+    onA.emit('user_uttered', { message: text, session_id: sessionId });
+    t.deepEqual(await answer, { text: `A answers: ${text}` });
+  }
+  await until(() => logs.text().includes('socketio: Redis unreachable'), 'the channel warns that answers stay on this instance');
+  t.is(logs.lines().filter((line) => String(line.msg).startsWith('socketio: Redis unreachable')).length, 1, 'one warning per outage, not per answer');
+
+  // Redis comes back: both adapters reconnect and resubscribe by themselves, and answers cross instances again.
+  await redis.restart();
+  await until(() => logs.text().includes('socketio: Redis reachable again'), 'the channel sees Redis back');
+  const raw = new Redis(redis.url);
+  t.teardown(() => raw.quit());
+  await until(async () => ((await raw.client('LIST')) as string).split('\n').filter((line) => / psub=1 /.test(line)).length === 2, 'both adapters subscribed again');
+  const across = next(onB, 'bot_uttered');
+  onA.emit('user_uttered', { message: 'back', session_id: sessionId });
+  t.deepEqual(await across, { text: 'A answers: back' });
 });

@@ -240,28 +240,48 @@ export class SocketIOInput extends InputChannel {
   /**
    * With the host on Redis (`--redis`): socket.io's Redis adapter, so that an answer emitted to a session's room
    * reaches its sockets on every instance. Its channel names start with the host's key prefix (deployments sharing one
-   * Redis stay apart). Resolves once the subscriptions are in place (or after 5 s, with a warning: they are then made
-   * when Redis answers). Without Redis: undefined, socket.io's in-memory adapter.
+   * Redis stay apart). Without Redis: undefined, socket.io's in-memory adapter.
    */
   private async redisAdapter(): Promise<ReturnType<typeof createAdapter> | undefined> {
     const redis = this.context.redis;
     if (!redis) return undefined;
-    const pub = redis.createClient();
+    // While Redis is away an answer is still emitted to this instance's sockets; its copy for the other instances
+    // fails at once (no queue of stale answers), and the adapter does not catch that: caught here, or the rejection
+    // would end the process. Warned once per outage.
+    const pub = redis.createClient({ enableOfflineQueue: false });
     const sub = redis.createClient();
     this.redisClients = [pub, sub];
+    let outage = false;
+    const publish = pub.publish.bind(pub) as (...args: unknown[]) => Promise<number>;
+    (pub as unknown as { publish: typeof publish }).publish = (...args) => {
+      const sent = publish(...args);
+      sent.catch((error: unknown) => {
+        if (outage || !this.io) return;
+        outage = true;
+        this.logger.warn({ redis: redis.shownUrl, reason: (error as Error)?.message }, 'socketio: Redis unreachable: answers reach only sockets on this instance until it is back');
+      });
+      return sent;
+    };
+    pub.on('ready', () => {
+      if (!outage) return;
+      outage = false;
+      this.logger.info({ redis: redis.shownUrl }, 'socketio: Redis reachable again: answers reach sockets on every instance');
+    });
     return createAdapter(pub, sub, { key: `${redis.prefix}socket.io` });
   }
 
   /**
-   * The adapter subscribes when a namespace is made; a PING queued behind those commands on the same connection is
-   * answered only once they are done. So this waits until the subscriptions are in place (5 s at most).
+   * Waits until both adapter clients are connected and the subscriptions are in place (5 s at most): the adapter
+   * subscribes when a namespace is made, and a PING queued behind those commands on the same connection is answered
+   * only once they are done.
    */
   private async adapterReady(): Promise<void> {
     const [pub, sub] = this.redisClients;
     if (!pub || !sub) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 5_000)));
-    const ready = Promise.all([pub.ping(), sub.ping()]).then(() => 'ready' as const, () => 'timeout' as const);
+    const connected = pub.status === 'ready' ? undefined : new Promise<void>((resolve) => pub.once('ready', () => resolve()));
+    const ready = Promise.all([connected, sub.ping()]).then(() => 'ready' as const, () => 'timeout' as const);
     const result = await Promise.race([ready, timeout]);
     clearTimeout(timer);
     if (result === 'timeout') this.logger.warn({ redis: this.context.redis?.shownUrl }, 'socketio: the Redis adapter is not connected yet: answers reach only sockets on this instance until it is');
