@@ -5,12 +5,15 @@
  */
 import anyTest, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
-import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
 import { RedisStore, SwitchboardServer, type Logger, type UserMessage } from 'switchboard';
 import { ScriptedBot } from 'switchboard/testing';
 import SocketIOInput from '../channels/socketio/index.js';
 import { captureLogs } from './harness.js';
 import { RedisServer, redisTest } from './redis-server.js';
+import { connect, next as nextEvent, session as askSession, type ClientSocket } from './socketio-client.js';
+
+const next = <T = unknown>(socket: ClientSocket, event: string) => nextEvent<T>(socket, event, WAIT_MS);
+const session = (socket: ClientSocket, sessionId?: string) => askSession(socket, sessionId, WAIT_MS);
 
 const test = redisTest(anyTest) as typeof anyTest;
 
@@ -41,29 +44,8 @@ async function instance(t: ExecutionContext, redis: RedisServer, name: string, p
   return { url: `http://127.0.0.1:${address.port}`, bot, server };
 }
 
-/** A connected client (websocket only, no reconnection), disconnected in the test's teardown. */
-async function connect(t: ExecutionContext, host: Instance): Promise<ClientSocket> {
-  const socket = connectClient(host.url, { transports: ['websocket'], reconnection: false, forceNew: true });
-  t.teardown(() => {
-    socket.disconnect();
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', (error) => reject(error));
-  });
-  return socket;
-}
-
-/** The next `event` on the socket; rejects after 5 s. */
-function next<T = unknown>(socket: ClientSocket, event: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${event} event within 5 s`)), 5_000);
-    socket.once(event, (value: T) => {
-      clearTimeout(timer);
-      resolve(value);
-    });
-  });
-}
+/** socket.io answers cross Redis between instances: a little more time than the shared helper's default. */
+const WAIT_MS = 5_000;
 
 /** Waits for `check` to hold (polling), failing the test with `what` after 10 s. */
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
@@ -74,11 +56,6 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
   }
 }
 
-async function session(socket: ClientSocket, sessionId?: string): Promise<string> {
-  const confirmed = next<string>(socket, 'session_confirm');
-  socket.emit('session_request', sessionId === undefined ? {} : { session_id: sessionId });
-  return confirmed;
-}
 
 test('session on A, reconnect to B: B confirms the session and answers it; an answer emitted on A reaches the socket on B', async (t) => {
   const redis = await RedisServer.start(t);

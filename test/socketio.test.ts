@@ -4,10 +4,10 @@ import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect as netConnect } from 'node:net';
-import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import { SwitchboardServer, createLogger, type BotMessage, type PipelineLimits, type UserMessage } from 'switchboard';
 import SocketIOInput, { CLOSE_GRACE_MS, SocketIOInput as Named, defaultSessionSecretFile, signSessionId, verifyJwt, verifySessionId } from '../channels/socketio/index.js';
 import { LogCapture, ScriptedBot, startServer, type TestServer } from './harness.js';
+import { connect, next, session, type ClientSocket } from './socketio-client.js';
 
 interface Started {
   channel: SocketIOInput;
@@ -25,33 +25,6 @@ async function start(
   const bot = new ScriptedBot(answers);
   const host = await startServer(t, [channel], { bot, limits });
   return { channel, host, bot };
-}
-
-type ClientOptions = Partial<ManagerOptions & SocketOptions> & { namespace?: string };
-
-/** A connected client (websocket only, no reconnection), disconnected in the test's teardown. */
-async function connect(t: ExecutionContext, host: TestServer, options: ClientOptions = {}): Promise<ClientSocket> {
-  const { namespace = '/', ...rest } = options;
-  const socket = connectClient(host.url + (namespace === '/' ? '' : namespace), { transports: ['websocket'], reconnection: false, forceNew: true, ...rest });
-  t.teardown(() => {
-    socket.disconnect();
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', (error) => reject(error));
-  });
-  return socket;
-}
-
-/** The next `event` on the socket. */
-function next<T = unknown>(socket: ClientSocket, event: string, timeoutMs = 3_000): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${event} event within ${timeoutMs} ms`)), timeoutMs);
-    socket.once(event, (value: T) => {
-      clearTimeout(timer);
-      resolve(value);
-    });
-  });
 }
 
 /** Collects `count` events (fails on timeout with what arrived). */
@@ -92,11 +65,6 @@ function senderOf(sessionId: string): string {
   return sessionId.slice(0, sessionId.lastIndexOf('.'));
 }
 
-async function session(socket: ClientSocket, sessionId?: string): Promise<string> {
-  const confirmed = next<string>(socket, 'session_confirm');
-  socket.emit('session_request', sessionId === undefined ? {} : { session_id: sessionId });
-  return confirmed;
-}
 
 test('the default export is the channel class, named socketio, with a health route', async (t) => {
   t.is(SocketIOInput, Named);
