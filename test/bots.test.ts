@@ -17,7 +17,7 @@ import { BotServerError, RemoteBot, RulesBot, defaultBotPath, loadBot } from '#s
 import { DEFAULT_APOLOGY } from '#src/pipeline.js';
 import RestInput from '../channels/rest/index.js';
 import { makeProject, type Project } from './fixtures.js';
-import { LogCapture } from './harness.js';
+import { LogCapture, listenStub } from './harness.js';
 
 const GREETING: BotMessage[] = [
   { text: 'Hey! How are you?', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'sad', payload: '/mood_unhappy' }] },
@@ -265,9 +265,8 @@ interface FakeBotServer {
 }
 
 async function startBotServer(t: import('ava').ExecutionContext, answer: FakeBotServer['answer']): Promise<FakeBotServer> {
-  const { createServer: createHttpServer } = await import('node:http');
   const state: FakeBotServer = { url: '', bodies: [], answer };
-  const server = createHttpServer((req, res) => {
+  const base = await listenStub(t, (req, res) => {
     let raw = '';
     req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
     req.on('end', async () => {
@@ -278,12 +277,7 @@ async function startBotServer(t: import('ava').ExecutionContext, answer: FakeBot
       res.end(JSON.stringify(body));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/rest/webhook`;
+  state.url = `${base}/webhooks/rest/webhook`;
   return state;
 }
 

@@ -4,6 +4,8 @@
  * port, with the platform's API intercepted by nock.
  */
 import type { ExecutionContext, TestFn } from 'ava';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import nock from 'nock';
 import { UserMessage, createLogger, type BotMessage, type InputChannel, type InputChannelClass, type Logger, type PipelineLimits, type SwitchboardServer, type HttpClientOptions } from 'switchboard';
 import { LogCapture, ScriptedBot as KitBot, startTestHost } from 'switchboard/testing';
@@ -282,4 +284,21 @@ export function runChannelCases(test: TestFn, suite: ChannelSuite): void {
       if (testCase.roundTrip !== undefined) await replayFromData(t, await suite.channel.fromCredentials(suite.credentials), bot, testCase, captured);
     });
   }
+}
+
+/**
+ * A plain HTTP server on 127.0.0.1 and an ephemeral port (a bot server, a platform stub that answers late or never),
+ * closed with its open connections in the test's teardown. Returns its base URL.
+ */
+export async function listenStub(t: ExecutionContext, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = createHttpServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }

@@ -1,8 +1,7 @@
 // Slow and broken bots (issue 14, item 4): one --bot-timeout for every bot kind, an AbortSignal for the bot, the
 // apology for every kind, the sender's queue moving on, rest answering 5xx, and the typing indicator capped.
 import test from 'ava';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
 import nock from 'nock';
 import { createHmac } from 'node:crypto';
 import { HttpClient, SwitchboardServer, createLogger, type Bot, type BotContext, type BotMessage, type UserMessage } from 'switchboard';
@@ -13,7 +12,7 @@ import { UserMessage as Message } from '#src/message.js';
 import { CollectingOutputChannel } from '#src/output.js';
 import RestInput from '../channels/rest/index.js';
 import { makeProject, type Project } from './fixtures.js';
-import { LogCapture, ScriptedBot } from './harness.js';
+import { LogCapture, ScriptedBot, listenStub } from './harness.js';
 
 const TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
 const BOT = `/bot${TOKEN}`;
@@ -175,7 +174,7 @@ interface SlowBotServer {
 
 async function slowBotServer(t: import('ava').ExecutionContext, delayFor: (text: string) => number | 'never'): Promise<SlowBotServer> {
   const state: SlowBotServer = { url: '', headers: [], closedEarly: 0 };
-  const server = createServer((req, res) => {
+  const base = await listenStub(t, (req, res) => {
     let raw = '';
     req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
     req.on('end', () => {
@@ -191,12 +190,7 @@ async function slowBotServer(t: import('ava').ExecutionContext, delayFor: (text:
       }, delay);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/rest/webhook`;
+  state.url = `${base}/webhooks/rest/webhook`;
   return state;
 }
 
