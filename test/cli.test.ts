@@ -2,10 +2,9 @@ import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import path from 'node:path';
-import { echoChannelSource, makeProject, PACKAGE_ROOT, type Project } from './fixtures.js';
+import { echoChannelSource, makeProject, PACKAGE_ROOT, RUN, runCli as run, type Project } from './fixtures.js';
 
-const RUN = path.join(PACKAGE_ROOT, 'dist', 'run.js');
+const runCli = (args: string[], cwd?: string) => run(args, { cwd });
 
 interface Running {
   child: ChildProcess;
@@ -34,18 +33,6 @@ async function startCli(t: import('ava').ExecutionContext, args: string[], cwd =
 }
 
 /** Runs the CLI to completion (for commands that exit). */
-async function runCli(args: string[], cwd = PACKAGE_ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [RUN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  // 'close', not 'exit': only then has all of the child's output been read.
-  const [code] = (await once(child, 'close')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
 
 async function say(url: string, sender: string, message: string): Promise<unknown> {
   const response = await fetch(`${url}/webhooks/rest/webhook`, { method: 'POST', body: JSON.stringify({ sender, message }), headers: { 'content-type': 'application/json' } });

@@ -9,7 +9,6 @@ import { createHmac } from 'node:crypto';
 import { parseCli } from '#src/cli.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -17,11 +16,10 @@ import TelegramInput from '../channels/telegram/index.js';
 import { ConfigError, HttpClient, maskRedisUrl, RedisStore, SwitchboardServer, type Logger } from 'switchboard';
 import { startFakePlatform, ScriptedBot } from 'switchboard/testing';
 import { captureLogs } from './harness.js';
-import { PACKAGE_ROOT } from './fixtures.js';
+import { PACKAGE_ROOT, RUN, runCli as run } from './fixtures.js';
 import { freePort, RedisServer, redisTest } from './redis-server.js';
 
 const test = redisTest(anyTest) as typeof anyTest;
-const RUN = path.join(PACKAGE_ROOT, 'dist', 'run.js');
 
 // The token format of Telegram's documentation; never a real one.
 const TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw';
@@ -169,18 +167,7 @@ anyTest('parseCli: --redis, $SWITCHBOARD_REDIS_URL and --redis-prefix (default s
   t.throws(() => parseCli(['--redis', 'not a url'], {}), { instanceOf: ConfigError, message: /--redis must be a redis:\/\/ or rediss:\/\/ URL/ });
 });
 
-/** Runs the CLI to completion. */
-async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  const child = spawn(process.execPath, [RUN, ...args], { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const [code] = (await once(child, 'close')) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const runCli = (args: string[], env: NodeJS.ProcessEnv = {}) => run(args, { env });
 
 // Needs no redis-server: nothing listens on the port.
 anyTest('CLI: --redis (or $SWITCHBOARD_REDIS_URL) that cannot be reached exits 2 naming the URL without its password', async (t) => {
