@@ -150,8 +150,8 @@ const RUNTIME_SECRETS = 16;
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 /** 429 and 503 say the server did not process the request: worth another try even for a POST. */
-function isRetryableStatus(status: number, idempotent: boolean): boolean {
-  return status === 429 || status === 503 || (idempotent && status >= 500);
+function isUnprocessedStatus(status: number): boolean {
+  return status === 429 || status === 503;
 }
 
 /** Errors before a connection existed: the request was never sent (node-fetch keeps Node's `code` and `syscall`). */
@@ -271,9 +271,9 @@ export class HttpClient {
         response = await fetch(target.toString(), init);
         this.report('attempt', method, response.status);
         const text = await response.text();
-        let retryable = isRetryableStatus(response.status, idempotent);
         // Whether the platform said it did not process the request (what `safeToRetry` reports to the outbox).
-        let unprocessed = response.status === 429 || response.status === 503;
+        let unprocessed = isUnprocessedStatus(response.status);
+        let retryable = unprocessed || (idempotent && response.status >= 500);
         const headerMap = new Map(response.headers.entries());
         const parsed = parseBody(text, response);
         if (response.ok) {
@@ -313,11 +313,12 @@ export class HttpClient {
           : this.mask(String((error as Error).message).split(target.toString()).join(where.url));
         failure = reason;
         // A timeout or a reset may come after the server got the request: only a connect error proves it did not.
-        const retryable = idempotent || (!timedOut && isConnectError(error));
+        const unsent = !timedOut && isConnectError(error);
+        const retryable = idempotent || unsent;
         if (!retryable || attempt >= retries) {
           this.logger.warn({ ...where, error: reason, attempts: attempt + 1, ...(retryable ? {} : { retried: false }) }, 'outgoing call failed');
           this.report('gaveUp', method);
-          throw new HttpRequestError(`${method} ${where.url} failed: ${reason}`, { attempts: attempt + 1, safeToRetry: !timedOut && isConnectError(error) });
+          throw new HttpRequestError(`${method} ${where.url} failed: ${reason}`, { attempts: attempt + 1, safeToRetry: unsent });
         }
       }
       const backoff = Math.min(this.options.maxDelayMs, this.options.minDelayMs * 2 ** attempt);

@@ -296,7 +296,8 @@ function asksWait(error: unknown): number {
   return error instanceof HttpRequestError ? error.retryAfterMs ?? 0 : 0;
 }
 
-async function deliver(item: OutboxAnswer): Promise<void> {
+/** Sends one answer (or, `answer` undefined, the output's flush) straight to the output: what the pipeline does without an outbox. */
+export async function deliver(item: Pick<OutboxAnswer, 'output' | 'sender' | 'answer'>): Promise<void> {
   if (item.answer === undefined) await item.output.flush?.(item.sender);
   else await item.output.sendResponse(item.sender, item.answer);
 }

@@ -4,7 +4,7 @@ import type { OutputChannel } from './output.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
 import { BacklogFullError } from './errors.js';
-import type { Outbox } from './outbox.js';
+import { deliver, type Outbox } from './outbox.js';
 import { childTraceparent, currentTrace, requestTrace, withTrace, type RequestTrace } from './trace.js';
 
 /** What `--bot-apology` says by default when the bot fails or does not answer in time. */
@@ -521,11 +521,7 @@ export class Pipeline {
 
   /** One answer (or, `answer` undefined, the output's flush): through the outbox when there is one. */
   private async send(message: UserMessage, output: NonNullable<UserMessage['output']>, answer: BotMessage | undefined, log: Logger): Promise<void> {
-    if (!this.outbox) {
-      if (answer === undefined) await output.flush?.(message.senderId);
-      else await output.sendResponse(message.senderId, answer);
-      return;
-    }
+    if (!this.outbox) return deliver({ output, sender: message.senderId, answer });
     await this.outbox.send({ channel: message.inputChannel, sender: message.senderId, messageId: message.messageId, output, answer, logger: log });
   }
 
