@@ -63,6 +63,11 @@ export function isValidChannelName(name: unknown): name is string {
   return typeof name === 'string' && name.length <= 64 && CHANNEL_NAME.test(name);
 }
 
+/** The channel prefix of a `/webhooks/<name>/…` path; '' for the host's own paths. */
+export function channelPrefix(path: string): string {
+  return path.startsWith('/webhooks/') ? path.slice('/webhooks/'.length).split('/', 1)[0]! : '';
+}
+
 /**
  * One platform. Subclasses declare `static credentials` (a schema built with `credentialsSchema`), implement
  * `name()` and `router()`, and usually an output channel. The host mounts the router under `/webhooks/<name()>/`.

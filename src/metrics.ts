@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Bot } from './bot.js';
 import { RemoteBot } from './bots/remote.js';
 import { RulesBot } from './bots/rules.js';
-import type { InputChannel } from './channel.js';
+import { channelPrefix, type InputChannel } from './channel.js';
 import { BacklogFullError } from './errors.js';
 import type { HttpObserver } from './http.js';
 import type { OnNewMessage, Outcome, Pipeline } from './pipeline.js';
@@ -174,7 +174,7 @@ export class ServerMetrics {
    */
   requests() {
     return async (ctx: Context, next: Next): Promise<void> => {
-      const channel = ctx.path.startsWith('/webhooks/') ? ctx.path.split('/', 3)[2]! : '';
+      const channel = channelPrefix(ctx.path);
       if (ctx.method !== 'POST' || !this.channelNames.has(channel)) return next();
       const scope = { messages: 0 };
       try {

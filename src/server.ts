@@ -5,7 +5,7 @@ import cors from '@koa/cors';
 import { Router } from '@koa/router';
 import { accessLog } from './access.js';
 import type { Bot } from './bot.js';
-import type { InputChannel } from './channel.js';
+import { channelPrefix, type InputChannel } from './channel.js';
 import type { BotMessage } from './message.js';
 import { ConfigError, ForbiddenError, HttpError, UnsupportedMediaTypeError } from './errors.js';
 import { HttpClient } from './http.js';
@@ -236,10 +236,8 @@ export class SwitchboardServer {
     // Errors inside a channel's routes are logged with the channel's logger (its name bound, its secrets redacted).
     const channelLogs = new Map<string, Logger>();
     app.use(async (ctx: Context, next: Next) => {
-      if (ctx.path.startsWith('/webhooks/')) {
-        const log = channelLogs.get(channelPrefix(ctx.path));
-        if (log) ctx.state.log = log;
-      }
+      const log = channelLogs.get(channelPrefix(ctx.path));
+      if (log) ctx.state.log = log;
       await next();
     });
 
@@ -504,11 +502,6 @@ export class SwitchboardServer {
 /** A route (not a `router.use` middleware) whose first middleware is `requireVerified`. */
 function verifiesFirst(layer: { methods: string[]; stack: unknown[] }): boolean {
   return layer.methods.length > 0 && (layer.stack[0] as { [VERIFIES_FIRST]?: unknown } | undefined)?.[VERIFIES_FIRST] === true;
-}
-
-/** The channel prefix of a `/webhooks/<name>/…` path; '' for the host's own paths. */
-function channelPrefix(path: string): string {
-  return path.startsWith('/webhooks/') ? path.slice('/webhooks/'.length).split('/', 1)[0]! : '';
 }
 
 /** The one place errors become responses: `{"error": message}` with the error's status; never a stack trace. */
