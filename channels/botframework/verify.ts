@@ -92,7 +92,6 @@ export async function verifyToken(headers: Headers, keys: KeySource, check: Toke
  * bounds replays of whole captured requests, alongside the token's own `exp`. `true`, or the reason. Pure.
  */
 export function checkActivityTime(activity: unknown, windowSeconds: number, now: number): true | string {
-  if (windowSeconds <= 0) return true;
   const result = withinReplayWindow(isObject(activity) ? timestampMs(activity.timestamp) : undefined, windowSeconds, now);
   return result === true ? true : `activity timestamp: ${result}`;
 }

@@ -1,4 +1,4 @@
-import { hmac, safeEqual, withinReplayWindow, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
+import { hmac, safeEqual, verifyHmac, withinReplayWindow, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
 
 /**
  * Checks an outgoing-webhook delivery: Mattermost puts the hook's token in the body's `token` field (JSON or form);
@@ -35,7 +35,11 @@ export interface SignedAction {
  * the string is unambiguous.
  */
 export function signAction(secret: string, signed: SignedAction): string {
-  return hmac('sha256', secret, `${signed.channelId}:${signed.postId}:${signed.issuedAt}:${signed.action}`);
+  return hmac('sha256', secret, signedString(signed));
+}
+
+function signedString(signed: SignedAction): string {
+  return `${signed.channelId}:${signed.postId}:${signed.issuedAt}:${signed.action}`;
 }
 
 export interface ClickCheck {
@@ -60,7 +64,7 @@ export function verifyClick(context: Record<string, unknown>, click: { channel_i
   // A number as sent; digits in a string are read too, should a proxy or plugin stringify the context's values.
   const issuedAt = typeof iat === 'string' && /^\d{1,15}$/.test(iat) ? Number(iat) : iat;
   if (typeof issuedAt !== 'number' || !Number.isSafeInteger(issuedAt) || issuedAt < 0) return 'missing "context.iat": not a button this channel signed';
-  if (!safeEqual(sig.toLowerCase(), signAction(secret, { channelId, postId, issuedAt, action }))) {
+  if (!verifyHmac({ algorithm: 'sha256', secret, payload: signedString({ channelId, postId, issuedAt, action }), signature: sig })) {
     return '"context.sig" does not match the action, time, post and channel';
   }
   const fresh = withinReplayWindow(issuedAt * 1000, check.maxAgeSeconds, check.now);

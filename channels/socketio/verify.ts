@@ -1,5 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { verifyJwt as verifyToken, type JwtMethod, type JwtRequirements } from 'switchboard';
+import { createHmac } from 'node:crypto';
+import { safeEqual, verifyJwt as verifyToken, type JwtMethod, type JwtRequirements } from 'switchboard';
 
 /**
  * Verifies a connect token with the host's JWT check (jose): the algorithm must be `method`, the signature must
@@ -24,9 +24,7 @@ export function verifySessionId(sessionId: string, binding: string, secret: Uint
   const dot = sessionId.lastIndexOf('.');
   if (dot <= 0) return undefined;
   const senderId = sessionId.slice(0, dot);
-  const given = Buffer.from(sessionId.slice(dot + 1), 'utf8');
-  const expected = Buffer.from(sessionSignature(senderId, binding, secret), 'utf8');
-  return given.length === expected.length && timingSafeEqual(given, expected) ? senderId : undefined;
+  return safeEqual(sessionId.slice(dot + 1), sessionSignature(senderId, binding, secret)) ? senderId : undefined;
 }
 
 function sessionSignature(senderId: string, binding: string, secret: Uint8Array): string {

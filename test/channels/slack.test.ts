@@ -630,9 +630,7 @@ runChannelCases(test, {
 });
 
 test.serial('slack: an ok:false failure for one sender is logged, and other senders keep being answered', async (t) => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
-  t.teardown(() => nock.cleanAll());
+  offline(t);
   const channel = SlackInput.fromCredentials({ slack_token: TOKEN, slack_signing_secret: SECRET });
   const bot = new ScriptedBot((message) => [{ text: `hello ${message.senderId}` }]);
   const { request, logs } = await startServer(t, [channel], { bot });
@@ -745,6 +743,13 @@ test('slack credentials: the signing secret is required unless allow_unverified,
 // `message` and an `app_mention` event (two event_ids, one channel and ts); a retry is dropped only when its message
 // was seen.
 
+/** Only local connections for this test (the host under test); nock's interceptors are cleared after it. */
+function offline(t: ExecutionContext): void {
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+  t.teardown(() => nock.cleanAll());
+}
+
 /** Posts a signed Events API body, with extra headers (Slack's retry headers). */
 async function deliver(request: Awaited<ReturnType<typeof startServer>>['request'], body: object, headers: Record<string, string> = {}) {
   const raw = JSON.stringify(body);
@@ -773,9 +778,7 @@ const asMention = eventCallback({ type: 'app_mention', ...LISTENED, event_ts: LI
 
 for (const [label, order] of [['message first', [asMessage, asMention]], ['app_mention first', [asMention, asMessage]]] as const) {
   test.serial(`slack: a mention in slack_channel delivered as message and app_mention is answered once (${label})`, async (t) => {
-    nock.disableNetConnect();
-    nock.enableNetConnect('127.0.0.1');
-    t.teardown(() => nock.cleanAll());
+    offline(t);
     const channel = SlackInput.fromCredentials({ slack_token: TOKEN, slack_signing_secret: SECRET, slack_channel: 'C0LISTEN' });
     const bot = new ScriptedBot([{ text: 'green' }]);
     const { request } = await startServer(t, [channel], { bot });
@@ -795,9 +798,7 @@ for (const [label, order] of [['message first', [asMessage, asMention]], ['app_m
 }
 
 test.serial('slack: an http_timeout retry of a message already received is dropped; the message is answered once', async (t) => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
-  t.teardown(() => nock.cleanAll());
+  offline(t);
   const channel = SlackInput.fromCredentials({ slack_token: TOKEN, slack_signing_secret: SECRET });
   const bot = new ScriptedBot([{ text: 'once' }]);
   const { request, logs } = await startServer(t, [channel], { bot });
@@ -815,9 +816,7 @@ test.serial('slack: an http_timeout retry of a message already received is dropp
 });
 
 test.serial('slack: an http_timeout retry whose first delivery never arrived is answered, and a later retry of it is dropped', async (t) => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
-  t.teardown(() => nock.cleanAll());
+  offline(t);
   const channel = SlackInput.fromCredentials({ slack_token: TOKEN, slack_signing_secret: SECRET });
   const bot = new ScriptedBot([{ text: 'answered' }]);
   const { request, logs } = await startServer(t, [channel], { bot });
@@ -837,9 +836,7 @@ test.serial('slack: an http_timeout retry whose first delivery never arrived is 
 // Slack's rate limit and a slow Slack (issue 14, item 5).
 
 test.serial('slack: ratelimited without a Retry-After header still waits a second, then the answer is sent once', async (t) => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
-  t.teardown(() => nock.cleanAll());
+  offline(t);
   const calls: Array<{ at: number; body: unknown }> = [];
   nock('https://slack.com')
     .post('/api/chat.postMessage')
