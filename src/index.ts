@@ -48,7 +48,7 @@ export {
 } from './errors.js';
 export { z, credentialsSchema, secret, verificationSecret, parseCredentials, describeCredentials, secretKeys } from './schema.js';
 export type { CredentialsSchema, KeyDoc, KeyMeta, ParsedCredentials } from './schema.js';
-export { createLogger, channelLogger, maskSecrets, silentLogger } from './logger.js';
+export { createLogger, channelLogger, maskSecrets, silentLogger, OutageLog } from './logger.js';
 export type { Logger } from './logger.js';
 export { SwitchboardServer } from './server.js';
 export type { ServerOptions, MetricsOptions, ShutdownReport } from './server.js';

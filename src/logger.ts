@@ -147,3 +147,36 @@ export function maskSecrets(text: string, secrets: readonly string[]): string {
 
 /** A logger that drops everything: the default for channels used outside a host (unit tests). */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/**
+ * One warning when a dependency (Redis) goes away and one line when it is back, however many calls fail meanwhile:
+ * an outage is logged once, not once per message.
+ */
+export class OutageLog {
+  private out = false;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly lines: { down: string; up: string },
+    private readonly fields: Record<string, unknown> = {},
+  ) {}
+
+  /** Whether an outage is going on. */
+  get active(): boolean {
+    return this.out;
+  }
+
+  /** A failure: warns when it starts an outage. */
+  down(reason: string): void {
+    if (this.out) return;
+    this.out = true;
+    this.logger.warn({ ...this.fields, reason }, this.lines.down);
+  }
+
+  /** A success: ends an outage, saying so. */
+  up(): void {
+    if (!this.out) return;
+    this.out = false;
+    this.logger.info(this.fields, this.lines.up);
+  }
+}

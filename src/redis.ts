@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigError } from './errors.js';
-import { maskSecrets, silentLogger, type Logger } from './logger.js';
+import { OutageLog, maskSecrets, silentLogger, type Logger } from './logger.js';
 import type { RedisConnection } from './channel.js';
 import type { Store } from './store.js';
 
@@ -63,7 +63,7 @@ export class RedisStore implements Store {
   readonly shownUrl: string;
   private readonly logger: Logger;
   private readonly secrets: string[];
-  private outage = false;
+  private readonly outage: OutageLog;
   private closed = false;
   /** Set once connected: failures while starting are the startup error's business, not outage warnings. */
   private started = false;
@@ -111,6 +111,10 @@ export class RedisStore implements Store {
       // Kept as written.
     }
     this.secrets = [parsed.password, decoded].filter((secret) => secret.length > 0);
+    this.outage = new OutageLog(this.logger, {
+      down: 'Redis unreachable: messages are processed without deduplication across instances until it is back',
+      up: 'Redis reachable again: deduplication across instances resumed',
+    });
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_REDIS_CONNECT_TIMEOUT_MS;
     this.client = new Redis(options.url, {
       lazyConnect: true,
@@ -198,20 +202,16 @@ export class RedisStore implements Store {
 
   /** Whether Redis is currently unreachable (the store falls back to processing every message). */
   get unreachable(): boolean {
-    return this.outage;
+    return this.outage.active;
   }
 
   private down(error: Error): void {
-    if (this.outage || this.closed || !this.started) return;
-    this.outage = true;
-    this.logger.warn({ error: this.mask(error?.message ?? String(error)) },
-      'Redis unreachable: messages are processed without deduplication across instances until it is back');
+    if (this.closed || !this.started) return;
+    this.outage.down(this.mask(error?.message ?? String(error)));
   }
 
   private up(): void {
-    if (!this.outage) return;
-    this.outage = false;
-    this.logger.info('Redis reachable again: deduplication across instances resumed');
+    this.outage.up();
   }
 
   private mask(text: string): string {

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
 import { Server, type Namespace, type Socket } from 'socket.io';
-import { BacklogFullError, InputChannel, JWT_METHODS, UserMessage, addressPart, credentialsSchema, isObject, secret, z, type JwtMethod, type OnNewMessage, type ReplyAddress, type Router } from 'switchboard';
+import { BacklogFullError, InputChannel, JWT_METHODS, OutageLog, UserMessage, addressPart, credentialsSchema, isObject, secret, z, type JwtMethod, type OnNewMessage, type ReplyAddress, type Router } from 'switchboard';
 import { signSessionId, verifyJwt, verifySessionId } from './verify.js';
 import { SocketIOOutput } from './output.js';
 import { renderWebchat } from './webchat.js';
@@ -251,22 +251,19 @@ export class SocketIOInput extends InputChannel {
     const pub = redis.createClient({ enableOfflineQueue: false });
     const sub = redis.createClient();
     this.redisClients = [pub, sub];
-    let outage = false;
+    const outage = new OutageLog(this.logger, {
+      down: 'socketio: Redis unreachable: answers reach only sockets on this instance until it is back',
+      up: 'socketio: Redis reachable again: answers reach sockets on every instance',
+    }, { redis: redis.shownUrl });
     const publish = pub.publish.bind(pub) as (...args: unknown[]) => Promise<number>;
     (pub as unknown as { publish: typeof publish }).publish = (...args) => {
       const sent = publish(...args);
       sent.catch((error: unknown) => {
-        if (outage || !this.io) return;
-        outage = true;
-        this.logger.warn({ redis: redis.shownUrl, reason: (error as Error)?.message }, 'socketio: Redis unreachable: answers reach only sockets on this instance until it is back');
+        if (this.io) outage.down((error as Error)?.message ?? String(error));
       });
       return sent;
     };
-    pub.on('ready', () => {
-      if (!outage) return;
-      outage = false;
-      this.logger.info({ redis: redis.shownUrl }, 'socketio: Redis reachable again: answers reach sockets on every instance');
-    });
+    pub.on('ready', () => outage.up());
     return createAdapter(pub, sub, { key: `${redis.prefix}socket.io` });
   }
 
