@@ -11,6 +11,7 @@ import { JWT_METHODS, verifyJwt, type JwtMethod } from './jwt.js';
 import type { Logger } from './logger.js';
 import { isObject } from './payload.js';
 import { secret, z } from './schema.js';
+import { bearerToken } from './signature.js';
 
 /** A request as Rasa's REST channel takes it. */
 export interface RestRequest {
@@ -139,12 +140,6 @@ function queryToken(ctx: Context): string | undefined {
   return typeof first === 'string' && first !== '' ? first : undefined;
 }
 
-/** `Authorization: Bearer <credentials>`, the scheme case-insensitive. */
-function bearer(ctx: Context): string | undefined {
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(ctx.get('authorization'));
-  return match?.[1];
-}
-
 /**
  * Authenticates a REST request as Rasa's server does: the `token` as `?token=` or `Authorization: Bearer`, compared in
  * constant time; or, with `jwtKey`, a JWT in `Authorization: Bearer` (algorithm `jwtMethod`, `exp`/`nbf` checked when
@@ -155,7 +150,7 @@ function bearer(ctx: Context): string | undefined {
 export async function authenticateRest(ctx: Context, auth: RestAuth): Promise<RestAuthenticated | undefined> {
   const { token, jwtKey } = auth;
   if (!token && !jwtKey) return undefined;
-  const fromHeader = bearer(ctx);
+  const fromHeader = bearerToken(ctx.headers);
   const fromQuery = queryToken(ctx);
   if (!fromHeader && !fromQuery) throw new UnauthorizedError('authentication required: send the token as "Authorization: Bearer <token>" or ?token=<token>');
   if (token) {

@@ -53,6 +53,11 @@ export function headerValue(headers: RequestHeaders, name: string): string | und
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** The credentials of `Authorization: Bearer <credentials>` (the scheme case-insensitive), or undefined. */
+export function bearerToken(headers: RequestHeaders): string | undefined {
+  return /^[ \t]*Bearer[ \t]+(\S+)[ \t]*$/i.exec(headerValue(headers, 'authorization') ?? '')?.[1];
+}
+
 /** Where the host keeps a request's bytes, and its deferred parse. `Symbol.for`: a channel package bundling its own
  * copy of this module still finds what the host stored. */
 const RAW_BYTES = Symbol.for('switchboard.rawBytes');

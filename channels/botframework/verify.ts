@@ -1,5 +1,5 @@
 import { decodeProtectedHeader, errors, jwtVerify } from 'jose';
-import { headerValue, isObject, timestampMs, withinReplayWindow, type RequestHeaders as Headers } from 'switchboard';
+import { bearerToken, headerValue, isObject, timestampMs, withinReplayWindow, type RequestHeaders as Headers } from 'switchboard';
 import type { KeySource } from './auth.js';
 
 /** Who signs the tokens of requests coming from the Bot Connector service. */
@@ -44,11 +44,9 @@ function reasonOf(error: unknown): string {
  * `channelId` among them. `true`, or the reason it failed (for the log, never the client). Never throws.
  */
 export async function verifyToken(headers: Headers, keys: KeySource, check: TokenCheck): Promise<true | string> {
-  const authorization = headerValue(headers, 'authorization');
-  if (authorization === undefined || authorization === '') return 'missing Authorization header';
-  const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
-  if (!match) return 'Authorization is not a Bearer token';
-  const token = match[1]!;
+  if (!headerValue(headers, 'authorization')) return 'missing Authorization header';
+  const token = bearerToken(headers);
+  if (token === undefined) return 'Authorization is not a Bearer token';
   let kid: unknown;
   try {
     kid = decodeProtectedHeader(token).kid;

@@ -1,4 +1,4 @@
-import { hmac, safeEqual } from 'switchboard';
+import { bearerToken, headerValue, hmac, safeEqual } from 'switchboard';
 
 /** What the derived secret token is an HMAC of; changing it would invalidate every registered webhook. */
 export const SECRET_TOKEN_LABEL = 'switchboard-telegram-secret-token';
@@ -33,11 +33,9 @@ export function verifySecretToken(headers: Record<string, string | string[] | un
  */
 export function verifySetWebhookRequest(headers: Record<string, string | string[] | undefined>, expected: string): true | string {
   if (headers['x-telegram-bot-api-secret-token'] !== undefined) return verifySecretToken(headers, expected);
-  const authorization = headers.authorization;
-  if (authorization === undefined || authorization === '') return 'missing X-Telegram-Bot-Api-Secret-Token or Authorization header';
-  if (Array.isArray(authorization)) return 'several Authorization headers';
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  if (!match) return 'Authorization is not a Bearer token';
+  if (!headerValue(headers, 'authorization')) return 'missing X-Telegram-Bot-Api-Secret-Token or Authorization header';
+  const token = bearerToken(headers);
+  if (token === undefined) return 'Authorization is not a Bearer token';
   if (expected === '') return 'no secret token to compare with';
-  return safeEqual(match[1]!, expected) ? true : 'the Bearer token is not the secret token';
+  return safeEqual(token, expected) ? true : 'the Bearer token is not the secret token';
 }
