@@ -14,6 +14,8 @@ import { jsonTooDeep } from './body.js';
 import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.js';
 import { keepRawBytes } from './signature.js';
 
+const NO_BYTES = Buffer.alloc(0);
+
 /** Content types parsed as JSON (`+json` covers `application/vnd.api+json` and the like). */
 const JSON_TYPES = ['application/json', '+json', 'application/csp-report'];
 
@@ -44,6 +46,13 @@ export function bodyIntake(options: BodyIntakeOptions) {
   });
 
   return async function intake(ctx: Context, next: Next): Promise<void> {
+    // No body announced (a GET, a health probe): nothing to read, keep or parse; the body is `{}`, as the parser
+    // makes it for a request without one.
+    if (ctx.request.is() === null) {
+      keepRawBytes(ctx, NO_BYTES, async () => {});
+      (ctx.request as { body?: unknown }).body = {};
+      return next();
+    }
     const bytes = await readBytes(ctx, options.limitFor(ctx));
     let parsing: Promise<void> | undefined;
     const parse = () => (parsing ??= parseBytes(ctx, bytes, parser));
