@@ -15,7 +15,7 @@ import type { OnNewMessage, Outcome, Pipeline } from './pipeline.js';
  * `ignored` is a delivery answered 2xx that handed the bot nothing (a platform event that is not a message, a
  * verification challenge), `rejected_signature` a 401/403, `invalid` a 400/413/415/422, `shed` a 429 (a queue bound).
  */
-export const MESSAGE_OUTCOMES = ['handled', 'failed', 'dropped', 'duplicate', 'ignored', 'rejected_signature', 'invalid', 'shed'] as const;
+export const MESSAGE_OUTCOMES = ['handled', 'failed', 'dropped', 'duplicate', 'ignored', 'rejected_signature', 'invalid', 'shed', 'forwarded'] as const;
 export type MessageOutcome = (typeof MESSAGE_OUTCOMES)[number];
 export type BotKind = 'module' | 'rules' | 'remote';
 
@@ -233,7 +233,7 @@ export class ServerMetrics {
 }
 
 function pipelineOutcome(outcome: Outcome): MessageOutcome {
-  return outcome === 'handled' || outcome === 'dropped' || outcome === 'duplicate' ? outcome : 'failed';
+  return outcome === 'handled' || outcome === 'dropped' || outcome === 'duplicate' || outcome === 'forwarded' ? outcome : 'failed';
 }
 
 function requestOutcome(status: number): MessageOutcome | undefined {

@@ -1,11 +1,13 @@
 import type { Bot, BotContext } from './bot.js';
-import type { BotMessage, ReplyAddress, UserMessage } from './message.js';
+import { UserMessage, type BotMessage, type ReplyAddress } from './message.js';
 import type { OutputChannel } from './output.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
 import { BacklogFullError } from './errors.js';
-import { deliver, type Outbox } from './outbox.js';
+import { DEFAULT_OUTBOX_TTL_MS, deliver, type Outbox } from './outbox.js';
 import { childTraceparent, currentTrace, requestTrace, withTrace, type RequestTrace } from './trace.js';
+import { countDeliveries, HttpRequestError, isSafeToRetry } from './http.js';
+import { SharedInbox, type InboxEntry } from './inbox.js';
 
 /** What `--bot-apology` says by default when the bot fails or does not answer in time. */
 export const DEFAULT_APOLOGY: BotMessage[] = [{ text: 'Sorry, I am having trouble answering right now. Please try again in a moment.' }];
@@ -30,9 +32,10 @@ export interface BotFailure {
 
 /**
  * What became of one message. `dropped`: it was waiting for its turn when the client that sent it went away (its
- * `signal` aborted), so the bot never saw it.
+ * `signal` aborted), so the bot never saw it. `forwarded`: it is in the shared inbox (`--redis`) and another instance
+ * holds its sender, so that instance answers it (or this one after a shutdown left it there).
  */
-export type Outcome = 'handled' | 'duplicate' | 'failed' | 'dropped';
+export type Outcome = 'handled' | 'duplicate' | 'failed' | 'dropped' | 'forwarded';
 
 export interface Accepted {
   /** True when the platform delivered this message before (same channel and message id): it is not processed. */
@@ -68,6 +71,8 @@ export interface PendingMessage {
   messageId: string | undefined;
   /** True when the bot is working on it; false when it waits for its turn. */
   withBot: boolean;
+  /** True when it is kept in the shared inbox (`--redis`): what this instance does not finish, another does. */
+  shared?: boolean;
 }
 
 /** The pipeline's bounds; every one of them is what a remote client could otherwise grow without limit. */
@@ -118,6 +123,43 @@ export interface PipelineOptions extends PipelineLimits {
    * retried in the sender's order, while the bot goes on with the next messages. None: such an answer is dropped.
    */
   outbox?: Outbox;
+  /**
+   * The durable inbox shared by instances (`--redis`): a message whose channel acknowledges before the bot answered
+   * (it carries a reply address and was not handed over with a `signal`) is kept there until its answers were sent,
+   * processed one at a time per sender across instances. None: every message is processed in this process.
+   */
+  inbox?: SharedInbox;
+  /**
+   * How long an answer of a message in the shared inbox is retried when the platform cannot take it for now
+   * (`--outbox-ttl`; 0: not retried). Retried in place: the message stays in the inbox, its sender's next messages
+   * wait, and another instance goes on if this one stops. Default 10 minutes, waits of 1 s doubling to 60 s.
+   */
+  sharedRetry?: { ttlMs?: number; minDelayMs?: number; maxDelayMs?: number };
+}
+
+/** A message of the shared inbox being processed here: which answers were sent before, and what became of it. */
+interface SharedRun {
+  entry: InboxEntry;
+  /** Set when the shutdown interrupted it: it stays in the inbox. */
+  interrupted: boolean;
+}
+
+/** One message's answers on their way: counted, so a message resumed from the shared inbox skips those sent before. */
+interface Sending {
+  message: UserMessage;
+  output: OutputChannel;
+  log: Logger;
+  shared: SharedRun | undefined;
+  /** Answers (and flushes) sent or skipped so far. */
+  index: number;
+}
+
+/** The shutdown interrupted an answer's retries: its message stays in the shared inbox. */
+class Interrupted extends Error {
+  constructor() {
+    super('shutting down: the message stays in the shared inbox');
+    this.name = 'Interrupted';
+  }
 }
 
 /** What rebuilds a message's output from its reply address: the channel that received it (`InputChannel.outputChannel`). */
@@ -139,6 +181,8 @@ interface Entry {
   done: Promise<Outcome>;
   started: boolean;
   forget: () => void;
+  /** Set for a message of the shared inbox. */
+  shared?: SharedRun;
 }
 
 /** One sender's queue: processed strictly in order, one message at a time. */
@@ -198,6 +242,13 @@ export class Pipeline {
   peakConcurrency = 0;
   /** A running average of how long a message takes, for the `Retry-After` estimate. */
   private averageMs = 1_000;
+  /** See `PipelineOptions.inbox`. */
+  readonly inbox: SharedInbox | undefined;
+  private readonly sharedRetry: { ttlMs: number; minDelayMs: number; maxDelayMs: number };
+  /** The channels by name, with their loggers: what a message read back from the shared inbox is answered through. */
+  private readonly sources = new Map<string, { source: OutputSource; logger: Logger }>();
+  /** Aborted when the shutdown starts: retries of shared messages stop waiting. */
+  private readonly stopping = new AbortController();
 
   constructor(options: PipelineOptions) {
     this.bot = options.bot;
@@ -212,6 +263,8 @@ export class Pipeline {
     this.apology = options.apology ?? [];
     this.onBotFailure = options.onBotFailure;
     this.outbox = options.outbox;
+    this.inbox = options.inbox;
+    this.sharedRetry = { ttlMs: options.sharedRetry?.ttlMs ?? DEFAULT_OUTBOX_TTL_MS, minDelayMs: options.sharedRetry?.minDelayMs ?? 1_000, maxDelayMs: options.sharedRetry?.maxDelayMs ?? 60_000 };
     const pick = (key: keyof PipelineLimits, min: number) => {
       const value = options[key];
       if (value === undefined) return DEFAULT_LIMITS[key];
@@ -231,7 +284,8 @@ export class Pipeline {
    * The `onNewMessage` handed to one channel's router. `channel` is asked for the output of each message that carries
    * a reply address (`outputChannel(replyTo)`).
    */
-  handlerFor(logger: Logger = this.logger, channel?: OutputSource): OnNewMessage {
+  handlerFor(logger: Logger = this.logger, channel?: OutputSource & { name?(): string }): OnNewMessage {
+    if (channel && typeof channel.name === 'function') this.sources.set(channel.name(), { source: channel, logger });
     const enqueue = (message: UserMessage, options?: EnqueueOptions) => this.enqueue(message, logger, options, channel);
     const onNewMessage = (async (message: UserMessage, options?: EnqueueOptions) => (await enqueue(message, options)).done) as OnNewMessage;
     onNewMessage.enqueue = enqueue;
@@ -266,19 +320,44 @@ export class Pipeline {
     for (const queue of this.queues.values()) {
       for (const entry of queue.entries) {
         if (!entry.message) continue;
-        list.push({ channel: entry.message.inputChannel, sender: entry.message.senderId, messageId: entry.message.messageId, withBot: entry.started });
+        list.push({ channel: entry.message.inputChannel, sender: entry.message.senderId, messageId: entry.message.messageId, withBot: entry.started, ...(entry.shared ? { shared: true } : {}) });
       }
     }
     return list;
   }
 
-  /** Waits until every queued message has been processed. */
+  /** Waits until every queued message has been processed (and, while shutting down, the shared inbox let go). */
   async drain(): Promise<void> {
     while (this.queues.size > 0) await Promise.all([...this.queues.values()].flatMap((q) => q.entries.map((e) => e.done)));
+    if (this.stopping.signal.aborted) await this.inbox?.stop();
+  }
+
+  /** Starts taking messages from the shared inbox (those of this instance's channels, and senders nobody holds). */
+  start(): void {
+    this.inbox?.start((entry) => this.runShared(entry));
+  }
+
+  /**
+   * The shutdown begins: the shared inbox takes no more senders (each finishes the message it is running, then lets
+   * its sender go for another instance), and answers waiting for a retry stop waiting (their messages stay in the
+   * inbox). Messages in this process's own queues are still processed.
+   */
+  beginShutdown(): void {
+    this.stopping.abort();
+    void this.inbox?.stop();
+  }
+
+  /** Senders of the shared inbox this instance holds now. */
+  get sharedSenders(): number {
+    return this.inbox?.heldSenders ?? 0;
   }
 
   async enqueue(message: UserMessage, logger: Logger = this.logger, options: EnqueueOptions = {}, source?: OutputSource): Promise<Accepted> {
     if (options.signal?.aborted) return { duplicate: false, done: Promise.resolve('dropped') };
+    if (this.inbox && message.replyTo !== undefined && source?.outputChannel && !options.signal) {
+      const shared = await this.enqueueShared(this.inbox, message, logger);
+      if (shared) return shared;
+    }
     // Refused before anything is claimed or queued: a retry later is a fresh delivery.
     const key = `${message.inputChannel}\u0000${message.senderId}`;
     const size = messageSize(message);
@@ -295,6 +374,62 @@ export class Pipeline {
       return { duplicate: true, done: Promise.resolve('duplicate') };
     }
     return { duplicate: false, done };
+  }
+
+  /**
+   * Adds a message to the shared inbox (before the channel acknowledges it): deduplicated there, bounded per sender by
+   * `senderBacklog`, processed here at once when its sender is free. Undefined when Redis cannot be reached: the
+   * message is then processed in this process (the store logs the outage once).
+   */
+  private async enqueueShared(inbox: SharedInbox, message: UserMessage, logger: Logger): Promise<Accepted | undefined> {
+    const trace = currentTrace() ?? requestTrace();
+    let result;
+    try {
+      result = await inbox.add(SharedInbox.senderKey(message.inputChannel, message.senderId), message.toJSON(), {
+        ...(message.messageId === undefined ? {} : { seenKey: `seen:${message.inputChannel}:${message.messageId}` }),
+        dedupTtlMs: this.dedupTtlMs,
+        backlog: this.limits.senderBacklog,
+        trace: JSON.stringify({ requestId: trace.requestId, traceId: trace.traceId, flags: trace.flags }),
+      });
+    } catch {
+      return undefined;
+    }
+    if (result.status === 'duplicate') {
+      logger.debug({ sender: message.senderId, messageId: message.messageId }, 'duplicate delivery ignored');
+      return { duplicate: true, done: Promise.resolve('duplicate') };
+    }
+    if (result.status === 'full') throw new BacklogFullError('too many messages from this sender are waiting; retry later', this.retryAfter(this.limits.senderBacklog));
+    return { duplicate: false, done: result.done as Promise<Outcome> };
+  }
+
+  /** Processes one message read from the shared inbox, in this process's queue of its sender. */
+  private async runShared(entry: InboxEntry): Promise<{ keep: boolean; outcome: Outcome }> {
+    let message: UserMessage;
+    try {
+      message = UserMessage.fromJSON(entry.message);
+    } catch (error) {
+      this.logger.error({ err: error, id: entry.id }, 'inbox: a message in the inbox is not a message; removed');
+      return { keep: false, outcome: 'failed' };
+    }
+    const channel = this.sources.get(message.inputChannel);
+    if (!channel) {
+      this.logger.error({ channel: message.inputChannel, sender: message.senderId, messageId: message.messageId }, 'inbox: a message of a channel this instance does not run; removed (every instance must run the same channels)');
+      return { keep: false, outcome: 'failed' };
+    }
+    let trace = requestTrace();
+    if (entry.trace) {
+      try {
+        const saved = JSON.parse(entry.trace) as Partial<RequestTrace>;
+        trace = requestTrace({ requestId: saved.requestId, traceparent: `00-${saved.traceId}-${trace.spanId}-${saved.flags}` });
+      } catch {
+        // A new trace, then.
+      }
+    }
+    const shared: SharedRun = { entry, interrupted: false };
+    const key = `${message.inputChannel}\u0000${message.senderId}`;
+    const size = messageSize(message);
+    const outcome = await withTrace(trace, () => this.queue(key, message, channel.logger, Promise.resolve(true), size, undefined, trace, channel.source, shared));
+    return { keep: shared.interrupted, outcome };
   }
 
   /** Throws a `BacklogFullError` when one more message of `size` for this sender would pass a bound. */
@@ -332,7 +467,7 @@ export class Pipeline {
     }
   }
 
-  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined, trace: RequestTrace, source?: OutputSource): Promise<Outcome> {
+  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined, trace: RequestTrace, source?: OutputSource, shared?: SharedRun): Promise<Outcome> {
     let queue = this.queues.get(key);
     if (!queue) {
       queue = { key, entries: [], bytes: 0, running: false, waiting: false };
@@ -340,7 +475,7 @@ export class Pipeline {
     }
     let settle!: (outcome: Outcome) => void;
     const done = new Promise<Outcome>((resolve) => (settle = resolve));
-    const entry: Entry = { message, source, logger, trace, fresh, size, settle, done, started: false, forget: () => {} };
+    const entry: Entry = { message, source, logger, trace, fresh, size, settle, done, started: false, forget: () => {}, ...(shared ? { shared } : {}) };
     queue.entries.push(entry);
     queue.bytes += size;
     this.queuedBytes += size;
@@ -403,7 +538,7 @@ export class Pipeline {
     let outcome: Outcome;
     try {
       const message = entry.message!;
-      outcome = (await entry.fresh) ? await withTrace(entry.trace, () => this.process(message, entry.logger, entry.trace, entry.source)) : 'duplicate';
+      outcome = (await entry.fresh) ? await withTrace(entry.trace, () => this.process(message, entry.logger, entry.trace, entry.source, entry.shared)) : 'duplicate';
     } catch (error) {
       // `done` never rejects, and a failure must not break the chain for the sender's later messages.
       entry.logger.error({ err: error, sender: entry.message?.senderId }, 'processing the message failed');
@@ -441,7 +576,7 @@ export class Pipeline {
     }
   }
 
-  private async process(message: UserMessage, logger: Logger, trace: RequestTrace, source?: OutputSource): Promise<Outcome> {
+  private async process(message: UserMessage, logger: Logger, trace: RequestTrace, source?: OutputSource, shared?: SharedRun): Promise<Outcome> {
     const log = logger.child({ sender: message.senderId, trace: message.traceId });
     const output = this.outputOf(message, source, log);
     if (!output) {
@@ -458,7 +593,8 @@ export class Pipeline {
     timedOut.catch(() => undefined);
     const inTime = <T>(work: Promise<T>): Promise<T> => Promise.race([work, timedOut]);
     const context: BotContext = { signal: controller.signal, requestId: trace.requestId, traceparent: childTraceparent(trace) };
-    const failed = (error: unknown) => this.botFailed(message, output, log, controller.signal.aborted ? 'timeout' : 'error', error, started);
+    const sending: Sending = { message, output, log, shared, index: 0 };
+    const failed = (error: unknown) => this.botFailed(sending, controller.signal.aborted ? 'timeout' : 'error', error, started);
     try {
       const stopTyping = this.startTyping(message, output, log);
       let answers: Iterator<unknown> | AsyncIterator<unknown>;
@@ -497,8 +633,12 @@ export class Pipeline {
           continue;
         }
         try {
-          await this.send(message, output, answer as BotMessage, log);
+          await this.send(sending, answer as BotMessage);
         } catch (error) {
+          if (error instanceof Interrupted) {
+            await Promise.resolve(answers.return?.()).catch(() => undefined);
+            return 'forwarded';
+          }
           // Later answers would be out of context without this one, so the rest of this reply is dropped.
           log.error({ err: error }, 'sending an answer failed');
           await Promise.resolve(answers.return?.()).catch(() => undefined);
@@ -510,8 +650,9 @@ export class Pipeline {
     }
     if (output.flush) {
       try {
-        await this.send(message, output, undefined, log);
+        await this.send(sending, undefined);
       } catch (error) {
+        if (error instanceof Interrupted) return 'forwarded';
         log.error({ err: error }, 'sending the answers failed');
         return 'failed';
       }
@@ -519,17 +660,67 @@ export class Pipeline {
     return 'handled';
   }
 
-  /** One answer (or, `answer` undefined, the output's flush): through the outbox when there is one. */
-  private async send(message: UserMessage, output: NonNullable<UserMessage['output']>, answer: BotMessage | undefined, log: Logger): Promise<void> {
+  /**
+   * One answer (or, `answer` undefined, the output's flush): through the outbox when there is one. For a message of
+   * the shared inbox, an answer sent before (by an instance that did not finish the message) is skipped, each sent one
+   * is recorded, and one the platform cannot take for now is retried in place (see `sharedRetry`).
+   */
+  private async send(sending: Sending, answer: BotMessage | undefined): Promise<void> {
+    const { message, output, log, shared } = sending;
+    const index = sending.index++;
+    if (shared) {
+      if (index < shared.entry.sent) return;
+      await this.sendShared(sending, shared, answer);
+      await this.inbox!.progress(shared.entry, index + 1);
+      return;
+    }
     if (!this.outbox) return deliver({ output, sender: message.senderId, answer });
     await this.outbox.send({ channel: message.inputChannel, sender: message.senderId, messageId: message.messageId, output, answer, logger: log });
+  }
+
+  /** Sends an answer of a shared message, retrying while the platform cannot take it for now (nothing of it shown). */
+  private async sendShared(sending: Sending, shared: SharedRun, answer: BotMessage | undefined): Promise<void> {
+    const { message, output, log } = sending;
+    const { ttlMs, minDelayMs, maxDelayMs } = this.sharedRetry;
+    const first = Date.now();
+    for (let failures = 1; ; failures++) {
+      const { delivered, error } = await countDeliveries(() => deliver({ output, sender: message.senderId, answer }));
+      if (error === undefined) {
+        if (failures > 1) log.info({ channel: message.inputChannel, sender: message.senderId, messageId: message.messageId, attempts: failures }, 'answer sent after the platform took it again');
+        return;
+      }
+      const waitMs = error instanceof HttpRequestError ? error.retryAfterMs ?? 0 : 0;
+      if (!isSafeToRetry(error) || delivered > 0 || ttlMs === 0) throw error;
+      if (this.stopping.signal.aborted) {
+        shared.interrupted = true;
+        throw new Interrupted();
+      }
+      const delay = Math.max(waitMs, Math.round(Math.min(maxDelayMs, minDelayMs * 2 ** (failures - 1)) * (0.5 + Math.random() * 0.5)));
+      const fields = { channel: message.inputChannel, sender: message.senderId, messageId: message.messageId, attempts: failures };
+      if (Date.now() + delay - first >= ttlMs) {
+        log.error({ ...fields, reason: 'expired', ttlMs, err: error }, 'outbox gave up on an answer');
+        try {
+          this.outbox?.onGiveUp?.('expired', message.inputChannel);
+        } catch {
+          // A counting hook must not change what happens to the answers.
+        }
+        throw error;
+      }
+      if (failures === 1) log.warn({ ...fields, err: error, ttlMs }, 'the platform did not take the answer; retried while the message stays in the shared inbox');
+      const waited = await sleep(delay, this.stopping.signal);
+      if (!waited) {
+        shared.interrupted = true;
+        throw new Interrupted();
+      }
+    }
   }
 
   /**
    * The bot threw or ran out of time: logged, counted (`onBotFailure`), the apology sent (and flushed) through the
    * output, and the output told (`botFailed`: the rest channel answers 5xx). The sender's queue then moves on.
    */
-  private async botFailed(message: UserMessage, output: OutputChannel, log: Logger, reason: BotFailure['reason'], error: unknown, started: number): Promise<Outcome> {
+  private async botFailed(sending: Sending, reason: BotFailure['reason'], error: unknown, started: number): Promise<Outcome> {
+    const { message, output, log } = sending;
     const durationMs = Date.now() - started;
     if (reason === 'timeout') log.error({ timeoutMs: this.botTimeoutMs }, 'the bot did not answer in time');
     else log.error({ err: error }, 'bot failed to handle the message');
@@ -540,9 +731,10 @@ export class Pipeline {
       // A counting hook must not change what happens to the message.
     }
     try {
-      for (const answer of structuredClone(this.apology)) await this.send(message, output, answer, log);
-      if (this.apology.length > 0 && output.flush) await this.send(message, output, undefined, log);
+      for (const answer of structuredClone(this.apology)) await this.send(sending, answer);
+      if (this.apology.length > 0 && output.flush) await this.send(sending, undefined);
     } catch (sendError) {
+      if (sendError instanceof Interrupted) return 'forwarded';
       log.error({ err: sendError }, 'sending the apology failed');
     }
     try {
@@ -581,6 +773,22 @@ export class Pipeline {
       if (interval) clearInterval(interval);
     };
   }
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {

@@ -3,6 +3,7 @@ import { ConfigError } from './errors.js';
 import { OutageLog, maskSecrets, silentLogger, type Logger } from './logger.js';
 import type { RedisConnection } from './channel.js';
 import type { Store } from './store.js';
+import { SharedInbox } from './inbox.js';
 
 /** The key prefix when none is given: several deployments share one Redis by giving each its own. */
 export const DEFAULT_REDIS_PREFIX = 'switchboard:';
@@ -112,8 +113,8 @@ export class RedisStore implements Store {
     }
     this.secrets = [parsed.password, decoded].filter((secret) => secret.length > 0);
     this.outage = new OutageLog(this.logger, {
-      down: 'Redis unreachable: messages are processed without deduplication across instances until it is back',
-      up: 'Redis reachable again: deduplication across instances resumed',
+      down: 'Redis unreachable: messages are processed by the instance that received them, without deduplication or ordering across instances, until it is back',
+      up: 'Redis reachable again: deduplication and the shared inbox resumed',
     });
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_REDIS_CONNECT_TIMEOUT_MS;
     this.client = new Redis(options.url, {
@@ -181,6 +182,18 @@ export class RedisStore implements Store {
     this.extra.add(client);
     client.once('end', () => this.extra.delete(client));
     return client;
+  }
+
+  /** The durable inbox shared by the instances on this Redis, on the store's client (its outages logged once, here). */
+  inbox(options: { claimTtlMs?: number; heartbeatMs?: number } = {}): SharedInbox {
+    return new SharedInbox({
+      client: this.client,
+      prefix: this.prefix,
+      logger: this.logger,
+      ...options,
+      onDown: (error) => this.down(error),
+      onUp: () => this.up(),
+    });
   }
 
   /** What channels get as `ChannelContext.redis`. */

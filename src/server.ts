@@ -18,6 +18,7 @@ import { secretKeys } from './schema.js';
 import { VERIFIES_FIRST } from './signature.js';
 import { MemoryStore, type Store } from './store.js';
 import { RedisStore } from './redis.js';
+import { SharedInbox } from './inbox.js';
 import { VERSION } from './version.js';
 
 export interface ServerOptions {
@@ -74,6 +75,16 @@ export interface ServerOptions {
   outboxTtlMs?: number;
   /** The outbox itself (tests pass one with a short backoff). Default: a `MemoryOutbox` with `outboxTtlMs`. */
   outbox?: Outbox;
+  /**
+   * With a Redis store: keep every message a channel acknowledges before the bot answered in the durable, ordered inbox
+   * shared by the instances (`SharedInbox`). Default true; false keeps messages in this process (deduplication is still
+   * shared).
+   */
+  sharedInbox?: boolean;
+  /** `--inbox-claim-ttl`: how long an instance's claim on a sender outlives its last heartbeat. Default 15 s. */
+  inboxClaimTtlMs?: number;
+  /** Retry timing of answers of shared messages (tests shorten it); the ttl is `outboxTtlMs`. */
+  sharedRetry?: { minDelayMs?: number; maxDelayMs?: number };
 }
 
 export interface MetricsOptions {
@@ -150,9 +161,19 @@ export class SwitchboardServer {
     this.metrics = metricsOption === false ? undefined : new ServerMetrics(this.channels);
     // The pipeline calls the bot through its timing proxy (the same object otherwise: `instanceof`, `close` unchanged).
     const bot = this.metrics?.timedBot(options.bot) ?? options.bot;
+    const inbox = store instanceof RedisStore && options.sharedInbox !== false ? store.inbox({ claimTtlMs: options.inboxClaimTtlMs }) : undefined;
     this.pipeline = new Pipeline({ ...options.limits, bot, store, logger: this.logger, dedupTtlMs: options.dedupTtlMs,
       botTimeoutMs: options.botTimeoutMs, apology: options.botApology,
-      outbox: options.outbox ?? (options.outboxTtlMs === 0 ? undefined : new MemoryOutbox({ ttlMs: options.outboxTtlMs, logger: this.logger })) });
+      outbox: options.outbox ?? (options.outboxTtlMs === 0 ? undefined : new MemoryOutbox({ ttlMs: options.outboxTtlMs, logger: this.logger })),
+      inbox, sharedRetry: { ...options.sharedRetry, ttlMs: options.outboxTtlMs } });
+    if (inbox) {
+      for (const channel of this.channels) {
+        // A channel written before reply addresses answers through a live object, which only this process has.
+        if (typeof (channel as { outputChannel?: unknown }).outputChannel !== 'function') {
+          this.logger.warn({ channel: channel.name() }, 'this channel has no outputChannel(replyTo): its messages are processed in this process only, not kept in the shared inbox (lost if the process dies before answering)');
+        }
+      }
+    }
     this.metrics?.watch(this.pipeline);
 
     // Created first so channels (socket.io) can attach to it before the first request. A slow client must not hold a
@@ -382,6 +403,8 @@ export class SwitchboardServer {
       }
     }
     this.started = true;
+    // Messages of the shared inbox are taken once every channel can answer them.
+    if (!this.draining) this.pipeline.start();
     if (this.metrics && this.metricsPort !== undefined) await this.listenMetrics(this.metricsPort, host);
     return this.httpServer.address() as AddressInfo;
   }
@@ -431,6 +454,7 @@ export class SwitchboardServer {
   close(graceMs = this.shutdownGraceMs): Promise<ShutdownReport> {
     this.closing ??= (async () => {
       this.draining = true;
+      this.pipeline.beginShutdown();
       const deadline = Date.now() + graceMs;
       let settled = await this.settle(deadline);
       const closed = new Promise<void>((resolve) => this.httpServer.close(() => resolve()));
@@ -448,6 +472,7 @@ export class SwitchboardServer {
       this.httpServer.closeAllConnections?.();
       await closed;
       await this.closeMetrics();
+      await this.pipeline.inbox?.close();
       await this.pipeline.store.close?.();
       return { abandoned };
     })();
@@ -467,7 +492,7 @@ export class SwitchboardServer {
   private async settle(deadline: number): Promise<boolean> {
     for (;;) {
       const work: Array<Promise<unknown>> = [...[...this.inflight].map((r) => r.done), ...this.background.keys()];
-      if (this.pipeline.activeSenders > 0) work.push(this.pipeline.drain());
+      if (this.pipeline.activeSenders > 0 || this.pipeline.sharedSenders > 0) work.push(this.pipeline.drain());
       if (this.pipeline.outbox && this.pipeline.outbox.size > 0) work.push(this.pipeline.outbox.drain());
       if (work.length === 0) return true;
       const remaining = deadline - Date.now();
@@ -484,8 +509,14 @@ export class SwitchboardServer {
 
   /** Logs, at error, everything the shutdown gives up on; returns how many. */
   private logAbandoned(graceMs: number): number {
-    const pending = this.pipeline.pending();
-    for (const message of pending) {
+    const all = this.pipeline.pending();
+    // A shared message stays in the inbox: another instance (or this one, restarted) sends what is left of it.
+    const pending = all.filter((message) => !message.shared);
+    for (const message of all) {
+      if (message.shared) {
+        this.logger.warn({ channel: message.channel, sender: message.sender, messageId: message.messageId, graceMs }, 'shutdown grace expired: message left in the shared inbox for another instance');
+        continue;
+      }
       this.logger.error(
         { channel: message.channel, sender: message.sender, messageId: message.messageId, state: message.withBot ? 'with the bot' : 'queued', graceMs },
         'shutdown grace expired: message abandoned',

@@ -135,7 +135,7 @@ test('Redis down at run time: claims fall back to true with one warning per outa
   await until(() => !store.unreachable, 'the store reconnects by itself');
   t.true(await store.claim('after', 60_000));
   t.false(await store.claim('after', 60_000));
-  t.true(logs.lines().some((line) => line.msg === 'Redis reachable again: deduplication across instances resumed'));
+  t.true(logs.lines().some((line) => line.msg === 'Redis reachable again: deduplication and the shared inbox resumed'));
 });
 
 test('a Redis that hangs: claims give up after the command timeout and fall back to true, one warning; unfrozen, dedup works again', async (t) => {
@@ -152,7 +152,7 @@ test('a Redis that hangs: claims give up after the command timeout and fall back
   t.true(await store.claim('after', 60_000));
   t.false(await store.claim('after', 60_000));
   t.false(store.unreachable);
-  t.true(logs.lines().some((line) => line.msg === 'Redis reachable again: deduplication across instances resumed'));
+  t.true(logs.lines().some((line) => line.msg === 'Redis reachable again: deduplication and the shared inbox resumed'));
 });
 
 anyTest('parseCli: --redis, $SWITCHBOARD_REDIS_URL and --redis-prefix (default switchboard:); none of them: no Redis', (t) => {
@@ -215,6 +215,10 @@ test('CLI: with a reachable Redis the server starts, keys carry --redis-prefix, 
   t.is(response.status, 200);
   const raw = new Redis(redis.url);
   t.teardown(() => raw.quit());
+  const keys = await raw.keys('*');
+  t.true(keys.length > 0 && keys.every((key) => key.startsWith('cli-test:')), keys.join(' '));
+  // Once answered, the message leaves the shared inbox: only the deduplication claim stays.
+  await until(async () => (await raw.keys('*')).length === 1, 'the answered message leaves the inbox');
   t.deepEqual(await raw.keys('*'), ['cli-test:seen:telegram:42']);
   t.is((await fetch(`${url}/health/ready`)).status, 200);
 });
