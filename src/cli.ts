@@ -45,9 +45,12 @@ Options:
   --outbox-ttl MS      how long an answer the platform could not take (connection refused, 429, 503) is
                        kept and retried, in order, before it is given up (default 600000; 0: not kept)
   --redis URL          share state with other instances through Redis (redis://[:password@]host:port[/db]
-                       or rediss:// for TLS; or $SWITCHBOARD_REDIS_URL): deduplication across instances.
+                       or rediss:// for TLS; or $SWITCHBOARD_REDIS_URL): deduplication, a durable inbox
+                       processed in order per sender across instances, socket.io across instances.
                        Unreachable at startup: exit code 2. Default: in memory, one instance
   --redis-prefix P     prefix of every Redis key, so deployments can share one Redis (default switchboard:)
+  --inbox-claim-ttl MS with --redis: how long an instance's claim on a sender outlives its last heartbeat,
+                       i.e. how soon another instance resumes the messages of one that died (default 15000)
   --no-webchat         do not serve the web chat page at /webchat
   --metrics-port N     serve Prometheus metrics (GET /metrics) on this port instead of the main one
   --no-metrics         do not serve /metrics at all
@@ -90,6 +93,8 @@ export interface CliOptions {
   redis?: string;
   /** `--redis-prefix`; default `switchboard:`. */
   redisPrefix?: string;
+  /** `--inbox-claim-ttl`; default 15 s. */
+  inboxClaimTtlMs?: number;
   logLevel: string;
   /** Whether --log-level (or LOG_LEVEL) was given, rather than defaulted. */
   logLevelGiven?: boolean;
@@ -130,6 +135,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         'trust-proxy': { type: 'boolean' },
         redis: { type: 'string' },
         'redis-prefix': { type: 'string' },
+        'inbox-claim-ttl': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -192,6 +198,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (redis !== undefined) checkRedisUrl(redis);
   const redisPrefix = values['redis-prefix'];
   if (redisPrefix !== undefined && redis === undefined) throw new ConfigError('--redis-prefix needs --redis (or $SWITCHBOARD_REDIS_URL)');
+  const inboxClaimTtlMs = count('inbox-claim-ttl', 1000);
+  if (inboxClaimTtlMs !== undefined && redis === undefined) throw new ConfigError('--inbox-claim-ttl needs --redis (or $SWITCHBOARD_REDIS_URL)');
   return {
     kind: 'run',
     options: {
@@ -215,6 +223,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       trustProxy: values['trust-proxy'] === true,
       redis,
       redisPrefix: redis === undefined ? undefined : redisPrefix ?? DEFAULT_REDIS_PREFIX,
+      inboxClaimTtlMs,
       logLevel,
       logLevelGiven: values['log-level'] !== undefined || env.LOG_LEVEL !== undefined,
     },
@@ -260,7 +269,7 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const server = new SwitchboardServer({ channels, bot, logger, http, store, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy,
     limits: options.limits, requestTimeoutMs: options.requestTimeoutMs, maxConnections: options.maxConnections,
     metrics: options.metrics === false ? false : options.metricsPort !== undefined ? { port: options.metricsPort } : true,
-    botTimeoutMs: options.botTimeoutMs, botApology: apology, outboxTtlMs: options.outboxTtlMs });
+    botTimeoutMs: options.botTimeoutMs, botApology: apology, outboxTtlMs: options.outboxTtlMs, inboxClaimTtlMs: options.inboxClaimTtlMs });
   if (options.shutdownGraceMs !== undefined) server.shutdownGraceMs = options.shutdownGraceMs;
   let address;
   try {

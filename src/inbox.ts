@@ -258,6 +258,11 @@ export class SharedInbox {
     }
   }
 
+  /** Resolves when this instance holds no sender (every loop ran out of messages, or stopped). */
+  async idle(): Promise<void> {
+    while (this.held.size > 0) await Promise.all([...this.held.values()]);
+  }
+
   /**
    * Stops taking senders: each loop finishes the message it is running and lets its sender go (another instance's
    * sweep, or this one restarted, takes the rest); new messages are only added. Resolves when every loop stopped.

@@ -326,10 +326,15 @@ export class Pipeline {
     return list;
   }
 
-  /** Waits until every queued message has been processed (and, while shutting down, the shared inbox let go). */
+  /**
+   * Waits until every queued message has been processed, and this instance holds no sender of the shared inbox (each
+   * ran out of messages; while shutting down, each let go after its current message).
+   */
   async drain(): Promise<void> {
-    while (this.queues.size > 0) await Promise.all([...this.queues.values()].flatMap((q) => q.entries.map((e) => e.done)));
-    if (this.stopping.signal.aborted) await this.inbox?.stop();
+    while (this.queues.size > 0 || this.sharedSenders > 0) {
+      await Promise.all([...this.queues.values()].flatMap((q) => q.entries.map((e) => e.done)));
+      await this.inbox?.idle();
+    }
   }
 
   /** Starts taking messages from the shared inbox (those of this instance's channels, and senders nobody holds). */
