@@ -113,7 +113,7 @@ export class WhatsAppOutput extends OutputChannel {
   override async sendTextWithButtons(recipientId: string, text: string, buttons: Button[], options?: SendOptions): Promise<void> {
     const ids = buttons.map(replyId);
     const maxId = buttons.length <= MAX_REPLY_BUTTONS ? MAX_BUTTON_ID : MAX_ROW_ID;
-    if (buttons.length > MAX_LIST_ROWS || ids.some((id) => id === undefined || id === '' || id.length > maxId)) {
+    if (buttons.length === 0 || buttons.length > MAX_LIST_ROWS || ids.some((id) => id === undefined || id === '' || id.length > maxId)) {
       await super.sendTextWithButtons(recipientId, text, buttons, options);
       return;
     }
