@@ -1,4 +1,4 @@
-import { HttpRequestError, OutputChannel, isObject, type Button, type HttpClient, type Logger, type SendOptions, splitText as splitAt } from 'switchboard';
+import { OutputChannel, isObject, type Button, type HttpClient, type Logger, type SendOptions, splitText as splitAt } from 'switchboard';
 
 export interface WhatsAppSettings {
   /** `{api_url}/{api_version}/{phone_number_id}`, without a trailing slash. */
@@ -32,9 +32,11 @@ export function splitText(text: string, limit = MAX_TEXT): string[] {
 
 /** The Graph API error in a failed call's answer: `{error: {code, message, error_data: {details}}}`. */
 export function graphError(error: unknown): { code?: number; message?: string; details?: string } | undefined {
-  if (!(error instanceof HttpRequestError) || error.responseBody === undefined) return undefined;
+  // Read by shape, not `instanceof`: a channel package may hold another copy of the host's classes.
+  const responseBody = isObject(error) ? (error as { responseBody?: unknown }).responseBody : undefined;
+  if (typeof responseBody !== 'string') return undefined;
   try {
-    const body: unknown = JSON.parse(error.responseBody);
+    const body: unknown = JSON.parse(responseBody);
     if (!isObject(body) || !isObject(body.error)) return undefined;
     const { code, message, error_data: data } = body.error;
     return {

@@ -40,7 +40,7 @@ export interface ParsedNotification {
 }
 
 /** Media messages: their object (`image: {id, mime_type, sha256, caption?}`) goes into the metadata. */
-const MEDIA_TYPES = new Set(['image', 'audio', 'video', 'document', 'sticker', 'voice']);
+const MEDIA_TYPES = new Set(['image', 'audio', 'video', 'document', 'sticker']);
 
 type Json = Record<string, unknown>;
 

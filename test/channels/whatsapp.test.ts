@@ -412,6 +412,24 @@ runChannelCases(test, {
       outgoing: [text('Attachment: https://example.com/report.pdf'), text('Tee : $20')],
     },
 
+    {
+      label: 'whatsapp: a card with buttons is its title and subtitle as the body of reply buttons',
+      body: received(textMessage('shop', 'wamid.card')),
+      sign,
+      answers: [{ elements: [{ title: 'Classic tee', subtitle: '$20', buttons: [{ title: 'Buy', payload: '/buy{"sku":"t1"}' }] }] }],
+      status: 200,
+      outgoing: [interactive({ type: 'button', body: { text: 'Classic tee : $20' }, action: { buttons: [{ type: 'reply', reply: { id: '/buy{"sku":"t1"}', title: 'Buy' } }] } })],
+    },
+    {
+      label: 'whatsapp: a custom answer that is not an object is not sent',
+      body: received(textMessage('odd', 'wamid.custom_string')),
+      sign,
+      answers: [{ custom: 'just a string' }],
+      status: 200,
+      received: [{ text: 'odd' }],
+      outgoing: [],
+    },
+
     // --- platform errors
     {
       label: 'whatsapp: a 400 (invalid parameter) is not retried',
