@@ -49,6 +49,11 @@ export function graphError(error: unknown): { code?: number; message?: string; d
   }
 }
 
+/** The first `limit` characters of a title, never cutting an emoji (a surrogate pair) in half. */
+function cut(title: unknown, limit: number): string {
+  return Array.from(String(title)).slice(0, limit).join('');
+}
+
 /** A button's reply id (its payload, else its title), or undefined for a link button, which WhatsApp cannot reply with. */
 function replyId(button: Button): string | undefined {
   if (button.payload === undefined || button.payload === null) return typeof button.url === 'string' ? undefined : String(button.title);
@@ -126,12 +131,12 @@ export class WhatsAppOutput extends OutputChannel {
       ? {
           type: 'button',
           body: { text: body },
-          action: { buttons: buttons.map((button, i) => ({ type: 'reply', reply: { id: ids[i]!, title: String(button.title).slice(0, MAX_BUTTON_TITLE) } })) },
+          action: { buttons: buttons.map((button, i) => ({ type: 'reply', reply: { id: ids[i]!, title: cut(button.title, MAX_BUTTON_TITLE) } })) },
         }
       : {
           type: 'list',
           body: { text: body },
-          action: { button: LIST_BUTTON, sections: [{ rows: buttons.map((button, i) => ({ id: ids[i]!, title: String(button.title).slice(0, MAX_ROW_TITLE) })) }] },
+          action: { button: LIST_BUTTON, sections: [{ rows: buttons.map((button, i) => ({ id: ids[i]!, title: cut(button.title, MAX_ROW_TITLE) })) }] },
         };
     await this.send(recipientId, { type: 'interactive', interactive });
   }

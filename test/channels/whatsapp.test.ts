@@ -294,7 +294,7 @@ runChannelCases(test, {
       roundTrip: true,
       body: received(textMessage('mood?', 'wamid.buttons')),
       sign,
-      answers: [{ text: 'How are you?', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'super sad, honestly, today', payload: '/mood_unhappy' }, { title: 'meh' }] }],
+      answers: [{ text: 'How are you?', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'super sad, honestly, today', payload: '/mood_unhappy' }, { title: 'meh \u{1F610} whatever, truly' }] }],
       status: 200,
       outgoing: [
         interactive({
@@ -304,7 +304,7 @@ runChannelCases(test, {
             buttons: [
               { type: 'reply', reply: { id: '/mood_great', title: 'great' } },
               { type: 'reply', reply: { id: '/mood_unhappy', title: 'super sad, honestly,' } },
-              { type: 'reply', reply: { id: 'meh', title: 'meh' } },
+              { type: 'reply', reply: { id: 'meh \u{1F610} whatever, truly', title: 'meh \u{1F610} whatever, trul' } },
             ],
           },
         }),
