@@ -25,7 +25,7 @@ export { HttpClient, HttpRequestError, parseRetryAfter, isSafeToRetry, countDeli
 export { MemoryOutbox, OutboxFullError, DEFAULT_OUTBOX_TTL_MS, DEFAULT_OUTBOX_LIMITS } from './outbox.js';
 export type { Outbox, OutboxAnswer, PendingAnswer, GiveUpReason, MemoryOutboxOptions } from './outbox.js';
 export type { HttpClientOptions, HttpObserver, RequestOptions, HttpResponse } from './http.js';
-export { hmac, safeEqual, verifyHmac, rawBody, rawBytes, requireVerified, headerValue, bearerToken } from './signature.js';
+export { hmac, safeEqual, verifyHmac, rawBody, rawBytes, requireVerified, headerValue, bearerToken, verifyHubSignature, hubChallenge } from './signature.js';
 export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './signature.js';
 export { jsonBody, formBody, jsonTooDeep, MAX_JSON_DEPTH } from './body.js';
 export { withinReplayWindow, timestampMs, FUTURE_SKEW_SECONDS } from './replay.js';

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import { UnauthorizedError } from './errors.js';
+import { BadRequestError, ForbiddenError, UnauthorizedError } from './errors.js';
 
 export type HmacAlgorithm = 'sha1' | 'sha256' | 'sha512';
 
@@ -56,6 +56,31 @@ export function headerValue(headers: RequestHeaders, name: string): string | und
 /** The credentials of `Authorization: Bearer <credentials>` (the scheme case-insensitive), or undefined. */
 export function bearerToken(headers: RequestHeaders): string | undefined {
   return /^[ \t]*Bearer[ \t]+(\S+)[ \t]*$/i.exec(headerValue(headers, 'authorization') ?? '')?.[1];
+}
+
+/**
+ * Meta's webhook signature, shared by the platforms of a Meta app (Messenger, WhatsApp Cloud API):
+ * `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>`. `true`, or the reason it failed (for the
+ * log, never the client). Never throws.
+ */
+export function verifyHubSignature(raw: string | Buffer, headers: RequestHeaders, secret: string | undefined): true | string {
+  if (!secret) return 'no app secret configured';
+  const signature = headerValue(headers, 'x-hub-signature-256');
+  if (signature === undefined) return 'missing X-Hub-Signature-256 header';
+  return verifyHmac({ algorithm: 'sha256', secret, payload: raw, signature, prefix: 'sha256=' }) ? true : 'X-Hub-Signature-256 does not match the body';
+}
+
+/**
+ * Meta's webhook subscription check (`GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`): the challenge to
+ * answer as text when the mode is `subscribe` and the token equals `verifyToken` (constant time). Throws a
+ * `ForbiddenError` (403) for a wrong mode or token, a `BadRequestError` (400) when the challenge is missing.
+ */
+export function hubChallenge(query: Record<string, unknown>, verifyToken: string): string {
+  const token = query['hub.verify_token'];
+  if (query['hub.mode'] !== 'subscribe' || typeof token !== 'string' || !safeEqual(token, verifyToken)) throw new ForbiddenError('invalid verify token');
+  const challenge = query['hub.challenge'];
+  if (typeof challenge !== 'string') throw new BadRequestError('missing "hub.challenge"');
+  return challenge;
 }
 
 /** Where the host keeps a request's bytes, and its deferred parse. `Symbol.for`: a channel package bundling its own

@@ -14,6 +14,7 @@ import SlackInput from '../channels/slack/index.js';
 import TelegramInput from '../channels/telegram/index.js';
 import TwilioInput from '../channels/twilio/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
+import WhatsAppInput from '../channels/whatsapp/index.js';
 import SocketIOInput from '../channels/socketio/index.js';
 import BotFrameworkInput from '../channels/botframework/index.js';
 import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
@@ -55,6 +56,36 @@ test('facebook passes conformance', async (t) => {
       body: {
         object: 'page',
         entry: [{ id: 'PAGE_ID', time: Date.now(), messaging: [{ sender: { id: 'USER_ID' }, recipient: { id: 'PAGE_ID' }, timestamp: 1458692752478, message: { mid: 'mid.conformance', text: 'hello' } }] }],
+      },
+    },
+    sign: (raw) => ({ 'x-hub-signature-256': `sha256=${hmac('sha256', secretValue, raw)}` }),
+  });
+  t.true(report.ok);
+});
+
+test('whatsapp passes conformance', async (t) => {
+  const secretValue = 'wa-app-secret-conformance';
+  const report = await conformance(WhatsAppInput, {
+    credentials: { phone_number_id: '106540352242922', access_token: 'wa-token', app_secret: secretValue, verify_token: 'verify-token' },
+    validRequest: {
+      body: {
+        object: 'whatsapp_business_account',
+        entry: [
+          {
+            id: '102290129340398',
+            changes: [
+              {
+                field: 'messages',
+                value: {
+                  messaging_product: 'whatsapp',
+                  metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
+                  contacts: [{ profile: { name: 'Kerry Fisher' }, wa_id: '16505551234' }],
+                  messages: [{ from: '16505551234', id: 'wamid.conformance', timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body: 'hello' } }],
+                },
+              },
+            ],
+          },
+        ],
       },
     },
     sign: (raw) => ({ 'x-hub-signature-256': `sha256=${hmac('sha256', secretValue, raw)}` }),

@@ -10,7 +10,8 @@ import { UserMessage } from '#src/message.js';
 import { CollectingOutputChannel } from '#src/output.js';
 import type { OnNewMessage } from '#src/pipeline.js';
 import { SwitchboardServer } from '#src/server.js';
-import { hmac, keepRawBytes, rawBody, rawBytes, requireVerified, safeEqual, verifyHmac, type RequestCheck } from '#src/signature.js';
+import { hmac, hubChallenge, keepRawBytes, rawBody, rawBytes, requireVerified, safeEqual, verifyHmac, verifyHubSignature, type RequestCheck } from '#src/signature.js';
+import { BadRequestError, ForbiddenError } from '#src/errors.js';
 
 // RFC 4231 test case 2 / RFC 2202 test case 2.
 const KEY = 'Jefe';
@@ -20,6 +21,25 @@ const SHA1 = 'effcdf6ae5eb2fa2d27416d5f184df9c259a7c79';
 
 // ---------------------------------------------------------------------------------------------------------------------
 // hmac, safeEqual, verifyHmac
+
+test("verifyHubSignature checks Meta's X-Hub-Signature-256 over the bytes, with a reason for each failure", (t) => {
+  const header = { 'x-hub-signature-256': `sha256=${SHA256}` };
+  t.true(verifyHubSignature(DATA, header, KEY));
+  t.true(verifyHubSignature(Buffer.from(DATA), { 'x-hub-signature-256': `sha256=${SHA256.toUpperCase()}` }, KEY));
+  t.is(verifyHubSignature(DATA, header, undefined), 'no app secret configured');
+  t.is(verifyHubSignature(DATA, header, ''), 'no app secret configured');
+  t.is(verifyHubSignature(DATA, {}, KEY), 'missing X-Hub-Signature-256 header');
+  t.is(verifyHubSignature(DATA, { 'x-hub-signature-256': SHA256 }, KEY), 'X-Hub-Signature-256 does not match the body');
+  t.is(verifyHubSignature(`${DATA} `, header, KEY), 'X-Hub-Signature-256 does not match the body');
+});
+
+test("hubChallenge answers Meta's subscription check only for mode subscribe and the right token", (t) => {
+  t.is(hubChallenge({ 'hub.mode': 'subscribe', 'hub.verify_token': 'tok', 'hub.challenge': '42' }, 'tok'), '42');
+  t.throws(() => hubChallenge({ 'hub.mode': 'subscribe', 'hub.verify_token': 'tok2', 'hub.challenge': '42' }, 'tok'), { instanceOf: ForbiddenError });
+  t.throws(() => hubChallenge({ 'hub.mode': 'unsubscribe', 'hub.verify_token': 'tok', 'hub.challenge': '42' }, 'tok'), { instanceOf: ForbiddenError });
+  t.throws(() => hubChallenge({ 'hub.mode': 'subscribe', 'hub.verify_token': ['tok', 'tok'], 'hub.challenge': '42' }, 'tok'), { instanceOf: ForbiddenError });
+  t.throws(() => hubChallenge({ 'hub.mode': 'subscribe', 'hub.verify_token': 'tok' }, 'tok'), { instanceOf: BadRequestError, message: 'missing "hub.challenge"' });
+});
 
 test('hmac matches the RFC test vectors in hex and base64', (t) => {
   t.is(hmac('sha256', KEY, DATA), SHA256);

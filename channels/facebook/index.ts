@@ -1,14 +1,13 @@
 import {
   ForbiddenError,
-  BadRequestError,
   InputChannel,
   UserMessage,
   addressPart,
   credentialsSchema,
+  hubChallenge,
   jsonBody,
   rawBytes,
   requireVerified,
-  safeEqual,
   secret,
   verificationSecret,
   z,
@@ -80,14 +79,13 @@ export class FacebookInput extends InputChannel<Credentials> {
 
   /** Meta's subscription check: `hub.mode=subscribe`, `hub.verify_token` = `verify` → `hub.challenge` as text. */
   private subscribe(ctx: Context): void {
-    const mode = ctx.query['hub.mode'];
-    const token = ctx.query['hub.verify_token'];
-    if (mode !== 'subscribe' || typeof token !== 'string' || !safeEqual(token, this.credentials.verify)) {
-      this.logger.warn({ mode }, 'webhook subscription check refused: wrong hub.mode or hub.verify_token');
-      throw new ForbiddenError('invalid verify token');
+    let challenge: string;
+    try {
+      challenge = hubChallenge(ctx.query, this.credentials.verify);
+    } catch (error) {
+      if (error instanceof ForbiddenError) this.logger.warn({ mode: ctx.query['hub.mode'] }, 'webhook subscription check refused: wrong hub.mode or hub.verify_token');
+      throw error;
     }
-    const challenge = ctx.query['hub.challenge'];
-    if (typeof challenge !== 'string') throw new BadRequestError('missing "hub.challenge"');
     ctx.type = 'text/plain';
     ctx.body = challenge;
   }

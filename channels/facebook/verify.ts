@@ -1,4 +1,4 @@
-import { isObject, timestampMs, verifyHmac, withinReplayWindow, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
+import { isObject, timestampMs, verifyHmac, verifyHubSignature, withinReplayWindow, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
 
 /**
  * Checks a Messenger delivery's signature over the raw body: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>` keyed
@@ -7,15 +7,8 @@ import { isObject, timestampMs, verifyHmac, withinReplayWindow, type RequestHead
  * `true`, or the reason it failed (for the log, never the client).
  */
 export function verifySignature(raw: string | Buffer, headers: Headers, secret: string | undefined): true | string {
-  if (!secret) return 'no app secret configured';
-  const sha256 = header(headers, 'x-hub-signature-256');
-  if (sha256 !== undefined) {
-    return verifyHmac({ algorithm: 'sha256', secret, payload: raw, signature: sha256, prefix: 'sha256=' })
-      ? true
-      : 'X-Hub-Signature-256 does not match the body';
-  }
   const sha1 = header(headers, 'x-hub-signature');
-  if (sha1 === undefined) return 'missing X-Hub-Signature-256 header';
+  if (!secret || sha1 === undefined || header(headers, 'x-hub-signature-256') !== undefined) return verifyHubSignature(raw, headers, secret);
   if (!sha1.startsWith('sha1=')) return 'X-Hub-Signature is not sha1=<hex>';
   return verifyHmac({ algorithm: 'sha1', secret, payload: raw, signature: sha1, prefix: 'sha1=' })
     ? true
