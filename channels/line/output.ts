@@ -169,12 +169,15 @@ export class LineOutput extends OutputChannel {
     parts.forEach((part, index) => this.queue({ type: 'text', text: part, ...(index === parts.length - 1 ? { quickReply: { items } } : {}) }));
   }
 
-  /** Custom JSON is one LINE message object, or a list of them, sent as they are (a flex message, a sticker...). */
-  override async sendCustomJson(_recipientId: string, json: unknown): Promise<void> {
-    const items = Array.isArray(json) ? json : [json];
-    const messages = items.filter((item): item is LineMessage => item !== null && typeof item === 'object' && !Array.isArray(item) && typeof (item as LineMessage).type === 'string');
-    if (messages.length < items.length) this.api.logger.warn({ skipped: items.length - messages.length }, 'custom answer items that are not LINE message objects (no "type") are not sent');
-    this.queue(...messages);
+  /**
+   * Custom JSON is one LINE message object, or a list of them, sent as they are (a flex message, a sticker...). An item
+   * that is not one (no `type`) falls back to its JSON as text, as on platforms without custom messages.
+   */
+  override async sendCustomJson(recipientId: string, json: unknown): Promise<void> {
+    for (const item of Array.isArray(json) ? json : [json]) {
+      if (item !== null && typeof item === 'object' && !Array.isArray(item) && typeof (item as LineMessage).type === 'string') this.queue(item as LineMessage);
+      else await super.sendCustomJson(recipientId, item);
+    }
   }
 
   /** The loading animation (one-on-one chats only: LINE has none for groups), shown up to 20 s or until a message. */

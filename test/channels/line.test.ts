@@ -298,14 +298,16 @@ cases.push(
       text('Attachment: https://example.com/report.pdf'),
     ]),
   ]),
-  answering('line: custom JSON is a LINE message object (or a list of them), sent as it is', [
+  answering('line: custom JSON is a LINE message object (or a list of them), sent as it is; anything else as JSON text', [
     { custom: { type: 'sticker', packageId: '446', stickerId: '1988' } },
     { custom: [{ type: 'location', title: 'my location', address: '1-3 Kioicho, Chiyoda-ku, Tokyo', latitude: 35.67966, longitude: 139.73669 }, { type: 'text', text: 'Hello, world', sender: { name: 'Cony' } }] },
+    { custom: { text: 'not a LINE message', data: { any: 'thing' } } },
   ], (token) => [
     reply(token, [
       { type: 'sticker', packageId: '446', stickerId: '1988' },
       { type: 'location', title: 'my location', address: '1-3 Kioicho, Chiyoda-ku, Tokyo', latitude: 35.67966, longitude: 139.73669 },
       { type: 'text', text: 'Hello, world', sender: { name: 'Cony' } },
+      text('{"text":"not a LINE message","data":{"any":"thing"}}'),
     ]),
   ]),
 
@@ -574,4 +576,35 @@ test('line checkEventTime and parseDelivery: messages in order, ignored events w
 test('line splitText: over 5000 characters splits at a space; a word longer than that is cut', (t) => {
   t.deepEqual(splitText('x'.repeat(5001)), ['x'.repeat(5000), 'x']);
   t.deepEqual(splitText('short'), ['short']);
+});
+
+test.serial("line: every answer kind of the conformance kit becomes LINE message objects within LINE's limits", async (t) => {
+  const { EVERY_ANSWER_KIND } = await import('#src/testing/conformance.js');
+  interceptLine(t);
+  const bodies: Array<{ messages: Array<Record<string, unknown>> }> = [];
+  nock('https://api.line.me')
+    .post('/v2/bot/message/push')
+    .times(50)
+    .reply(200, (_uri, body) => {
+      bodies.push(body as (typeof bodies)[number]);
+      return SENT;
+    });
+  const channel = LineInput.fromCredentials({ ...CREDENTIALS, reply_window: 0 });
+  for (const { kind, message } of EVERY_ANSWER_KIND) {
+    const before = bodies.length;
+    const output = channel.outputChannel({ to: USER_ID });
+    await output.sendResponse(USER_ID, structuredClone(message));
+    await output.flush(USER_ID);
+    const sent = bodies.slice(before).flatMap((b) => b.messages);
+    t.true(sent.length > 0, `${kind}: something was sent`);
+    for (const item of sent) {
+      t.is(typeof item.type, 'string', `${kind}: a typed message object`);
+      if (item.type === 'text') t.true(String(item.text).length > 0 && String(item.text).length <= 5000, `${kind}: text length`);
+      if (item.type === 'template') {
+        const template = item.template as { text: string; actions: unknown[] };
+        t.true(template.actions.length <= 4 && template.text.length <= 160, `${kind}: template limits`);
+      }
+    }
+  }
+  t.true(bodies.every((b) => b.messages.length >= 1 && b.messages.length <= 5), 'one to five messages a call');
 });
