@@ -136,6 +136,10 @@ export class LineOutput extends OutputChannel {
    * text list. Nothing is dropped.
    */
   override async sendTextWithButtons(recipientId: string, text: string, buttons: Button[], options?: SendOptions): Promise<void> {
+    if (buttons.length === 0) {
+      await this.sendTextMessage(recipientId, text);
+      return;
+    }
     if (text.trim() === '' || !buttons.every(fits)) {
       await super.sendTextWithButtons(recipientId, text, buttons, options);
       return;
@@ -157,6 +161,10 @@ export class LineOutput extends OutputChannel {
    */
   override async sendQuickReplies(recipientId: string, text: string, quickReplies: Button[], options?: SendOptions): Promise<void> {
     const parts = splitText(text);
+    if (quickReplies.length === 0) {
+      await this.sendTextMessage(recipientId, text);
+      return;
+    }
     if (parts.length === 0 || quickReplies.length > MAX_QUICK_REPLY_ITEMS || !quickReplies.every(fits)) {
       await super.sendTextWithButtons(recipientId, text, quickReplies, options);
       return;

@@ -289,12 +289,13 @@ cases.push(
     reply(token, [text(`Pick\n1: long (/x{"v":"${'v'.repeat(300)}"})`)]),
   ]),
   answering('line: an image that is not https falls back to its URL as text', [{ image: 'http://example.com/cat.jpg' }], (token) => [reply(token, [text('Image: http://example.com/cat.jpg')])]),
-  answering('line: elements fall back to a buttons template per card; an attachment to text', [
-    { elements: [{ title: 'Card one', subtitle: 'first', buttons: [{ title: 'open', payload: '/open' }] }] },
+  answering('line: elements fall back to a buttons template per card (text alone without buttons); an attachment to text', [
+    { elements: [{ title: 'Card one', subtitle: 'first', buttons: [{ title: 'open', payload: '/open' }] }, { title: 'Card two' }] },
     { attachment: 'https://example.com/report.pdf' },
   ], (token) => [
     reply(token, [
       { type: 'template', altText: 'Card one : first\n1: open (/open)', template: { type: 'buttons', text: 'Card one : first', actions: [postback('open', '/open')] } },
+      text('Card two'),
       text('Attachment: https://example.com/report.pdf'),
     ]),
   ]),
@@ -602,7 +603,7 @@ test.serial("line: every answer kind of the conformance kit becomes LINE message
       if (item.type === 'text') t.true(String(item.text).length > 0 && String(item.text).length <= 5000, `${kind}: text length`);
       if (item.type === 'template') {
         const template = item.template as { text: string; actions: unknown[] };
-        t.true(template.actions.length <= 4 && template.text.length <= 160, `${kind}: template limits`);
+        t.true(template.actions.length >= 1 && template.actions.length <= 4 && template.text.length <= 160, `${kind}: template limits`);
       }
     }
   }
