@@ -20,6 +20,7 @@ import BotFrameworkInput from '../channels/botframework/index.js';
 import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
 import MattermostInput from '../channels/mattermost/index.js';
 import RocketChatInput from '../channels/rocketchat/index.js';
+import LineInput from '../channels/line/index.js';
 
 test('rest passes conformance', async (t) => {
   const report = await conformance(RestInput, { credentials: {}, validRequest: { body: { sender: 'u1', message: 'hello' } } });
@@ -301,6 +302,32 @@ test('rocketchat passes conformance', async (t) => {
       },
     },
     sign: () => ({ 'x-rocketchat-livechat-token': webhookToken }),
+  });
+  t.true(report.ok);
+});
+
+test('line passes conformance', async (t) => {
+  const channelSecret = 'line-channel-secret-conformance';
+  const report = await conformance(LineInput, {
+    credentials: { channel_secret: channelSecret, channel_access_token: 'line-access-token-conformance' },
+    validRequest: {
+      body: {
+        destination: 'Ub3a2f0c7e5d1234567890abcdef01234',
+        events: [
+          {
+            replyToken: 'nHuyWiB7yP5Zw52FIkcQobQuGDXCTA',
+            type: 'message',
+            mode: 'active',
+            timestamp: Date.now(),
+            source: { type: 'user', userId: 'U4af4980629e3b7b0cd2d8d6e7d3c2f91' },
+            webhookEventId: '01FZ74A0TDDPYRVKNK77XKC3ZR',
+            deliveryContext: { isRedelivery: false },
+            message: { id: '444573844083572737', type: 'text', quoteToken: 'q3Plxr4AgKd2i5yUEQY5aDUmNRMRAnEqd8dZ8fJsOB8TnBtCpZcGZU', text: 'hello' },
+          },
+        ],
+      },
+    },
+    sign: (raw) => ({ 'x-line-signature': hmac('sha256', channelSecret, raw, 'base64') }),
   });
   t.true(report.ok);
 });

@@ -26,6 +26,7 @@ import TelegramInput from '../channels/telegram/index.js';
 import TwilioInput from '../channels/twilio/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
 import WhatsAppInput from '../channels/whatsapp/index.js';
+import LineInput from '../channels/line/index.js';
 
 const FB_SECRET = 'a9f3c0e1d2b4a6c8e0f1a2b3c4d5e6f7';
 const SLACK_SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
@@ -33,6 +34,7 @@ const WEBEX_SECRET = 'webex-webhook-secret-1f2e';
 const TWILIO_TOKEN = '12345678901234567890123456789012';
 const TELEGRAM_SECRET = 'tg-secret-token_42';
 const WA_SECRET = 'wa-app-secret-9b8c';
+const LINE_SECRET = '8c570fa6dd201bb328f1c1eac23a96d8';
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 interface Hosts {
@@ -52,6 +54,7 @@ async function start(t: ExecutionContext, options: { bodyLimit?: string; extra?:
     TwilioInput.fromCredentials({ account_sid: `AC${'0'.repeat(32)}`, auth_token: TWILIO_TOKEN, twilio_number: '+15005550006', api_url: api }),
     TelegramInput.fromCredentials({ access_token: '1:a', verify: 'bot', webhook_url: 'https://x.example/w', secret_token: TELEGRAM_SECRET, api_url: api }),
     WhatsAppInput.fromCredentials({ phone_number_id: '106540352242922', access_token: 't', verify_token: 'v', app_secret: WA_SECRET, api_url: api }),
+    LineInput.fromCredentials({ channel_secret: LINE_SECRET, channel_access_token: 'line-token', api_url: api }),
     RestInput.fromCredentials({}),
     ...(options.extra ?? []),
   ];
@@ -74,6 +77,15 @@ const slackSign = (bytes: Buffer) => {
 };
 const waSign = (bytes: Buffer) => ({ 'x-hub-signature-256': `sha256=${createHmac('sha256', WA_SECRET).update(bytes).digest('hex')}` });
 const webexSign = (bytes: Buffer) => ({ 'x-spark-signature': createHmac('sha1', WEBEX_SECRET).update(bytes).digest('hex') });
+const lineSign = (bytes: Buffer) => ({ 'x-line-signature': createHmac('sha256', LINE_SECRET).update(bytes).digest('base64') });
+
+/** A LINE delivery (Messaging API webhook event objects): one text message from a user, stamped now. */
+function lineDelivery(text: string, webhookEventId: string): object {
+  return {
+    destination: 'Ub3a2f0c7e5d1234567890abcdef01234',
+    events: [{ replyToken: 'nHuyWiB7yP5Zw52FIkcQobQuGDXCTA', type: 'message', mode: 'active', timestamp: Date.now(), source: { type: 'user', userId: 'U4af4980629e3b7b0cd2d8d6e7d3c2f91' }, webhookEventId, deliveryContext: { isRedelivery: false }, message: { id: '444573844083572737', type: 'text', quoteToken: 'q3Plxr4AgKd', text } }],
+  };
+}
 
 /** A Messenger delivery (Meta's Webhooks reference): one entry, one text message; stamped now. */
 function messengerDelivery(text: string, mid: string): object {
@@ -126,7 +138,7 @@ function nested(depth: number, kind: 'array' | 'object' = 'array'): string {
 
 // --- signatures over the bytes ---------------------------------------------------------------------------------------
 
-test('a validly signed body starting with a UTF-8 byte order mark is accepted (facebook, slack, webexteams, whatsapp); tampered, refused', async (t) => {
+test('a validly signed body starting with a UTF-8 byte order mark is accepted (facebook, slack, webexteams, whatsapp, line); tampered, refused', async (t) => {
   const { host, post } = await start(t);
   const json = { 'content-type': 'application/json' };
   const cases = [
@@ -134,6 +146,7 @@ test('a validly signed body starting with a UTF-8 byte order mark is accepted (f
     { channel: 'slack', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(slackDm('bom on slack', 'EvBOM1')))]), sign: slackSign },
     { channel: 'webexteams', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(webexNotification('Y2lzY29zcGFyazovL3VzL01FU1NBR0UvYm9t')))]), sign: webexSign },
     { channel: 'whatsapp', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(whatsappNotification('bom on whatsapp', 'wamid.bom1')))]), sign: waSign },
+    { channel: 'line', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(lineDelivery('bom on line', '01FZ74A0TDDPYRVKNK77XKCBOM')))]), sign: lineSign },
   ];
   for (const { channel, bytes, sign } of cases) {
     const refused = await post(channel, tampered(bytes), { ...json, ...sign(bytes) });
@@ -142,7 +155,7 @@ test('a validly signed body starting with a UTF-8 byte order mark is accepted (f
     t.is(accepted.status, 200, `${channel}: ${accepted.text}`);
   }
   await host.bot.waitForMessages(3);
-  t.deepEqual(host.received.map((m) => m.text).filter((text) => text?.startsWith('bom')).sort(), ['bom on messenger', 'bom on slack', 'bom on whatsapp']);
+  t.deepEqual(host.received.map((m) => m.text).filter((text) => text?.startsWith('bom')).sort(), ['bom on line', 'bom on messenger', 'bom on slack', 'bom on whatsapp']);
 });
 
 test('a validly signed latin1 body declared charset=iso-8859-1 is accepted and read in its charset; tampered, refused', async (t) => {
@@ -213,7 +226,7 @@ test.serial('an unsigned 1 MB body to a signed route is refused 401 without ever
 test('every route that verifies first refuses an unsigned deeply nested body with 401, not 400', async (t) => {
   const { post } = await start(t);
   const deep = Buffer.from(nested(30_000));
-  for (const channel of ['facebook', 'slack', 'webexteams', 'whatsapp', 'twilio', 'telegram']) {
+  for (const channel of ['facebook', 'slack', 'webexteams', 'whatsapp', 'twilio', 'telegram', 'line']) {
     const response = await post(channel, deep, { 'content-type': 'application/json' });
     t.is(response.status, 401, channel);
   }
