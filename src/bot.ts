@@ -19,15 +19,26 @@ export interface BotContext {
 }
 
 /**
+ * What a streaming bot yields: a string is the next piece of the current text answer (shown as it grows where the
+ * platform allows: an edited message, incremental web chat events); an object is a complete answer, which also ends
+ * the text being streamed.
+ */
+export type BotStreamItem = BotMessage | string;
+
+/** What a bot's `handle` gives: a list of answers, or answers (and text pieces) as they are produced. */
+export type BotResult = BotMessage[] | AsyncIterable<BotStreamItem>;
+
+/**
  * A bot: takes one user message, returns its answers. The host, not the bot, sends them through the message's
  * output channel, so a bot never knows which platform it talks to. A bot that produces its answers one at a time
- * (an async generator) has each sent as soon as it is yielded.
+ * (an async generator, or any async iterable) has each sent as soon as it is yielded, and may yield text in pieces
+ * (see `BotStreamItem`).
  */
 export interface Bot {
-  handle(message: UserMessage, context?: BotContext): Promise<BotMessage[]> | BotMessage[] | AsyncIterable<BotMessage>;
+  handle(message: UserMessage, context?: BotContext): BotResult | Promise<BotResult>;
   /** Called once when the server stops. */
   close?(): Promise<void> | void;
 }
 
 /** A bot may also be written as a plain (async) function. */
-export type BotFunction = (message: UserMessage, context?: BotContext) => Promise<BotMessage[]> | BotMessage[] | AsyncIterable<BotMessage>;
+export type BotFunction = (message: UserMessage, context?: BotContext) => BotResult | Promise<BotResult>;

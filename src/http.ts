@@ -74,14 +74,21 @@ export interface RequestOptions {
    * (a non-2xx, or a 2xx `check` refused); a `Retry-After` header wins over it.
    */
   retryAfter?: (body: unknown, response: { status: number; headers: Map<string, string> }) => number | undefined;
+  /**
+   * A successful answer whose `Content-Type` matches is not read: the response's `stream` is the body as it arrives
+   * (a bot server streaming NDJSON or server-sent events). The attempt's timeout still bounds the whole read.
+   */
+  stream?: RegExp;
 }
 
 export interface HttpResponse<T = unknown> {
   status: number;
   headers: Map<string, string>;
-  /** The body parsed as JSON when it is JSON, else the text. */
+  /** The body parsed as JSON when it is JSON, else the text (undefined when it is streamed: see `stream`). */
   body: T;
   text: string;
+  /** With `RequestOptions.stream` and a matching content type: the body, unread. */
+  stream?: AsyncIterable<Buffer | string>;
 }
 
 /** An outgoing call that failed after its retries: a network error, a timeout, or a non-2xx answer. */
@@ -270,6 +277,11 @@ export class HttpClient {
       try {
         response = await fetch(target.toString(), init);
         this.report('attempt', method, response.status);
+        if (options.stream && response.ok && response.body && options.stream.test(response.headers.get('content-type') ?? '')) {
+          const counter = deliveries.getStore();
+          if (counter) counter.delivered++;
+          return { status: response.status, headers: new Map(response.headers.entries()), body: undefined as T, text: '', stream: response.body as AsyncIterable<Buffer | string> };
+        }
         const text = await response.text();
         // Whether the platform said it did not process the request (what `safeToRetry` reports to the outbox).
         let unprocessed = isUnprocessedStatus(response.status);

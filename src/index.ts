@@ -6,11 +6,11 @@ export { InputChannel, Router, isInputChannelClass, isValidChannelName } from '.
 /** Koa's request context and next function, for channel route handlers: use these, not your own koa types. */
 export type { Context, Next } from 'koa';
 export type { ChannelContext, InputChannelClass, RedisConnection } from './channel.js';
-export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText, splitText, paragraphs } from './output.js';
-export type { SendOptions } from './output.js';
+export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText, splitText, paragraphs, editInPlace } from './output.js';
+export type { SendOptions, StreamingText } from './output.js';
 export { UserMessage, DEFAULT_SENDER_ID, addressPart } from './message.js';
 export type { BotMessage, Button, Element, CollectedMessage, UserMessageInit, UserMessageData, ReplyAddress, JsonValue } from './message.js';
-export type { Bot, BotFunction, BotContext } from './bot.js';
+export type { Bot, BotFunction, BotContext, BotResult, BotStreamItem } from './bot.js';
 export { Pipeline, DEFAULT_LIMITS, DEFAULT_APOLOGY, DEFAULT_BOT_TIMEOUT_MS } from './pipeline.js';
 export type { OnNewMessage, Outcome, Accepted, PipelineOptions, PipelineLimits, EnqueueOptions, BotFailure, PendingMessage, OutputSource } from './pipeline.js';
 export { currentTrace, parseTraceparent } from './trace.js';

@@ -54,6 +54,59 @@ export function textWithButtonsToText(text: string, buttons: readonly Button[]):
 }
 
 /**
+ * A text answer shown while the bot is still producing it (a streaming bot's chunks). The host calls `update` with the
+ * whole text so far (not the new piece), no more often than the output's `streamIntervalMs`, one call at a time; then
+ * `end` once with the finished answer, which must leave the user with exactly that answer (edit the message to its
+ * final text, send the rest of a text longer than the platform allows, or send the answer whole if nothing was
+ * shown yet). An `update` that fails is logged and the stream goes on; `end` failing fails the answer.
+ */
+export interface StreamingText {
+  update(text: string): Promise<void>;
+  end(answer: BotMessage): Promise<void>;
+}
+
+/**
+ * Edit-in-place streaming for a platform that can change a message it sent: `post` sends the first text and returns
+ * the message's id, `edit` replaces its text. While the bot streams, the text is cut to `limit` (the platform's
+ * longest message); at the end the message is edited to the first part of the final text and the other parts are
+ * sent as new messages through `send`. When nothing was posted yet (one chunk, then the end), the answer goes through
+ * `send` as any answer does. An edit to the text already shown is skipped.
+ */
+export function editInPlace(options: {
+  limit: number;
+  post(text: string): Promise<string | undefined>;
+  edit(id: string, text: string): Promise<void>;
+  send(answer: BotMessage): Promise<void>;
+}): StreamingText {
+  let id: string | undefined;
+  let shown = '';
+  return {
+    async update(text: string): Promise<void> {
+      const visible = text.length > options.limit ? splitText(text, options.limit)[0] ?? '' : text.trim();
+      if (visible === '' || visible === shown) return;
+      if (id === undefined) {
+        id = await options.post(visible);
+        if (id === undefined) return;
+      } else {
+        await options.edit(id, visible);
+      }
+      shown = visible;
+    },
+    async end(answer: BotMessage): Promise<void> {
+      const text = typeof answer.text === 'string' ? answer.text : '';
+      if (id === undefined) {
+        await options.send(answer);
+        return;
+      }
+      const [first = '', ...rest] = splitText(text.trim(), options.limit);
+      if (first !== shown && first !== '') await options.edit(id, first);
+      shown = first;
+      for (const part of rest) await options.send({ text: part });
+    },
+  };
+}
+
+/**
  * How the bot answers on one platform. A channel overrides the methods its platform supports natively; the base
  * class renders everything else as text, so a new channel only has to implement `sendTextMessage`.
  */
@@ -104,6 +157,16 @@ export abstract class OutputChannel {
    * 500 ms, and again every few seconds while it works. The base class has none.
    */
   sendTyping?(recipientId: string): Promise<void>;
+
+  /**
+   * Shows a text answer while a streaming bot produces it (see `StreamingText`): edit-in-place (`editInPlace`) on
+   * platforms that can edit a sent message, incremental events on socket.io, lines on `rest?stream=true`. Without
+   * it, a streamed text is collected and sent whole through `sendResponse` when it is complete.
+   */
+  streamText?(recipientId: string): StreamingText;
+
+  /** The least time between two `StreamingText.update` calls, in ms: the platform's edit rate limit. Default 1000. */
+  streamIntervalMs?: number;
 
   /**
    * Called by the host after all answers to one message were sent through `sendResponse`, still in the sender's

@@ -1,6 +1,6 @@
 import type { Bot, BotContext } from './bot.js';
 import { UserMessage, type BotMessage, type ReplyAddress } from './message.js';
-import type { OutputChannel } from './output.js';
+import type { OutputChannel, StreamingText } from './output.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
 import { BacklogFullError } from './errors.js';
@@ -600,8 +600,19 @@ export class Pipeline {
     const context: BotContext = { signal: controller.signal, requestId: trace.requestId, traceparent: childTraceparent(trace) };
     const sending: Sending = { message, output, log, shared, index: 0 };
     const failed = (error: unknown) => this.botFailed(sending, controller.signal.aborted ? 'timeout' : 'error', error, started);
+    const stopTyping = this.startTyping(message, output, log);
+    // A streamed text answer being produced (a streaming bot yielded strings).
+    let text: TextStream | undefined;
+    /** Ends the streamed text, if any, and sends it as one answer (the output shows its final state). */
+    const endText = async () => {
+      if (!text) return;
+      const stream = text;
+      text = undefined;
+      await stream.close();
+      if (stream.text.trim() === '') return;
+      await this.send(sending, { text: stream.text }, stream.writer);
+    };
     try {
-      const stopTyping = this.startTyping(message, output, log);
       let answers: Iterator<unknown> | AsyncIterator<unknown>;
       let streaming = false;
       try {
@@ -615,10 +626,11 @@ export class Pipeline {
           answers = [][Symbol.iterator]();
         }
       } catch (error) {
-        return await failed(error);
-      } finally {
         stopTyping();
+        return await failed(error);
       }
+      // A list is there whole: no more typing. A stream: typing until its first piece.
+      if (!streaming) stopTyping();
       // A list is the whole answer, in time: sending it to a slow platform is not the bot's time.
       if (!streaming) clearTimeout(deadline);
       // A bot that yields its answers one by one has each sent as soon as it is yielded (what `rest?stream=true` shows).
@@ -627,12 +639,39 @@ export class Pipeline {
         try {
           next = streaming ? await inTime(Promise.resolve(answers.next())) : answers.next() as IteratorResult<unknown>;
         } catch (error) {
+          stopTyping();
           // A generator stuck in an await cannot be stopped; one that is not is asked to finish (its `finally` runs).
           void Promise.resolve().then(() => answers.return?.()).catch(() => undefined);
+          // What was streamed so far stays as it is shown, then the apology.
+          try {
+            await endText();
+          } catch (sendError) {
+            if (sendError instanceof Interrupted) return 'forwarded';
+            log.error({ err: sendError }, 'sending an answer failed');
+          }
           return await failed(error);
         }
-        if (next.done) break;
+        stopTyping();
         const answer = next.value;
+        if (streaming && typeof answer === 'string') {
+          // The next piece of the text answer being streamed.
+          text ??= new TextStream(output, message.senderId, log, sending.shared !== undefined && sending.index < sending.shared.entry.sent);
+          text.append(answer);
+          continue;
+        }
+        try {
+          // An answer object, or the end of the stream, ends the text being streamed.
+          await endText();
+        } catch (error) {
+          if (error instanceof Interrupted) {
+            await Promise.resolve(answers.return?.()).catch(() => undefined);
+            return 'forwarded';
+          }
+          log.error({ err: error }, 'sending an answer failed');
+          await Promise.resolve(answers.return?.()).catch(() => undefined);
+          return 'failed';
+        }
+        if (next.done) break;
         if (answer === null || typeof answer !== 'object') {
           log.error({ got: typeof answer }, 'bot returned an answer that is not an object; skipped');
           continue;
@@ -652,6 +691,8 @@ export class Pipeline {
       }
     } finally {
       clearTimeout(deadline);
+      stopTyping();
+      await text?.close();
     }
     if (output.flush) {
       try {
@@ -670,12 +711,14 @@ export class Pipeline {
    * the shared inbox, an answer sent before (by an instance that did not finish the message) is skipped, each sent one
    * is recorded, and one the platform cannot take for now is retried in place (see `sharedRetry`).
    */
-  private async send(sending: Sending, answer: BotMessage | undefined): Promise<void> {
-    const { message, output, log, shared } = sending;
+  private async send(sending: Sending, answer: BotMessage | undefined, writer?: StreamingText): Promise<void> {
+    const { message, log, shared } = sending;
+    // A streamed text ends through its writer (the message already shown is edited to its final text).
+    const output: Pick<OutputChannel, 'sendResponse' | 'flush'> = writer ? { sendResponse: (_recipient, final) => writer.end(final) } : sending.output;
     const index = sending.index++;
     if (shared) {
       if (index < shared.entry.sent) return;
-      await this.sendShared(sending, shared, answer);
+      await this.sendShared(sending, shared, answer, output);
       await this.inbox!.progress(shared.entry, index + 1);
       return;
     }
@@ -684,8 +727,8 @@ export class Pipeline {
   }
 
   /** Sends an answer of a shared message, retrying while the platform cannot take it for now (nothing of it shown). */
-  private async sendShared(sending: Sending, shared: SharedRun, answer: BotMessage | undefined): Promise<void> {
-    const { message, output, log } = sending;
+  private async sendShared(sending: Sending, shared: SharedRun, answer: BotMessage | undefined, output: Pick<OutputChannel, 'sendResponse' | 'flush'>): Promise<void> {
+    const { message, log } = sending;
     const { ttlMs, minDelayMs, maxDelayMs } = this.sharedRetry;
     const first = Date.now();
     for (let failures = 1; ; failures++) {
@@ -777,6 +820,69 @@ export class Pipeline {
       clearTimeout(timer);
       if (interval) clearInterval(interval);
     };
+  }
+}
+
+/**
+ * A text answer a streaming bot is producing: the pieces so far, shown through the output's `streamText` (when it
+ * has one and the answer was not sent before) no more often than its `streamIntervalMs`, one update at a time.
+ */
+class TextStream {
+  text = '';
+  readonly writer: StreamingText | undefined;
+  private readonly intervalMs: number;
+  private last = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private pending: Promise<void> | undefined;
+  private dirty = false;
+  private closed = false;
+
+  constructor(output: OutputChannel, recipient: string, private readonly log: Logger, skip: boolean) {
+    this.intervalMs = output.streamIntervalMs ?? 1_000;
+    if (skip || !output.streamText) return;
+    try {
+      this.writer = output.streamText(recipient);
+    } catch (error) {
+      log.warn({ err: error }, 'the output could not start a streamed text; it is sent whole');
+    }
+  }
+
+  append(piece: string): void {
+    this.text += piece;
+    if (this.writer && !this.closed) this.schedule();
+  }
+
+  /** Stops updating; resolves when the update under way (if any) is done. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.pending;
+  }
+
+  private schedule(): void {
+    if (this.pending || this.timer) {
+      this.dirty = true;
+      return;
+    }
+    const wait = this.last + this.intervalMs - Date.now();
+    if (wait <= 0) this.push();
+    else this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (!this.closed) this.push();
+    }, wait);
+  }
+
+  private push(): void {
+    this.dirty = false;
+    this.last = Date.now();
+    this.pending = Promise.resolve()
+      .then(() => this.writer!.update(this.text))
+      .catch((error: unknown) => this.log.warn({ err: error }, 'updating a streamed text failed; the final text is still sent'))
+      .finally(() => {
+        this.pending = undefined;
+        if (this.dirty && !this.closed) this.schedule();
+      });
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { CollectingOutputChannel, type BotFailure, type BotMessage, type Logger } from 'switchboard';
+import { CollectingOutputChannel, type BotFailure, type BotMessage, type Logger, type StreamingText } from 'switchboard';
 
 /** Collects the answers for the HTTP response, and notes when the bot failed (the response is then a 5xx). */
 export class RestOutput extends CollectingOutputChannel {
@@ -26,6 +26,23 @@ export class StreamingOutput extends CollectingOutputChannel {
 
   override name(): string {
     return 'rest-stream';
+  }
+
+  /** Partial texts are written as they grow. */
+  override streamIntervalMs = 0;
+
+  /**
+   * A streamed text answer: a line `{"recipient_id", "text": <text so far>, "partial": true}` each time it grows, then
+   * the whole answer as the usual line(s), without `partial`.
+   */
+  override streamText(recipientId: string): StreamingText {
+    return {
+      update: async (text: string) => {
+        if (this.body.destroyed || this.body.writableEnded) return;
+        this.body.write(`${JSON.stringify({ recipient_id: recipientId, text, partial: true })}\n`);
+      },
+      end: (answer: BotMessage) => this.sendResponse(recipientId, answer),
+    };
   }
 
   override async sendResponse(recipientId: string, message: BotMessage): Promise<void> {

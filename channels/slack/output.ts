@@ -1,4 +1,4 @@
-import { OutputChannel, type Button, type Element, type HttpClient, type SendOptions } from 'switchboard';
+import { editInPlace, OutputChannel, type BotMessage, type Button, type Element, type HttpClient, type SendOptions, type StreamingText } from 'switchboard';
 
 /** Where the answers to one message go. */
 export interface SlackTarget {
@@ -72,13 +72,39 @@ export class SlackOutput extends OutputChannel {
     return { channel: this.target.channel ?? recipientId, ...(this.target.threadTs ? { thread_ts: this.target.threadTs } : {}) };
   }
 
-  private async postMessage(recipientId: string, body: Record<string, unknown>): Promise<void> {
-    await this.http.post(`${this.target.apiUrl}/chat.postMessage`, body, {
+  private async postMessage(recipientId: string, body: Record<string, unknown>, method = 'chat.postMessage'): Promise<unknown> {
+    const response = await this.http.post(`${this.target.apiUrl}/${method}`, body, {
       bearer: this.target.token,
       channel: 'slack',
       recipient: recipientId,
       check: slackCheck,
       retryAfter: slackRetryAfter,
+    });
+    return response.body;
+  }
+
+  /** `chat.update` is a Tier 3 method (about 50 calls a minute): one edit every 1.2 s at most. */
+  override streamIntervalMs = 1_200;
+
+  /**
+   * A streamed text: `chat.postMessage` with the first piece, then `chat.update` of that message (by the `channel`
+   * and `ts` Slack answered) as it grows.
+   */
+  override streamText(recipientId: string): StreamingText {
+    let channel: string | undefined;
+    return editInPlace({
+      // Slack truncates a message's text past 40,000 characters; it advises keeping one under 4,000.
+      limit: 4_000,
+      post: async (text) => {
+        const answer = (await this.postMessage(recipientId, { ...this.base(recipientId), text })) as { channel?: unknown; ts?: unknown } | undefined;
+        if (typeof answer?.ts !== 'string') return undefined;
+        channel = typeof answer.channel === 'string' ? answer.channel : String(this.base(recipientId).channel);
+        return answer.ts;
+      },
+      edit: async (ts, text) => {
+        await this.postMessage(recipientId, { channel, ts, text }, 'chat.update');
+      },
+      send: (answer: BotMessage) => this.sendResponse(recipientId, answer),
     });
   }
 

@@ -1,4 +1,5 @@
-import { OutputChannel, paragraphs, type Button, type Element } from 'switchboard';
+import { randomUUID } from 'node:crypto';
+import { OutputChannel, paragraphs, type BotMessage, type Button, type Element, type StreamingText } from 'switchboard';
 
 /** Where the output emits: a socket.io namespace (or anything with `to(room).emit(event, data)`). */
 export interface RoomEmitter {
@@ -30,6 +31,24 @@ export class SocketIOOutput extends OutputChannel {
 
   protected emit(room: string, message: unknown): void {
     this.emitter.to(room).emit(this.botMessageEvt, message);
+  }
+
+  /** Partial texts go out as they grow: a client can show each one at once. */
+  override streamIntervalMs = 0;
+
+  /**
+   * A streamed text: `<bot_message_evt>_partial` events `{id, text}` (`bot_uttered_partial` by default) with the text
+   * so far while it grows, then the whole answer as the usual `bot_message_evt` events. A client that does not know
+   * the partial event (rasa-webchat) ignores it and shows the answer once.
+   */
+  override streamText(recipientId: string): StreamingText {
+    const id = randomUUID();
+    return {
+      update: async (text: string) => {
+        this.emitter.to(recipientId).emit(`${this.botMessageEvt}_partial`, { id, text });
+      },
+      end: (answer: BotMessage) => this.sendResponse(recipientId, answer),
+    };
   }
 
   /** `{text}`. The host has already split the text at blank lines. */

@@ -1,4 +1,4 @@
-import { OutputChannel, type Button, type HttpClient, type Logger, type SendOptions, splitText as splitAt } from 'switchboard';
+import { editInPlace, OutputChannel, type BotMessage, type Button, type HttpClient, type Logger, type SendOptions, type StreamingText, splitText as splitAt } from 'switchboard';
 
 /** Telegram's limit on a message's text. */
 export const MAX_TEXT_LENGTH = 4096;
@@ -126,6 +126,24 @@ export class TelegramOutput extends OutputChannel {
 
   async sendTextMessage(recipientId: string, text: string): Promise<void> {
     for (const part of splitText(text)) await this.call('sendMessage', { chat_id: recipientId, text: part }, recipientId);
+  }
+
+  /** Telegram lets a bot edit a message in a chat about once a second. */
+  override streamIntervalMs = 1_000;
+
+  /** A streamed text: `sendMessage` with the first piece, then `editMessageText` as it grows. */
+  override streamText(recipientId: string): StreamingText {
+    return editInPlace({
+      limit: MAX_TEXT_LENGTH,
+      post: async (text) => {
+        const sent = (await this.call('sendMessage', { chat_id: recipientId, text }, recipientId)) as { message_id?: unknown } | undefined;
+        return sent?.message_id === undefined ? undefined : String(sent.message_id);
+      },
+      edit: async (id, text) => {
+        await this.call('editMessageText', { chat_id: recipientId, message_id: Number(id), text }, recipientId);
+      },
+      send: (answer: BotMessage) => this.sendResponse(recipientId, answer),
+    });
   }
 
   override async sendImageUrl(recipientId: string, image: string): Promise<void> {
