@@ -77,9 +77,13 @@ export function editInPlace(options: {
   post(text: string): Promise<string | undefined>;
   edit(id: string, text: string): Promise<void>;
   send(answer: BotMessage): Promise<void>;
+  /** Edits a platform allows per message (Webex: 10): updates stop one short of it, keeping one for the end. */
+  maxEdits?: number;
 }): StreamingText {
   let id: string | undefined;
   let shown = '';
+  let edits = 0;
+  const maxEdits = options.maxEdits ?? Infinity;
   return {
     async update(text: string): Promise<void> {
       const visible = text.length > options.limit ? splitText(text, options.limit)[0] ?? '' : text.trim();
@@ -88,6 +92,8 @@ export function editInPlace(options: {
         id = await options.post(visible);
         if (id === undefined) return;
       } else {
+        if (edits >= maxEdits - 1) return;
+        edits++;
         await options.edit(id, visible);
       }
       shown = visible;

@@ -1,4 +1,4 @@
-import { HttpRequestError, OutputChannel, type Button, type Element, type HttpClient, type SendOptions } from 'switchboard';
+import { editInPlace, HttpRequestError, OutputChannel, type BotMessage, type Button, type Element, type HttpClient, type SendOptions, type StreamingText } from 'switchboard';
 import type { TokenCache } from './auth.js';
 import type { ReplyContext } from './parse.js';
 
@@ -75,19 +75,45 @@ export class BotFrameworkOutput extends OutputChannel {
     };
   }
 
-  /** Posts one activity; a refused token (401) is renewed and the call tried once more. */
-  async post(recipientId: string, activity: Record<string, unknown>, retries?: number): Promise<void> {
+  /**
+   * Posts one activity (or, with `activityId`, replaces that one: `PUT .../activities/{activityId}`, Bot Framework's
+   * updateActivity) → the activity's id when the service answers one. A refused token (401) is renewed and the call
+   * tried once more.
+   */
+  async post(recipientId: string, activity: Record<string, unknown>, retries?: number, activityId?: string): Promise<string | undefined> {
     const send = async () => {
       const bearer = await this.tokens.get();
-      await this.http.post(this.activitiesUrl, activity, { bearer, channel: 'botframework', recipient: recipientId, ...(retries === undefined ? {} : { retries }) });
+      const options = { bearer, channel: 'botframework', recipient: recipientId, ...(retries === undefined ? {} : { retries }) };
+      return activityId === undefined
+        ? this.http.post(this.activitiesUrl, activity, options)
+        : this.http.request(`${this.activitiesUrl}/${encodeURIComponent(activityId)}`, { ...options, method: 'PUT', json: { ...activity, id: activityId } });
     };
+    let response;
     try {
-      await send();
+      response = await send();
     } catch (error) {
       if (!(error instanceof HttpRequestError) || error.status !== 401) throw error;
       this.tokens.invalidate();
-      await send();
+      response = await send();
     }
+    const id = response.body !== null && typeof response.body === 'object' ? (response.body as { id?: unknown }).id : undefined;
+    return typeof id === 'string' && id !== '' ? id : undefined;
+  }
+
+  /** Teams takes about one message operation a second per conversation. */
+  override streamIntervalMs = 1_500;
+
+  /** A streamed text: the first piece posted, then the activity updated (updateActivity) as it grows. */
+  override streamText(recipientId: string): StreamingText {
+    return editInPlace({
+      // Teams refuses a message over ~28 KB.
+      limit: 20_000,
+      post: (text) => this.post(recipientId, { ...this.defaults(recipientId), text }),
+      edit: async (id, text) => {
+        await this.post(recipientId, { ...this.defaults(recipientId), text }, undefined, id);
+      },
+      send: (answer: BotMessage) => this.sendResponse(recipientId, answer),
+    });
   }
 
   private async send(recipientId: string, fields: Record<string, unknown>): Promise<void> {

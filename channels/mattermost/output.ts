@@ -1,4 +1,4 @@
-import { OutputChannel, type Button, type SendOptions } from 'switchboard';
+import { editInPlace, OutputChannel, type BotMessage, type Button, type SendOptions, type StreamingText } from 'switchboard';
 import type { MattermostApi } from './api.js';
 import { signAction } from './verify.js';
 
@@ -43,6 +43,21 @@ export class MattermostOutput extends OutputChannel {
 
   async sendTextMessage(recipientId: string, text: string, _options?: SendOptions): Promise<void> {
     await this.post(recipientId, { message: text });
+  }
+
+  /** Two edits a second at most: well inside Mattermost's default rate limit (10 requests a second). */
+  override streamIntervalMs = 500;
+
+  /** A streamed text: `POST /posts` with the first piece, then `PUT /posts/{id}/patch` of its message as it grows. */
+  override streamText(recipientId: string): StreamingText {
+    const channelId = this.target(recipientId);
+    return editInPlace({
+      // Mattermost's default largest post (MaxPostSize).
+      limit: 16_383,
+      post: (text) => this.api.createPost({ channel_id: channelId, message: text }, channelId),
+      edit: (id, text) => this.api.patchPost(id, { message: text }, channelId),
+      send: (answer: BotMessage) => this.sendResponse(recipientId, answer),
+    });
   }
 
   override async sendImageUrl(recipientId: string, image: string): Promise<void> {

@@ -49,8 +49,15 @@ export class WebexApi {
     return this.get(`/attachment/actions/${encodeURIComponent(id)}`, roomId);
   }
 
-  /** `POST /messages` with one message body. */
-  async createMessage(body: Record<string, unknown>, recipient: string): Promise<void> {
-    await this.http.post(this.url('/messages'), body, { bearer: this.settings.accessToken, channel: 'webexteams', recipient });
+  /** `POST /messages` with one message body → the new message's `id` (when answered). */
+  async createMessage(body: Record<string, unknown>, recipient: string): Promise<string | undefined> {
+    const response = await this.http.post(this.url('/messages'), body, { bearer: this.settings.accessToken, channel: 'webexteams', recipient });
+    const id = response.body !== null && typeof response.body === 'object' ? (response.body as { id?: unknown }).id : undefined;
+    return typeof id === 'string' && id !== '' ? id : undefined;
+  }
+
+  /** `PUT /messages/{messageId}`: edits a message the bot sent (`roomId` and the new `text`/`markdown`). Idempotent. */
+  async editMessage(messageId: string, body: Record<string, unknown>, recipient: string): Promise<void> {
+    await this.http.request(this.url(`/messages/${encodeURIComponent(messageId)}`), { method: 'PUT', json: body, bearer: this.settings.accessToken, channel: 'webexteams', recipient });
   }
 }

@@ -1,4 +1,4 @@
-import { OutputChannel, textWithButtonsToText, type Button, type SendOptions } from 'switchboard';
+import { editInPlace, OutputChannel, textWithButtonsToText, type BotMessage, type Button, type SendOptions, type StreamingText } from 'switchboard';
 import type { WebexApi } from './api.js';
 
 export const ADAPTIVE_CARD = 'application/vnd.microsoft.card.adaptive';
@@ -48,6 +48,22 @@ export class WebexOutput extends OutputChannel {
 
   async sendTextMessage(recipientId: string, text: string, _options?: SendOptions): Promise<void> {
     await this.send(recipientId, { text });
+  }
+
+  /** Webex allows 10 edits of a message: one every 2 s spreads them over a long answer. */
+  override streamIntervalMs = 2_000;
+
+  /** A streamed text: `POST /messages` with the first piece, then `PUT /messages/{id}` as it grows (10 edits at most). */
+  override streamText(recipientId: string): StreamingText {
+    const roomId = this.room ?? recipientId;
+    return editInPlace({
+      // Webex takes 7,439 bytes of text in one message.
+      limit: 7_000,
+      maxEdits: 10,
+      post: (text) => this.api.createMessage({ roomId, text }, roomId),
+      edit: (id, text) => this.api.editMessage(id, { roomId, text }, roomId),
+      send: (answer: BotMessage) => this.sendResponse(recipientId, answer),
+    });
   }
 
   override async sendImageUrl(recipientId: string, image: string): Promise<void> {
