@@ -25,6 +25,7 @@ const credentials = credentialsSchema({
   public_key: z
     .string()
     .regex(PUBLIC_KEY_PATTERN, 'must be the 64 hex digits of the application\'s public key (General Information → Public Key)')
+    .refine((hex) => publicKeyFromHex(hex) !== undefined, 'is not an Ed25519 public key (copy General Information → Public Key again)')
     .meta({ verification: true, description: 'the application\'s public key, hex (General Information → Public Key): checks X-Signature-Ed25519 on every interaction' })
     .optional(),
   application_id: z
