@@ -58,6 +58,12 @@ export class DiscordInput extends InputChannel<Credentials> {
     return 'discord';
   }
 
+  /**
+   * Interactions of this process whose deferred response is still on its way to Discord, by token: a fast bot's first
+   * follow-up waits for it. Emptied as each response is sent (or its connection closes).
+   */
+  private readonly pending = new Map<string, Promise<void>>();
+
   private get publicKey() {
     const hex = this.credentials.public_key;
     return hex === undefined ? undefined : publicKeyFromHex(hex);
@@ -73,9 +79,11 @@ export class DiscordInput extends InputChannel<Credentials> {
     // Masked wherever the client logs a URL: it lets anyone post into the conversation while it lasts.
     this.http.addSecret(token);
     const base = this.credentials.api_url.replace(/\/+$/, '');
+    const acknowledged = this.pending.get(token);
     return new DiscordOutput(this.http, {
       webhookUrl: `${base}/v10/webhooks/${this.credentials.application_id}/${token}`,
       logger: this.logger,
+      ...(acknowledged ? { acknowledged } : {}),
     });
   }
 
@@ -98,6 +106,12 @@ export class DiscordInput extends InputChannel<Credentials> {
         return;
       }
       const { message, token, ack } = parsed;
+      const sent = new Promise<void>((resolve) => {
+        ctx.res.once('finish', resolve);
+        ctx.res.once('close', resolve);
+      });
+      this.pending.set(token, sent);
+      void sent.then(() => this.pending.delete(token));
       // Queued, not awaited: the deferred response must reach Discord within 3 s, whatever the bot takes.
       const accepted = await onNewMessage.enqueue(new UserMessage({ ...message, replyTo: { token }, inputChannel: this.name() }));
       if (accepted.duplicate) this.logger.info({ messageId: message.messageId }, 'discord interaction already received: not processed again');

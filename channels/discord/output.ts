@@ -4,6 +4,11 @@ export interface DiscordSettings {
   /** `{api_url}/v10/webhooks/{application_id}/{interaction token}`: the interaction's follow-up webhook. */
   webhookUrl: string;
   logger: Logger;
+  /**
+   * Settles once Discord has been sent our answer to the interaction (the deferred response). A follow-up must not
+   * overtake it: Discord knows the interaction's webhook only once the interaction is acknowledged.
+   */
+  acknowledged?: Promise<void>;
 }
 
 /** Discord's limits (Message resource, Components reference). */
@@ -107,6 +112,7 @@ export class DiscordOutput extends OutputChannel {
 
   /** Sends one message object to the follow-up webhook. */
   async send(recipientId: string, message: Record<string, unknown>): Promise<void> {
+    if (this.settings.acknowledged) await this.settings.acknowledged;
     try {
       await this.http.post(this.settings.webhookUrl, message, { channel: 'discord', recipient: recipientId, retryAfter: discordRetryAfter });
     } catch (error) {

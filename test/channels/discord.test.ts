@@ -1,7 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
 import nock from 'nock';
 import { generateKeyPairSync, sign as ed25519Sign, type KeyObject } from 'node:crypto';
-import DiscordInput, { actionRows, parseInteraction, publicKeyFromHex, splitText, verifyDiscordRequest } from '../../channels/discord/index.js';
+import DiscordInput, { DiscordOutput, actionRows, parseInteraction, publicKeyFromHex, splitText, verifyDiscordRequest } from '../../channels/discord/index.js';
+import { HttpClient, silentLogger } from 'switchboard';
 import { runChannelCases, startServer, ScriptedBot, type OutgoingCall } from '../harness.js';
 
 /** The application's key pair: Discord signs with the private half; the Developer Portal shows the public one as hex. */
@@ -584,6 +585,26 @@ test.serial('discord: an expired interaction token is logged with its reason; th
   t.like(line, { level: 40, recipient: USER_ID, code: 50027, reason: 'interaction token expired or unknown' });
   t.true(logs.text.includes('outgoing call failed'));
   t.false(logs.text.includes(tokenOf('786008729715212371')), 'the interaction token is masked');
+});
+
+test.serial('discord: a follow-up waits until the deferred response was sent to Discord', async (t) => {
+  offline(t);
+  const calls: unknown[] = [];
+  nock('https://discord.com').post(`/api/v10/webhooks/${APPLICATION_ID}/${tokenOf('786008729715212372')}`).reply(200, (_uri, body) => {
+    calls.push(body);
+    return created;
+  });
+  let acknowledge: () => void = () => undefined;
+  const acknowledged = new Promise<void>((resolve) => {
+    acknowledge = resolve;
+  });
+  const output = new DiscordOutput(new HttpClient(), { webhookUrl: webhook('786008729715212372'), logger: silentLogger, acknowledged });
+  const sending = output.sendTextMessage(USER_ID, 'not before the ack');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.deepEqual(calls, [], 'nothing sent while the deferred response is on its way');
+  acknowledge();
+  await sending;
+  t.deepEqual(calls, [{ content: 'not before the ack', allowed_mentions: NO_MENTIONS }]);
 });
 
 // --- the pure parts
