@@ -2,6 +2,7 @@
 // deliberately broken channel fails it with readable messages.
 import test from 'ava';
 import { PassThrough } from 'node:stream';
+import { generateKeyPairSync, sign as ed25519Sign } from 'node:crypto';
 import { CollectingOutputChannel, InputChannel, OutputChannel as OutputChannelBase, Router, UserMessage, credentialsSchema, jsonBody, secret, verificationSecret, z, type OnNewMessage, type OutputChannel, type ReplyAddress } from 'switchboard';
 import { conformance, ConformanceError } from 'switchboard/testing';
 import { hmac } from 'switchboard';
@@ -15,6 +16,7 @@ import TelegramInput from '../channels/telegram/index.js';
 import TwilioInput from '../channels/twilio/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
 import WhatsAppInput from '../channels/whatsapp/index.js';
+import DiscordInput from '../channels/discord/index.js';
 import SocketIOInput from '../channels/socketio/index.js';
 import BotFrameworkInput from '../channels/botframework/index.js';
 import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
@@ -90,6 +92,32 @@ test('whatsapp passes conformance', async (t) => {
       },
     },
     sign: (raw) => ({ 'x-hub-signature-256': `sha256=${hmac('sha256', secretValue, raw)}` }),
+  });
+  t.true(report.ok);
+});
+
+test('discord passes conformance', async (t) => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const publicHex = Buffer.from((publicKey.export({ format: 'jwk' }) as { x: string }).x, 'base64url').toString('hex');
+  const report = await conformance(DiscordInput, {
+    credentials: { public_key: publicHex, application_id: '290926444748734465' },
+    validRequest: {
+      body: {
+        id: '786008729715212338',
+        application_id: '290926444748734465',
+        type: 2,
+        token: 'aW50ZXJhY3Rpb246Y29uZm9ybWFuY2U',
+        version: 1,
+        guild_id: '290926798626357999',
+        channel_id: '645027906669510667',
+        member: { user: { id: '53908232506183680', username: 'Mason' }, roles: [], permissions: '2147483647' },
+        data: { id: '771825006014889984', name: 'ask', type: 1, options: [{ type: 3, name: 'text', value: 'hello' }] },
+      },
+    },
+    sign: (raw) => {
+      const ts = String(Math.floor(Date.now() / 1000));
+      return { 'x-signature-timestamp': ts, 'x-signature-ed25519': ed25519Sign(null, Buffer.from(ts + raw), privateKey).toString('hex') };
+    },
   });
   t.true(report.ok);
 });

@@ -3,7 +3,7 @@
 // signs (so it gets past the check to the parser). fast-check with a fixed seed, so a failure reproduces.
 import test from 'ava';
 import fc from 'fast-check';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, sign as ed25519Sign } from 'node:crypto';
 import twilio from 'twilio';
 import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
 import { loadChannels } from '#src/loader.js';
@@ -24,6 +24,7 @@ rocketchat: {user: bot, password: p, server_url: "${api}", allow_unverified: tru
 webexteams: {access_token: t, allow_unverified: true, api_url: "${api}"}
 whatsapp: {phone_number_id: "106540352242922", access_token: t, verify_token: v, allow_unverified: true, api_url: "${api}"}
 line: {channel_access_token: t, follow_intent: /greet, unfollow_intent: /goodbye, allow_unverified: true, api_url: "${api}"}
+discord: {application_id: "290926444748734465", allow_unverified: true, api_url: "${api}"}
 botframework: {app_id: a, app_password: p, allow_unverified: true, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
 rest:
 callback: {url: "${api}/callback"}
@@ -78,6 +79,10 @@ test('with verification on, random bodies — unsigned, and signed as each platf
   });
   t.teardown(() => platform.close());
   const api = platform.url;
+  const discordKey = (() => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    return { privateKey, publicHex: Buffer.from((publicKey.export({ format: 'jwk' }) as { x: string }).x, 'base64url').toString('hex') };
+  })();
   const secrets = { line: 'line-channel-secret', facebook: 'fb-app-secret', slack: 'slack-signing-secret', telegram: 'tg-secret-token', twilio: 'twilio-auth-token', webex: 'webex-secret', whatsapp: 'wa-app-secret', mattermost: 'mm-webhook-token', rocketchat: 'rc-webhook-token' };
   const yaml = `
 facebook: {verify: v, page-access-token: p, secret: ${secrets.facebook}, api_url: "${api}"}
@@ -89,6 +94,7 @@ rocketchat: {user: bot, password: p, server_url: "${api}", webhook_token: ${secr
 webexteams: {access_token: t, webhook_secret: ${secrets.webex}, api_url: "${api}"}
 whatsapp: {phone_number_id: "106540352242922", access_token: t, verify_token: v, app_secret: ${secrets.whatsapp}, api_url: "${api}"}
 line: {channel_access_token: t, channel_secret: ${secrets.line}, follow_intent: /greet, api_url: "${api}"}
+discord: {public_key: "${discordKey.publicHex}", application_id: "290926444748734465", api_url: "${api}"}
 botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
 `;
   const channels = await loadChannels(parseCredentialsText(yaml, 'fuzz.yml', {}), []);
@@ -110,6 +116,10 @@ botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: 
         return { body, headers: { 'x-telegram-bot-api-secret-token': secrets.telegram } };
       case 'whatsapp':
         return { body, headers: { 'x-hub-signature-256': `sha256=${createHmac('sha256', secrets.whatsapp).update(bytes).digest('hex')}` } };
+      case 'discord': {
+        const ts = String(Math.floor(Date.now() / 1000));
+        return { body, headers: { 'x-signature-timestamp': ts, 'x-signature-ed25519': ed25519Sign(null, Buffer.concat([Buffer.from(ts), bytes]), discordKey.privateKey).toString('hex') } };
+      }
       case 'webexteams':
         return { body, headers: { 'x-spark-signature': createHmac('sha1', secrets.webex).update(bytes).digest('hex') } };
       case 'line':
@@ -148,7 +158,7 @@ botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: 
     }
   }
   /** Channels whose signature covers headers and bytes only: a signed request must get past the check. */
-  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams', 'whatsapp', 'line']);
+  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams', 'whatsapp', 'line', 'discord']);
 
   const request = fc.record({
     channel: fc.constantFrom(...channels.map((c) => c.name())),

@@ -2,7 +2,7 @@
 // sent (a byte order mark, a declared latin1 charset), signed routes verify before anything parses the body, JSON
 // nesting is bounded before JSON.parse, and each route has a body limit sized to what its platform sends.
 import test, { type ExecutionContext } from 'ava';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, generateKeyPairSync, sign as ed25519Sign } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import {
   InputChannel,
@@ -27,6 +27,7 @@ import TwilioInput from '../channels/twilio/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
 import WhatsAppInput from '../channels/whatsapp/index.js';
 import LineInput from '../channels/line/index.js';
+import DiscordInput from '../channels/discord/index.js';
 
 const FB_SECRET = 'a9f3c0e1d2b4a6c8e0f1a2b3c4d5e6f7';
 const SLACK_SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
@@ -36,6 +37,9 @@ const TELEGRAM_SECRET = 'tg-secret-token_42';
 const WA_SECRET = 'wa-app-secret-9b8c';
 const LINE_SECRET = '8c570fa6dd201bb328f1c1eac23a96d8';
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+/** A Discord application's key pair: Discord signs with the private half; the public one is configured as hex. */
+const DISCORD_KEY = generateKeyPairSync('ed25519');
+const DISCORD_PUBLIC_HEX = Buffer.from((DISCORD_KEY.publicKey.export({ format: 'jwk' }) as { x: string }).x, 'base64url').toString('hex');
 
 interface Hosts {
   host: TestHost;
@@ -55,6 +59,7 @@ async function start(t: ExecutionContext, options: { bodyLimit?: string; extra?:
     TelegramInput.fromCredentials({ access_token: '1:a', verify: 'bot', webhook_url: 'https://x.example/w', secret_token: TELEGRAM_SECRET, api_url: api }),
     WhatsAppInput.fromCredentials({ phone_number_id: '106540352242922', access_token: 't', verify_token: 'v', app_secret: WA_SECRET, api_url: api }),
     LineInput.fromCredentials({ channel_secret: LINE_SECRET, channel_access_token: 'line-token', api_url: api }),
+    DiscordInput.fromCredentials({ public_key: DISCORD_PUBLIC_HEX, application_id: '290926444748734465', api_url: api }),
     RestInput.fromCredentials({}),
     ...(options.extra ?? []),
   ];
@@ -76,6 +81,10 @@ const slackSign = (bytes: Buffer) => {
   return { 'x-slack-request-timestamp': ts, 'x-slack-signature': `v0=${mac}` };
 };
 const waSign = (bytes: Buffer) => ({ 'x-hub-signature-256': `sha256=${createHmac('sha256', WA_SECRET).update(bytes).digest('hex')}` });
+const discordSign = (bytes: Buffer) => {
+  const ts = String(Math.floor(Date.now() / 1000));
+  return { 'x-signature-timestamp': ts, 'x-signature-ed25519': ed25519Sign(null, Buffer.concat([Buffer.from(ts), bytes]), DISCORD_KEY.privateKey).toString('hex') };
+};
 const webexSign = (bytes: Buffer) => ({ 'x-spark-signature': createHmac('sha1', WEBEX_SECRET).update(bytes).digest('hex') });
 const lineSign = (bytes: Buffer) => ({ 'x-line-signature': createHmac('sha256', LINE_SECRET).update(bytes).digest('base64') });
 
@@ -102,6 +111,15 @@ function whatsappNotification(body: string, id: string): object {
     messages: [{ from: '16505551234', id, timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body } }],
   };
   return { object: 'whatsapp_business_account', entry: [{ id: '102290129340398', changes: [{ value, field: 'messages' }] }] };
+}
+
+/** A Discord slash command interaction (`/ask text:…`) in a server, as Discord's example interaction. */
+function discordCommand(text: string, id: string): object {
+  return {
+    type: 2, id, application_id: '290926444748734465', token: 'aW50ZXJhY3Rpb246Ym9t', version: 1, guild_id: '290926798626357999', channel_id: '645027906669510667',
+    member: { user: { id: '53908232506183680', username: 'Mason' }, roles: [], permissions: '2147483647' },
+    data: { id: '771825006014889984', name: 'ask', type: 1, options: [{ type: 3, name: 'text', value: text }] },
+  };
 }
 
 /** A Slack Events API `event_callback` carrying a direct message. */
@@ -138,7 +156,7 @@ function nested(depth: number, kind: 'array' | 'object' = 'array'): string {
 
 // --- signatures over the bytes ---------------------------------------------------------------------------------------
 
-test('a validly signed body starting with a UTF-8 byte order mark is accepted (facebook, slack, webexteams, whatsapp, line); tampered, refused', async (t) => {
+test('a validly signed body starting with a UTF-8 byte order mark is accepted (facebook, slack, webexteams, whatsapp, line, discord); tampered, refused', async (t) => {
   const { host, post } = await start(t);
   const json = { 'content-type': 'application/json' };
   const cases = [
@@ -147,6 +165,7 @@ test('a validly signed body starting with a UTF-8 byte order mark is accepted (f
     { channel: 'webexteams', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(webexNotification('Y2lzY29zcGFyazovL3VzL01FU1NBR0UvYm9t')))]), sign: webexSign },
     { channel: 'whatsapp', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(whatsappNotification('bom on whatsapp', 'wamid.bom1')))]), sign: waSign },
     { channel: 'line', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(lineDelivery('bom on line', '01FZ74A0TDDPYRVKNK77XKCBOM')))]), sign: lineSign },
+    { channel: 'discord', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(discordCommand('bom on discord', '786008729715212999')))]), sign: discordSign },
   ];
   for (const { channel, bytes, sign } of cases) {
     const refused = await post(channel, tampered(bytes), { ...json, ...sign(bytes) });
@@ -154,8 +173,8 @@ test('a validly signed body starting with a UTF-8 byte order mark is accepted (f
     const accepted = await post(channel, bytes, { ...json, ...sign(bytes) });
     t.is(accepted.status, 200, `${channel}: ${accepted.text}`);
   }
-  await host.bot.waitForMessages(3);
-  t.deepEqual(host.received.map((m) => m.text).filter((text) => text?.startsWith('bom')).sort(), ['bom on line', 'bom on messenger', 'bom on slack', 'bom on whatsapp']);
+  await host.bot.waitForMessages(5);
+  t.deepEqual(host.received.map((m) => m.text).filter((text) => text?.startsWith('bom')).sort(), ['bom on discord', 'bom on line', 'bom on messenger', 'bom on slack', 'bom on whatsapp']);
 });
 
 test('a validly signed latin1 body declared charset=iso-8859-1 is accepted and read in its charset; tampered, refused', async (t) => {
@@ -226,7 +245,7 @@ test.serial('an unsigned 1 MB body to a signed route is refused 401 without ever
 test('every route that verifies first refuses an unsigned deeply nested body with 401, not 400', async (t) => {
   const { post } = await start(t);
   const deep = Buffer.from(nested(30_000));
-  for (const channel of ['facebook', 'slack', 'webexteams', 'whatsapp', 'twilio', 'telegram', 'line']) {
+  for (const channel of ['facebook', 'slack', 'webexteams', 'whatsapp', 'twilio', 'telegram', 'line', 'discord']) {
     const response = await post(channel, deep, { 'content-type': 'application/json' });
     t.is(response.status, 401, channel);
   }
