@@ -15,6 +15,7 @@ import TelegramInput from '../channels/telegram/index.js';
 import TwilioInput from '../channels/twilio/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
 import WhatsAppInput from '../channels/whatsapp/index.js';
+import InstagramInput from '../channels/instagram/index.js';
 import SocketIOInput from '../channels/socketio/index.js';
 import BotFrameworkInput from '../channels/botframework/index.js';
 import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
@@ -84,6 +85,27 @@ test('whatsapp passes conformance', async (t) => {
                 },
               },
             ],
+          },
+        ],
+      },
+    },
+    sign: (raw) => ({ 'x-hub-signature-256': `sha256=${hmac('sha256', secretValue, raw)}` }),
+  });
+  t.true(report.ok);
+});
+
+test('instagram passes conformance', async (t) => {
+  const secretValue = 'ig-app-secret-conformance';
+  const report = await conformance(InstagramInput, {
+    credentials: { verify: 'verify-token', secret: secretValue, 'page-access-token': 'page-token', instagram_account_id: '17841405822304914' },
+    validRequest: {
+      body: {
+        object: 'instagram',
+        entry: [
+          {
+            id: '17841405822304914',
+            time: Date.now(),
+            messaging: [{ sender: { id: '1254459154682919' }, recipient: { id: '17841405822304914' }, timestamp: 1569262485349, message: { mid: 'aWdfZAG1fconformance', text: 'hello' } }],
           },
         ],
       },

@@ -23,6 +23,7 @@ mattermost: {url: "${api}/api/v4", token: t, webhook_url: "https://x.example/w",
 rocketchat: {user: bot, password: p, server_url: "${api}", allow_unverified: true}
 webexteams: {access_token: t, allow_unverified: true, api_url: "${api}"}
 whatsapp: {phone_number_id: "106540352242922", access_token: t, verify_token: v, allow_unverified: true, api_url: "${api}"}
+instagram: {verify: v, page-access-token: p, instagram_account_id: "17841405822304914", allow_unverified: true, api_url: "${api}"}
 botframework: {app_id: a, app_password: p, allow_unverified: true, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
 rest:
 callback: {url: "${api}/callback"}
@@ -63,6 +64,10 @@ function bodies() {
     fc.jsonValue().map((v) => JSON.stringify(v)),
     fc.dictionary(fc.constantFrom('type', 'event', 'entry', 'message', 'update_id', 'data', 'payload', 'sender', 'text', 'callback_query', 'messages', 'visitor', 'from', 'conversation', 'token', 'challenge', 'object', 'serviceUrl', 'channelId', 'id', 'changes', 'statuses'), fc.jsonValue()).map((v) => JSON.stringify(v)),
     fc.integer({ min: 60, max: 70 }).map((depth) => `{"object":"page","entry":${'['.repeat(depth)}${']'.repeat(depth)}}`),
+    // A Messenger Platform envelope (Messenger, Instagram) around random events, so signed bodies reach the event parser.
+    fc
+      .record({ object: fc.constantFrom('page', 'instagram'), id: fc.constantFrom('17841405822304914', '1'), messaging: fc.array(fc.oneof(fc.jsonValue(), fc.record({ sender: fc.jsonValue(), recipient: fc.jsonValue(), message: fc.jsonValue(), postback: fc.jsonValue() }, { requiredKeys: [] }))) })
+      .map(({ object, id, messaging }) => JSON.stringify({ object, entry: [{ id, time: Date.now(), messaging }] })),
   );
   const body = fc.oneof(jsonish, fc.string(), fc.string().map((s) => `payload=${encodeURIComponent(s)}`), fc.dictionary(fc.string(), fc.string()).map((d) => new URLSearchParams(d).toString()));
   return fc.tuple(body, fc.boolean()).map(([text, bom]) => (bom ? `\uFEFF${text}` : text));
@@ -77,7 +82,7 @@ test('with verification on, random bodies — unsigned, and signed as each platf
   });
   t.teardown(() => platform.close());
   const api = platform.url;
-  const secrets = { facebook: 'fb-app-secret', slack: 'slack-signing-secret', telegram: 'tg-secret-token', twilio: 'twilio-auth-token', webex: 'webex-secret', whatsapp: 'wa-app-secret', mattermost: 'mm-webhook-token', rocketchat: 'rc-webhook-token' };
+  const secrets = { facebook: 'fb-app-secret', slack: 'slack-signing-secret', telegram: 'tg-secret-token', twilio: 'twilio-auth-token', webex: 'webex-secret', whatsapp: 'wa-app-secret', instagram: 'ig-app-secret', mattermost: 'mm-webhook-token', rocketchat: 'rc-webhook-token' };
   const yaml = `
 facebook: {verify: v, page-access-token: p, secret: ${secrets.facebook}, api_url: "${api}"}
 slack: {slack_token: xoxb-1, slack_signing_secret: ${secrets.slack}, api_url: "${api}"}
@@ -87,6 +92,7 @@ mattermost: {url: "${api}/api/v4", token: t, webhook_url: "https://x.example/w",
 rocketchat: {user: bot, password: p, server_url: "${api}", webhook_token: ${secrets.rocketchat}}
 webexteams: {access_token: t, webhook_secret: ${secrets.webex}, api_url: "${api}"}
 whatsapp: {phone_number_id: "106540352242922", access_token: t, verify_token: v, app_secret: ${secrets.whatsapp}, api_url: "${api}"}
+instagram: {verify: v, page-access-token: p, instagram_account_id: "17841405822304914", secret: ${secrets.instagram}, api_url: "${api}"}
 botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
 `;
   const channels = await loadChannels(parseCredentialsText(yaml, 'fuzz.yml', {}), []);
@@ -108,6 +114,8 @@ botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: 
         return { body, headers: { 'x-telegram-bot-api-secret-token': secrets.telegram } };
       case 'whatsapp':
         return { body, headers: { 'x-hub-signature-256': `sha256=${createHmac('sha256', secrets.whatsapp).update(bytes).digest('hex')}` } };
+      case 'instagram':
+        return { body, headers: { 'x-hub-signature-256': `sha256=${createHmac('sha256', secrets.instagram).update(bytes).digest('hex')}` } };
       case 'webexteams':
         return { body, headers: { 'x-spark-signature': createHmac('sha1', secrets.webex).update(bytes).digest('hex') } };
       case 'twilio': {
@@ -144,7 +152,7 @@ botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: 
     }
   }
   /** Channels whose signature covers headers and bytes only: a signed request must get past the check. */
-  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams', 'whatsapp']);
+  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams', 'whatsapp', 'instagram']);
 
   const request = fc.record({
     channel: fc.constantFrom(...channels.map((c) => c.name())),
