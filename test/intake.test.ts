@@ -26,6 +26,7 @@ import TelegramInput from '../channels/telegram/index.js';
 import TwilioInput from '../channels/twilio/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
 import WhatsAppInput from '../channels/whatsapp/index.js';
+import InstagramInput from '../channels/instagram/index.js';
 
 const FB_SECRET = 'a9f3c0e1d2b4a6c8e0f1a2b3c4d5e6f7';
 const SLACK_SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
@@ -33,6 +34,8 @@ const WEBEX_SECRET = 'webex-webhook-secret-1f2e';
 const TWILIO_TOKEN = '12345678901234567890123456789012';
 const TELEGRAM_SECRET = 'tg-secret-token_42';
 const WA_SECRET = 'wa-app-secret-9b8c';
+const IG_SECRET = 'ig-app-secret-4d7e';
+const IGID = '17841405822304914';
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 interface Hosts {
@@ -52,6 +55,7 @@ async function start(t: ExecutionContext, options: { bodyLimit?: string; extra?:
     TwilioInput.fromCredentials({ account_sid: `AC${'0'.repeat(32)}`, auth_token: TWILIO_TOKEN, twilio_number: '+15005550006', api_url: api }),
     TelegramInput.fromCredentials({ access_token: '1:a', verify: 'bot', webhook_url: 'https://x.example/w', secret_token: TELEGRAM_SECRET, api_url: api }),
     WhatsAppInput.fromCredentials({ phone_number_id: '106540352242922', access_token: 't', verify_token: 'v', app_secret: WA_SECRET, api_url: api }),
+    InstagramInput.fromCredentials({ verify: 'v', secret: IG_SECRET, 'page-access-token': 'p', instagram_account_id: IGID, api_url: api }),
     RestInput.fromCredentials({}),
     ...(options.extra ?? []),
   ];
@@ -73,6 +77,12 @@ const slackSign = (bytes: Buffer) => {
   return { 'x-slack-request-timestamp': ts, 'x-slack-signature': `v0=${mac}` };
 };
 const waSign = (bytes: Buffer) => ({ 'x-hub-signature-256': `sha256=${createHmac('sha256', WA_SECRET).update(bytes).digest('hex')}` });
+const igSign = (bytes: Buffer) => ({ 'x-hub-signature-256': `sha256=${createHmac('sha256', IG_SECRET).update(bytes).digest('hex')}` });
+
+/** An Instagram delivery (Messenger Platform, `object: "instagram"`) carrying one text message. */
+function instagramDelivery(text: string, mid: string): object {
+  return { object: 'instagram', entry: [{ id: IGID, time: Date.now(), messaging: [{ sender: { id: '1254459154682919' }, recipient: { id: IGID }, timestamp: Date.now(), message: { mid, text } }] }] };
+}
 const webexSign = (bytes: Buffer) => ({ 'x-spark-signature': createHmac('sha1', WEBEX_SECRET).update(bytes).digest('hex') });
 
 /** A Messenger delivery (Meta's Webhooks reference): one entry, one text message; stamped now. */
@@ -126,7 +136,7 @@ function nested(depth: number, kind: 'array' | 'object' = 'array'): string {
 
 // --- signatures over the bytes ---------------------------------------------------------------------------------------
 
-test('a validly signed body starting with a UTF-8 byte order mark is accepted (facebook, slack, webexteams, whatsapp); tampered, refused', async (t) => {
+test('a validly signed body starting with a UTF-8 byte order mark is accepted (facebook, slack, webexteams, whatsapp, instagram); tampered, refused', async (t) => {
   const { host, post } = await start(t);
   const json = { 'content-type': 'application/json' };
   const cases = [
@@ -134,6 +144,7 @@ test('a validly signed body starting with a UTF-8 byte order mark is accepted (f
     { channel: 'slack', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(slackDm('bom on slack', 'EvBOM1')))]), sign: slackSign },
     { channel: 'webexteams', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(webexNotification('Y2lzY29zcGFyazovL3VzL01FU1NBR0UvYm9t')))]), sign: webexSign },
     { channel: 'whatsapp', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(whatsappNotification('bom on whatsapp', 'wamid.bom1')))]), sign: waSign },
+    { channel: 'instagram', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(instagramDelivery('bom on instagram', 'aWdfZAG1_bom1')))]), sign: igSign },
   ];
   for (const { channel, bytes, sign } of cases) {
     const refused = await post(channel, tampered(bytes), { ...json, ...sign(bytes) });
@@ -141,8 +152,8 @@ test('a validly signed body starting with a UTF-8 byte order mark is accepted (f
     const accepted = await post(channel, bytes, { ...json, ...sign(bytes) });
     t.is(accepted.status, 200, `${channel}: ${accepted.text}`);
   }
-  await host.bot.waitForMessages(3);
-  t.deepEqual(host.received.map((m) => m.text).filter((text) => text?.startsWith('bom')).sort(), ['bom on messenger', 'bom on slack', 'bom on whatsapp']);
+  await host.bot.waitForMessages(4);
+  t.deepEqual(host.received.map((m) => m.text).filter((text) => text?.startsWith('bom')).sort(), ['bom on instagram', 'bom on messenger', 'bom on slack', 'bom on whatsapp']);
 });
 
 test('a validly signed latin1 body declared charset=iso-8859-1 is accepted and read in its charset; tampered, refused', async (t) => {
@@ -213,7 +224,7 @@ test.serial('an unsigned 1 MB body to a signed route is refused 401 without ever
 test('every route that verifies first refuses an unsigned deeply nested body with 401, not 400', async (t) => {
   const { post } = await start(t);
   const deep = Buffer.from(nested(30_000));
-  for (const channel of ['facebook', 'slack', 'webexteams', 'whatsapp', 'twilio', 'telegram']) {
+  for (const channel of ['facebook', 'slack', 'webexteams', 'whatsapp', 'instagram', 'twilio', 'telegram']) {
     const response = await post(channel, deep, { 'content-type': 'application/json' });
     t.is(response.status, 401, channel);
   }
