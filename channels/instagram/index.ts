@@ -28,10 +28,14 @@ const credentials = credentialsSchema({
   verify: secret(z.string().min(1), 'the verify token: any string, typed again into the Meta app (Instagram → Webhooks → Verify token)'),
   secret: verificationSecret('the app secret (App settings → Basic): checks X-Hub-Signature-256 on every delivery'),
   'page-access-token': secret(z.string().min(1), 'the access token of the Facebook Page linked to the Instagram account (instagram_manage_messages)'),
+  // Instagram ids have 17 digits, past what a YAML number holds exactly: an unquoted one is refused, never rounded.
   instagram_account_id: z
-    .string()
-    .regex(/^\d+$/, 'must be the numeric id of the Instagram professional account (entry.id of its deliveries)')
-    .meta({ description: 'the Instagram professional account\'s id (IGID): deliveries for other accounts of the app are ignored' }),
+    .preprocess((value, ctx) => {
+      if (typeof value !== 'number') return value;
+      if (!Number.isSafeInteger(value)) ctx.addIssue({ code: 'custom', message: 'is a number too long for YAML to read exactly: put it in quotes ("17841405822304914")' });
+      return String(value);
+    }, z.string().regex(/^\d+$/, 'must be the numeric id of the Instagram professional account (entry.id of its deliveries)'))
+    .meta({ description: 'the Instagram professional account\'s id (IGID), in quotes: deliveries for other accounts of the app are ignored' }),
   graph_version: z
     .string()
     .regex(/^v\d+\.\d+$/, 'must look like v21.0')

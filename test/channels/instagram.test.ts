@@ -584,6 +584,16 @@ test('instagram: verify, page-access-token and instagram_account_id are required
   t.regex(t.throws(() => InstagramInput.fromCredentials({ ...CREDENTIALS, instagram_account_id: '@mybrand' }))?.message ?? '', /^"instagram_account_id": must be the numeric id/);
 });
 
+test('instagram: an unquoted 17-digit account id (a YAML number, already rounded) is refused, saying to quote it', async (t) => {
+  const { parseCredentialsText, loadChannels } = await import('switchboard');
+  const yaml = (id: string) => `instagram: {verify: v, secret: s, page-access-token: p, instagram_account_id: ${id}}`;
+  const error = await t.throwsAsync(() => loadChannels(parseCredentialsText(yaml(IGID), 'credentials.yml', {}), []));
+  t.regex(error?.message ?? '', /"instagram_account_id": is a number too long for YAML to read exactly: put it in quotes/);
+  const [quoted] = await loadChannels(parseCredentialsText(yaml(`"${IGID}"`), 'credentials.yml', {}), []);
+  t.is((quoted as InstagramInput).credentials.instagram_account_id, IGID);
+  t.is(InstagramInput.fromCredentials({ ...CREDENTIALS, instagram_account_id: 12345 }).credentials.instagram_account_id, '12345');
+});
+
 test('instagram: defaults, a numeric account id from YAML, and a malformed graph_version', (t) => {
   const channel = InstagramInput.fromCredentials(CREDENTIALS);
   t.like(channel.credentials, { graph_version: 'v21.0', api_url: 'https://graph.facebook.com', typing_indicator: true, replay_window: 129600 });
