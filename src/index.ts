@@ -28,7 +28,7 @@ export type { HttpClientOptions, HttpObserver, RequestOptions, HttpResponse } fr
 export { hmac, safeEqual, verifyHmac, rawBody, rawBytes, requireVerified, headerValue, bearerToken, verifyHubSignature, hubChallenge } from './signature.js';
 export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './signature.js';
 export { jsonBody, formBody, jsonTooDeep, MAX_JSON_DEPTH } from './body.js';
-export { withinReplayWindow, timestampMs, FUTURE_SKEW_SECONDS } from './replay.js';
+export { withinReplayWindow, timestampMs, checkEntryTimes, FUTURE_SKEW_SECONDS } from './replay.js';
 export { parseForwarded, publicUrl } from './forwarded.js';
 export { isObject, nonEmptyString, idString, compact } from './payload.js';
 export { parseRestRequest, restRequest, authenticateRest, isLoopback, warnIfOpen, restTokenKey, restAuthKeys, restAuthOf } from './rest.js';

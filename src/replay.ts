@@ -3,6 +3,8 @@
  * a delivery older than a window (or dated in the future) is refused. One rule for every channel that has one.
  */
 
+import { isObject } from './payload.js';
+
 /** How far ahead of our clock a platform's timestamp may be: clocks of both sides drift a little. */
 export const FUTURE_SKEW_SECONDS = 300;
 
@@ -36,5 +38,20 @@ export function withinReplayWindow(
   const age = (now - timestamp) / 1000;
   if (age > windowSeconds) return `timestamp is ${Math.round(age)} s old, over the replay window of ${windowSeconds} s (replay?)`;
   if (-age > futureSkewSeconds) return `timestamp is ${Math.round(-age)} s in the future (clock skew over ${futureSkewSeconds} s, or forged)`;
+  return true;
+}
+
+/**
+ * Meta's webhook deliveries (Messenger, Instagram): each `entry[].time` (ms, covered by the signature) must lie within
+ * `windowSeconds` before `now`. A delivery without entries is checked as one without a timestamp. `true`, or the
+ * reason (naming `entry.time`). Pure: `now` (ms) is injected.
+ */
+export function checkEntryTimes(body: unknown, windowSeconds: number, now: number): true | string {
+  const entries = isObject(body) && Array.isArray(body.entry) ? body.entry : [];
+  if (entries.length === 0) return withinReplayWindow(undefined, windowSeconds, now);
+  for (const entry of entries) {
+    const result = withinReplayWindow(isObject(entry) ? timestampMs(entry.time) : undefined, windowSeconds, now);
+    if (result !== true) return `entry.time: ${result}`;
+  }
   return true;
 }

@@ -59,7 +59,7 @@ export function bearerToken(headers: RequestHeaders): string | undefined {
 }
 
 /**
- * Meta's webhook signature, shared by the platforms of a Meta app (Messenger, WhatsApp Cloud API):
+ * Meta's webhook signature, shared by the platforms of a Meta app (Messenger, Instagram, WhatsApp Cloud API):
  * `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>`. `true`, or the reason it failed (for the
  * log, never the client). Never throws.
  */

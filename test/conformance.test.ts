@@ -17,6 +17,7 @@ import TwilioInput from '../channels/twilio/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
 import WhatsAppInput from '../channels/whatsapp/index.js';
 import DiscordInput from '../channels/discord/index.js';
+import InstagramInput from '../channels/instagram/index.js';
 import SocketIOInput from '../channels/socketio/index.js';
 import BotFrameworkInput from '../channels/botframework/index.js';
 import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
@@ -118,6 +119,27 @@ test('discord passes conformance', async (t) => {
       const ts = String(Math.floor(Date.now() / 1000));
       return { 'x-signature-timestamp': ts, 'x-signature-ed25519': ed25519Sign(null, Buffer.from(ts + raw), privateKey).toString('hex') };
     },
+  });
+  t.true(report.ok);
+});
+
+test('instagram passes conformance', async (t) => {
+  const secretValue = 'ig-app-secret-conformance';
+  const report = await conformance(InstagramInput, {
+    credentials: { verify: 'verify-token', secret: secretValue, 'page-access-token': 'page-token', instagram_account_id: '17841405822304914' },
+    validRequest: {
+      body: {
+        object: 'instagram',
+        entry: [
+          {
+            id: '17841405822304914',
+            time: Date.now(),
+            messaging: [{ sender: { id: '1254459154682919' }, recipient: { id: '17841405822304914' }, timestamp: 1569262485349, message: { mid: 'aWdfZAG1fconformance', text: 'hello' } }],
+          },
+        ],
+      },
+    },
+    sign: (raw) => ({ 'x-hub-signature-256': `sha256=${hmac('sha256', secretValue, raw)}` }),
   });
   t.true(report.ok);
 });

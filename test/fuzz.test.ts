@@ -25,6 +25,7 @@ webexteams: {access_token: t, allow_unverified: true, api_url: "${api}"}
 whatsapp: {phone_number_id: "106540352242922", access_token: t, verify_token: v, allow_unverified: true, api_url: "${api}"}
 line: {channel_access_token: t, follow_intent: /greet, unfollow_intent: /goodbye, allow_unverified: true, api_url: "${api}"}
 discord: {application_id: "290926444748734465", allow_unverified: true, api_url: "${api}"}
+instagram: {verify: v, page-access-token: p, instagram_account_id: "17841405822304914", allow_unverified: true, api_url: "${api}"}
 botframework: {app_id: a, app_password: p, allow_unverified: true, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
 rest:
 callback: {url: "${api}/callback"}
@@ -65,6 +66,10 @@ function bodies() {
     fc.jsonValue().map((v) => JSON.stringify(v)),
     fc.dictionary(fc.constantFrom('type', 'event', 'entry', 'message', 'update_id', 'data', 'payload', 'sender', 'text', 'callback_query', 'messages', 'visitor', 'from', 'conversation', 'token', 'challenge', 'object', 'serviceUrl', 'channelId', 'id', 'changes', 'statuses', 'events', 'destination'), fc.jsonValue()).map((v) => JSON.stringify(v)),
     fc.integer({ min: 60, max: 70 }).map((depth) => `{"object":"page","entry":${'['.repeat(depth)}${']'.repeat(depth)}}`),
+    // A Messenger Platform envelope (Messenger, Instagram) around random events, so signed bodies reach the event parser.
+    fc
+      .record({ object: fc.constantFrom('page', 'instagram'), id: fc.constantFrom('17841405822304914', '1'), messaging: fc.array(fc.oneof(fc.jsonValue(), fc.record({ sender: fc.jsonValue(), recipient: fc.jsonValue(), message: fc.jsonValue(), postback: fc.jsonValue() }, { requiredKeys: [] }))) })
+      .map(({ object, id, messaging }) => JSON.stringify({ object, entry: [{ id, time: Date.now(), messaging }] })),
   );
   const body = fc.oneof(jsonish, fc.string(), fc.string().map((s) => `payload=${encodeURIComponent(s)}`), fc.dictionary(fc.string(), fc.string()).map((d) => new URLSearchParams(d).toString()));
   return fc.tuple(body, fc.boolean()).map(([text, bom]) => (bom ? `\uFEFF${text}` : text));
@@ -83,7 +88,7 @@ test('with verification on, random bodies — unsigned, and signed as each platf
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     return { privateKey, publicHex: Buffer.from((publicKey.export({ format: 'jwk' }) as { x: string }).x, 'base64url').toString('hex') };
   })();
-  const secrets = { line: 'line-channel-secret', facebook: 'fb-app-secret', slack: 'slack-signing-secret', telegram: 'tg-secret-token', twilio: 'twilio-auth-token', webex: 'webex-secret', whatsapp: 'wa-app-secret', mattermost: 'mm-webhook-token', rocketchat: 'rc-webhook-token' };
+  const secrets = { line: 'line-channel-secret', facebook: 'fb-app-secret', slack: 'slack-signing-secret', telegram: 'tg-secret-token', twilio: 'twilio-auth-token', webex: 'webex-secret', whatsapp: 'wa-app-secret', instagram: 'ig-app-secret', mattermost: 'mm-webhook-token', rocketchat: 'rc-webhook-token' };
   const yaml = `
 facebook: {verify: v, page-access-token: p, secret: ${secrets.facebook}, api_url: "${api}"}
 slack: {slack_token: xoxb-1, slack_signing_secret: ${secrets.slack}, api_url: "${api}"}
@@ -95,6 +100,7 @@ webexteams: {access_token: t, webhook_secret: ${secrets.webex}, api_url: "${api}
 whatsapp: {phone_number_id: "106540352242922", access_token: t, verify_token: v, app_secret: ${secrets.whatsapp}, api_url: "${api}"}
 line: {channel_access_token: t, channel_secret: ${secrets.line}, follow_intent: /greet, api_url: "${api}"}
 discord: {public_key: "${discordKey.publicHex}", application_id: "290926444748734465", api_url: "${api}"}
+instagram: {verify: v, page-access-token: p, instagram_account_id: "17841405822304914", secret: ${secrets.instagram}, api_url: "${api}"}
 botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
 `;
   const channels = await loadChannels(parseCredentialsText(yaml, 'fuzz.yml', {}), []);
@@ -120,6 +126,8 @@ botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: 
         const ts = String(Math.floor(Date.now() / 1000));
         return { body, headers: { 'x-signature-timestamp': ts, 'x-signature-ed25519': ed25519Sign(null, Buffer.concat([Buffer.from(ts), bytes]), discordKey.privateKey).toString('hex') } };
       }
+      case 'instagram':
+        return { body, headers: { 'x-hub-signature-256': `sha256=${createHmac('sha256', secrets.instagram).update(bytes).digest('hex')}` } };
       case 'webexteams':
         return { body, headers: { 'x-spark-signature': createHmac('sha1', secrets.webex).update(bytes).digest('hex') } };
       case 'line':
@@ -158,7 +166,7 @@ botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: 
     }
   }
   /** Channels whose signature covers headers and bytes only: a signed request must get past the check. */
-  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams', 'whatsapp', 'line', 'discord']);
+  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams', 'whatsapp', 'line', 'discord', 'instagram']);
 
   const request = fc.record({
     channel: fc.constantFrom(...channels.map((c) => c.name())),

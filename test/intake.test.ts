@@ -28,6 +28,7 @@ import WebexTeamsInput from '../channels/webexteams/index.js';
 import WhatsAppInput from '../channels/whatsapp/index.js';
 import LineInput from '../channels/line/index.js';
 import DiscordInput from '../channels/discord/index.js';
+import InstagramInput from '../channels/instagram/index.js';
 
 const FB_SECRET = 'a9f3c0e1d2b4a6c8e0f1a2b3c4d5e6f7';
 const SLACK_SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
@@ -36,6 +37,8 @@ const TWILIO_TOKEN = '12345678901234567890123456789012';
 const TELEGRAM_SECRET = 'tg-secret-token_42';
 const WA_SECRET = 'wa-app-secret-9b8c';
 const LINE_SECRET = '8c570fa6dd201bb328f1c1eac23a96d8';
+const IG_SECRET = 'ig-app-secret-4d7e';
+const IGID = '17841405822304914';
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 /** A Discord application's key pair: Discord signs with the private half; the public one is configured as hex. */
 const DISCORD_KEY = generateKeyPairSync('ed25519');
@@ -60,6 +63,7 @@ async function start(t: ExecutionContext, options: { bodyLimit?: string; extra?:
     WhatsAppInput.fromCredentials({ phone_number_id: '106540352242922', access_token: 't', verify_token: 'v', app_secret: WA_SECRET, api_url: api }),
     LineInput.fromCredentials({ channel_secret: LINE_SECRET, channel_access_token: 'line-token', api_url: api }),
     DiscordInput.fromCredentials({ public_key: DISCORD_PUBLIC_HEX, application_id: '290926444748734465', api_url: api }),
+    InstagramInput.fromCredentials({ verify: 'v', secret: IG_SECRET, 'page-access-token': 'p', instagram_account_id: IGID, api_url: api }),
     RestInput.fromCredentials({}),
     ...(options.extra ?? []),
   ];
@@ -85,6 +89,12 @@ const discordSign = (bytes: Buffer) => {
   const ts = String(Math.floor(Date.now() / 1000));
   return { 'x-signature-timestamp': ts, 'x-signature-ed25519': ed25519Sign(null, Buffer.concat([Buffer.from(ts), bytes]), DISCORD_KEY.privateKey).toString('hex') };
 };
+const igSign = (bytes: Buffer) => ({ 'x-hub-signature-256': `sha256=${createHmac('sha256', IG_SECRET).update(bytes).digest('hex')}` });
+
+/** An Instagram delivery (Messenger Platform, `object: "instagram"`) carrying one text message. */
+function instagramDelivery(text: string, mid: string): object {
+  return { object: 'instagram', entry: [{ id: IGID, time: Date.now(), messaging: [{ sender: { id: '1254459154682919' }, recipient: { id: IGID }, timestamp: Date.now(), message: { mid, text } }] }] };
+}
 const webexSign = (bytes: Buffer) => ({ 'x-spark-signature': createHmac('sha1', WEBEX_SECRET).update(bytes).digest('hex') });
 const lineSign = (bytes: Buffer) => ({ 'x-line-signature': createHmac('sha256', LINE_SECRET).update(bytes).digest('base64') });
 
@@ -156,7 +166,7 @@ function nested(depth: number, kind: 'array' | 'object' = 'array'): string {
 
 // --- signatures over the bytes ---------------------------------------------------------------------------------------
 
-test('a validly signed body starting with a UTF-8 byte order mark is accepted (facebook, slack, webexteams, whatsapp, line, discord); tampered, refused', async (t) => {
+test('a validly signed body starting with a UTF-8 byte order mark is accepted (facebook, slack, webexteams, whatsapp, line, discord, instagram); tampered, refused', async (t) => {
   const { host, post } = await start(t);
   const json = { 'content-type': 'application/json' };
   const cases = [
@@ -166,6 +176,7 @@ test('a validly signed body starting with a UTF-8 byte order mark is accepted (f
     { channel: 'whatsapp', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(whatsappNotification('bom on whatsapp', 'wamid.bom1')))]), sign: waSign },
     { channel: 'line', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(lineDelivery('bom on line', '01FZ74A0TDDPYRVKNK77XKCBOM')))]), sign: lineSign },
     { channel: 'discord', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(discordCommand('bom on discord', '786008729715212999')))]), sign: discordSign },
+    { channel: 'instagram', bytes: Buffer.concat([BOM, Buffer.from(JSON.stringify(instagramDelivery('bom on instagram', 'aWdfZAG1_bom1')))]), sign: igSign },
   ];
   for (const { channel, bytes, sign } of cases) {
     const refused = await post(channel, tampered(bytes), { ...json, ...sign(bytes) });
@@ -173,8 +184,8 @@ test('a validly signed body starting with a UTF-8 byte order mark is accepted (f
     const accepted = await post(channel, bytes, { ...json, ...sign(bytes) });
     t.is(accepted.status, 200, `${channel}: ${accepted.text}`);
   }
-  await host.bot.waitForMessages(5);
-  t.deepEqual(host.received.map((m) => m.text).filter((text) => text?.startsWith('bom')).sort(), ['bom on discord', 'bom on line', 'bom on messenger', 'bom on slack', 'bom on whatsapp']);
+  await host.bot.waitForMessages(6);
+  t.deepEqual(host.received.map((m) => m.text).filter((text) => text?.startsWith('bom')).sort(), ['bom on discord', 'bom on instagram', 'bom on line', 'bom on messenger', 'bom on slack', 'bom on whatsapp']);
 });
 
 test('a validly signed latin1 body declared charset=iso-8859-1 is accepted and read in its charset; tampered, refused', async (t) => {
@@ -245,7 +256,7 @@ test.serial('an unsigned 1 MB body to a signed route is refused 401 without ever
 test('every route that verifies first refuses an unsigned deeply nested body with 401, not 400', async (t) => {
   const { post } = await start(t);
   const deep = Buffer.from(nested(30_000));
-  for (const channel of ['facebook', 'slack', 'webexteams', 'whatsapp', 'twilio', 'telegram', 'line', 'discord']) {
+  for (const channel of ['facebook', 'slack', 'webexteams', 'whatsapp', 'twilio', 'telegram', 'line', 'discord', 'instagram']) {
     const response = await post(channel, deep, { 'content-type': 'application/json' });
     t.is(response.status, 401, channel);
   }

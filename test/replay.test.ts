@@ -1,5 +1,5 @@
 import test from 'ava';
-import { FUTURE_SKEW_SECONDS, timestampMs, withinReplayWindow } from 'switchboard';
+import { FUTURE_SKEW_SECONDS, checkEntryTimes, timestampMs, withinReplayWindow } from 'switchboard';
 
 const NOW = Date.parse('2026-12-02T12:00:00.000Z');
 
@@ -29,4 +29,14 @@ test('timestampMs: milliseconds, ISO 8601 with a zone; nothing ambiguous', (t) =
   for (const bad of ['2026-11-25T12:00:00', '2026-11-25', 'yesterday', '', '1458692752478', null, undefined, {}, -1, Number.POSITIVE_INFINITY]) {
     t.is(timestampMs(bad), undefined, String(bad));
   }
+});
+
+test("checkEntryTimes: every entry.time of a Meta delivery within the window; none, or one stale, refused", (t) => {
+  const now = Date.parse('2026-12-02T12:00:00Z');
+  t.true(checkEntryTimes({ entry: [{ time: now - 1000 }, { time: now }] }, 60, now));
+  t.regex(String(checkEntryTimes({ entry: [{ time: now }, { time: now - 120_000 }] }, 60, now)), /^entry\.time: timestamp is 120 s old/);
+  t.regex(String(checkEntryTimes({ entry: [{ id: '1' }] }, 60, now)), /^entry\.time: no timestamp/);
+  t.is(checkEntryTimes({ object: 'page' }, 60, now), 'no timestamp to check against the replay window');
+  t.is(checkEntryTimes(null, 60, now), 'no timestamp to check against the replay window');
+  t.true(checkEntryTimes({ entry: [{ time: 0 }] }, 0, now));
 });

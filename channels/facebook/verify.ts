@@ -1,4 +1,4 @@
-import { isObject, timestampMs, verifyHmac, verifyHubSignature, withinReplayWindow, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
+import { checkEntryTimes, verifyHmac, verifyHubSignature, type RequestHeaders as Headers, headerValue as header } from 'switchboard';
 
 /**
  * Checks a Messenger delivery's signature over the raw body: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256>` keyed
@@ -18,14 +18,9 @@ export function verifySignature(raw: string | Buffer, headers: Headers, secret: 
 /**
  * Refuses a replayed delivery: each `entry[].time` (ms, covered by the signature) must lie within `windowSeconds`
  * before `now` (and not minutes ahead of it). Meta retries a failed delivery for up to 36 hours with the same body,
- * so the window must be at least that to keep retries. `true`, or the reason. Pure: `now` (ms) is injected.
+ * so the window must be at least that to keep retries. `true`, or the reason. Pure: `now` (ms) is injected. The
+ * host's `checkEntryTimes`, shared with the Instagram channel.
  */
 export function checkDeliveryTime(body: unknown, windowSeconds: number, now: number): true | string {
-  const entries = isObject(body) && Array.isArray(body.entry) ? body.entry : [];
-  if (entries.length === 0) return withinReplayWindow(undefined, windowSeconds, now);
-  for (const entry of entries) {
-    const result = withinReplayWindow(isObject(entry) ? timestampMs(entry.time) : undefined, windowSeconds, now);
-    if (result !== true) return `entry.time: ${result}`;
-  }
-  return true;
+  return checkEntryTimes(body, windowSeconds, now);
 }
