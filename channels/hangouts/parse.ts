@@ -77,7 +77,8 @@ export function parseEvent(body: unknown, intents: SpaceIntents): ParsedEvent {
   const space = isObject(body.space) ? body.space : undefined;
   const message = isObject(body.message) ? body.message : undefined;
   const user = isObject(body.user) ? body.user : undefined;
-  const sender = message && isObject(message.sender) ? message.sender : user;
+  // As Rasa: the message's sender for a MESSAGE; else the event's user (a clicked card's message is the app's own).
+  const sender = body.type === 'MESSAGE' && message && isObject(message.sender) ? message.sender : user;
   const room = isRoom(space);
   let text: string | undefined;
   let messageId: string | undefined;
