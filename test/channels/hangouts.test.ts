@@ -2,7 +2,7 @@ import test from 'ava';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
-import { DEFAULT_APOLOGY, HttpClient, type BotMessage } from 'switchboard';
+import { HttpClient, type BotMessage } from 'switchboard';
 import HangoutsInput, { ChatCerts, HangoutsOutput, maxAgeMs, parseEvent, verifyToken, REFETCH_COOLDOWN_MS } from '../../channels/hangouts/index.js';
 import { runChannelCases, startServer, ScriptedBot, type ChannelCase, type OutgoingCall } from '../harness.js';
 import { certificates, chatKey, chatToken, type ChatKey } from './hangouts.tokens.js';
@@ -552,7 +552,7 @@ test('hangouts: with allow_unverified, events are taken without a token', async 
   t.is(bot.received.length, 1);
 });
 
-test('hangouts: a failing bot is answered with the apology, 200 (Chat shows an error for anything else)', async (t) => {
+test('hangouts: a failing bot is answered 200 with what was said (no apology configured: {}), as Rasa answers; Chat shows an error for anything else', async (t) => {
   const channel = HangoutsInput.fromCredentials({ allow_unverified: true });
   const bot = new ScriptedBot();
   (bot as unknown as { handle: () => Promise<never> }).handle = async () => {
@@ -561,7 +561,7 @@ test('hangouts: a failing bot is answered with the apology, 200 (Chat shows an e
   const { request } = await startServer(t, [channel], { bot });
   const response = await request('/webhooks/hangouts/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messageEvent()) });
   t.is(response.status, 200);
-  t.deepEqual(response.json, { text: DEFAULT_APOLOGY });
+  t.deepEqual(response.json, {});
 });
 
 test('hangouts output: the message is built from the answers in order', async (t) => {
