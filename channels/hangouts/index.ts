@@ -14,12 +14,12 @@ import {
   type Router,
 } from 'switchboard';
 import { CERTS_PATH, ChatCerts } from './certs.js';
-import { HangoutsOutput } from './output.js';
+import { HangoutsOutput, MESSAGE_LIMIT_BYTES } from './output.js';
 import { parseEvent, type SpaceIntents } from './parse.js';
 import { verifyToken } from './verify.js';
 
 export { ChatCerts, CHAT_ISSUER, CERTS_PATH, maxAgeMs, REFETCH_COOLDOWN_MS, DEFAULT_MAX_AGE_MS, MIN_MAX_AGE_MS, MAX_MAX_AGE_MS } from './certs.js';
-export { HangoutsOutput, TEXT_LIMIT, card, textCard, chatButton, buttonWidgets, elementCard, type CardV2 } from './output.js';
+export { HangoutsOutput, TEXT_LIMIT, MESSAGE_LIMIT_BYTES, card, textCard, chatButton, buttonWidgets, elementCard, type CardV2 } from './output.js';
 export { parseEvent, messageText, clickedPayload, isRoom, type SpaceIntents, type IncomingEvent, type ParsedEvent } from './parse.js';
 export { verifyToken, SIGNING_ALGORITHMS, CLOCK_TOLERANCE_S } from './verify.js';
 
@@ -115,7 +115,10 @@ export class HangoutsInput extends InputChannel<Credentials> {
         ctx.res.off('close', onClose);
       }
       // Chat posts nothing in a space the app has just left.
-      ctx.body = type === 'REMOVED_FROM_SPACE' ? {} : output.message();
+      const answer = type === 'REMOVED_FROM_SPACE' ? {} : output.message();
+      const bytes = Buffer.byteLength(JSON.stringify(answer));
+      if (bytes > MESSAGE_LIMIT_BYTES) this.logger.warn({ sender: message.senderId, bytes }, `the answer is over Google Chat's ${MESSAGE_LIMIT_BYTES} bytes per message: Chat will not post it`);
+      ctx.body = answer;
     });
     return router;
   }

@@ -1,7 +1,10 @@
 import { OutputChannel, isObject, splitText, type Button, type Element, type SendOptions } from 'switchboard';
 
-/** Google Chat shows at most 4,096 characters of a message's `text`; the rest continues in text cards. */
+/** A message's `text` is kept to 4,096 characters (what a person can type into one Chat message); the rest continues in text cards. */
 export const TEXT_LIMIT = 4096;
+
+/** Google Chat's limit on a whole message, text and cards: 32,000 bytes (Chat API, `spaces.messages.create`). */
+export const MESSAGE_LIMIT_BYTES = 32_000;
 
 type Json = Record<string, unknown>;
 

@@ -571,3 +571,12 @@ test('hangouts output: the message is built from the answers in order', async (t
   await output.sendResponse('u', { text: 'a', buttons: [] });
   t.deepEqual(output.message(), { text: 'a' });
 });
+
+test('hangouts: an answer over 32,000 bytes is still sent, and a warning says Chat will not post it', async (t) => {
+  const channel = HangoutsInput.fromCredentials({ allow_unverified: true });
+  const { request, logs } = await startServer(t, [channel], { bot: new ScriptedBot([{ text: 'word '.repeat(8000) }]) });
+  const response = await request('/webhooks/hangouts/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messageEvent()) });
+  t.is(response.status, 200);
+  t.is(((response.json as { text: string }).text).length <= 4096, true);
+  t.regex(logs.text, /over Google Chat's 32000 bytes per message/);
+});
