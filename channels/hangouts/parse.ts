@@ -116,6 +116,8 @@ export function parseEvent(body: unknown, intents: SpaceIntents): ParsedEvent {
         user: sender ? compact({ name: str(sender.name), displayName: str(sender.displayName), email: str(sender.email), type: str(sender.type) }) : undefined,
         thread: message && isObject(message.thread) ? str(message.thread.name) : undefined,
         eventTime: str(body.eventTime),
+        // Files the user sent with the message (`{name, contentName, contentType, thumbnailUri, downloadUri, source}`).
+        attachment: message && Array.isArray(message.attachment) && message.attachment.length > 0 ? message.attachment : undefined,
         parameters: body.type === 'CARD_CLICKED' && isObject(body.common) && isObject(body.common.parameters) ? body.common.parameters : undefined,
       }),
     },

@@ -181,6 +181,19 @@ runChannelCases(test, {
       outgoing: [certsCall()],
     },
     {
+      label: 'hangouts: files the user sent are in metadata.attachment',
+      body: messageEvent({
+        text: '',
+        argumentText: '',
+        attachment: [{ name: 'spaces/AAAAdMq1nN0/messages/CCCCCCCCCCC.CCCCCCCCCCC/attachments/AAAAAA', contentName: 'report.pdf', contentType: 'application/pdf', downloadUri: 'https://chat.google.com/api/get_attachment_url?url_type=DOWNLOAD_URL', source: 'UPLOADED_CONTENT' }],
+      }),
+      sign,
+      answers: [],
+      status: 200,
+      received: [{ text: '', metadata: { attachment: [{ name: 'spaces/AAAAdMq1nN0/messages/CCCCCCCCCCC.CCCCCCCCCCC/attachments/AAAAAA', contentName: 'report.pdf', contentType: 'application/pdf', downloadUri: 'https://chat.google.com/api/get_attachment_url?url_type=DOWNLOAD_URL', source: 'UPLOADED_CONTENT' }] } }],
+      outgoing: [certsCall()],
+    },
+    {
       label: "hangouts: a card button click sends the button's function (action.actionMethodName), as Rasa reads it",
       body: cardClicked({ actionMethodName: '/mood_great', parameters: [] }, { invokedFunction: '/mood_great' }),
       sign,
