@@ -22,6 +22,8 @@ import SocketIOInput from '../channels/socketio/index.js';
 import BotFrameworkInput from '../channels/botframework/index.js';
 import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
 import MattermostInput from '../channels/mattermost/index.js';
+import HangoutsInput from '../channels/hangouts/index.js';
+import { certificates, chatKey, chatToken } from './channels/hangouts.tokens.js';
 import RocketChatInput from '../channels/rocketchat/index.js';
 import LineInput from '../channels/line/index.js';
 
@@ -315,6 +317,34 @@ test('botframework passes conformance', async (t) => {
         conversation: { id: 'a:conformance-conversation' },
         recipient: { id: `28:${appId}`, name: 'Switchboard' },
         text: 'hello',
+      },
+    },
+    sign: () => ({ authorization: `Bearer ${token}` }),
+  });
+  t.true(report.ok);
+});
+
+test('hangouts passes conformance', async (t) => {
+  // Google's certificates served by the kit's fake platform (api_url), a token as Google Chat mints it.
+  const key = chatKey('conformance-kid');
+  const projectNumber = '487193750562';
+  const token = await chatToken(key, { aud: projectNumber });
+  const report = await conformance(HangoutsInput, {
+    credentials: { project_id: projectNumber },
+    platform: (request) => (request.path === '/service_accounts/v1/metadata/x509/chat@system.gserviceaccount.com' ? { body: certificates(key) } : undefined),
+    validRequest: {
+      body: {
+        type: 'MESSAGE',
+        eventTime: new Date().toISOString(),
+        space: { name: 'spaces/AAAAdMq1nN0', type: 'DM', spaceType: 'DIRECT_MESSAGE', singleUserBotDm: true },
+        message: {
+          name: 'spaces/AAAAdMq1nN0/messages/CCCCCCCCCCC.CCCCCCCCCCC',
+          sender: { name: 'users/12345678901234567890', displayName: 'Izumi', type: 'HUMAN' },
+          text: 'hello',
+          argumentText: 'hello',
+          thread: { name: 'spaces/AAAAdMq1nN0/threads/BBBBBBBBBBB' },
+        },
+        user: { name: 'users/12345678901234567890', displayName: 'Izumi', type: 'HUMAN' },
       },
     },
     sign: () => ({ authorization: `Bearer ${token}` }),

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { createHash, createHmac, generateKeyPairSync, sign as ed25519Sign } from 'node:crypto';
 import twilio from 'twilio';
 import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
+import { certificates, chatKey, chatToken } from './channels/hangouts.tokens.js';
 import { loadChannels } from '#src/loader.js';
 import { parseCredentialsText } from '#src/credentials.js';
 import { startFakePlatform, startTestHost } from 'switchboard/testing';
@@ -27,6 +28,7 @@ line: {channel_access_token: t, follow_intent: /greet, unfollow_intent: /goodbye
 discord: {application_id: "290926444748734465", allow_unverified: true, api_url: "${api}"}
 instagram: {verify: v, page-access-token: p, instagram_account_id: "17841405822304914", allow_unverified: true, api_url: "${api}"}
 botframework: {app_id: a, app_password: p, allow_unverified: true, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
+hangouts: {allow_unverified: true, api_url: "${api}"}
 rest:
 callback: {url: "${api}/callback"}
 `;
@@ -77,7 +79,9 @@ function bodies() {
 
 test('with verification on, random bodies — unsigned, and signed as each platform signs — never produce a 500', async (t) => {
   const key = connectorKey('fuzz-key', null);
+  const googleKey = chatKey('fuzz-google-kid');
   const platform = await startFakePlatform((request) => {
+    if (request.path === '/service_accounts/v1/metadata/x509/chat@system.gserviceaccount.com') return { body: certificates(googleKey) };
     if (request.path === '/openid') return { body: { issuer: 'https://api.botframework.com', jwks_uri: `${platform.url}/keys`, id_token_signing_alg_values_supported: ['RS256'] } };
     if (request.path === '/keys') return { body: { keys: [key.jwk] } };
     return undefined;
@@ -102,6 +106,7 @@ line: {channel_access_token: t, channel_secret: ${secrets.line}, follow_intent: 
 discord: {public_key: "${discordKey.publicHex}", application_id: "290926444748734465", api_url: "${api}"}
 instagram: {verify: v, page-access-token: p, instagram_account_id: "17841405822304914", secret: ${secrets.instagram}, api_url: "${api}"}
 botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
+hangouts: {project_id: "487193750562", api_url: "${api}"}
 `;
   const channels = await loadChannels(parseCredentialsText(yaml, 'fuzz.yml', {}), []);
   const host = await startTestHost(channels, { answers: [{ text: 'ok', buttons: [{ title: 'b', payload: '/b' }] }] });
@@ -149,6 +154,9 @@ botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: 
         const token = await connectorToken(key, { aud: 'fuzz-app', serviceurl: typeof serviceUrl === 'string' ? serviceUrl : 'https://smba.trafficmanager.net/teams/' });
         return { body, headers: { authorization: `Bearer ${token}` } };
       }
+      case 'hangouts':
+        // Google's token does not cover the body: any body with a valid token gets past the check.
+        return { body, headers: { authorization: `Bearer ${await chatToken(googleKey, { aud: '487193750562' })}` } };
       case 'mattermost':
       case 'rocketchat': {
         const token = secrets[channel];
@@ -166,7 +174,7 @@ botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: 
     }
   }
   /** Channels whose signature covers headers and bytes only: a signed request must get past the check. */
-  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams', 'whatsapp', 'line', 'discord', 'instagram']);
+  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams', 'whatsapp', 'line', 'discord', 'instagram', 'hangouts']);
 
   const request = fc.record({
     channel: fc.constantFrom(...channels.map((c) => c.name())),
