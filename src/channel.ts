@@ -132,6 +132,15 @@ export abstract class InputChannel<C extends Record<string, unknown> = Record<st
    */
   outputChannel?(replyTo: ReplyAddress): OutputChannel;
 
+  /**
+   * The reply address of a recipient who has not written (the id the channel uses as the sender id: a Telegram chat
+   * id, a Slack user or channel id, a phone number), for messages sent first (`POST /api/v1/conversations/...`).
+   * Undefined when the platform cannot reach a user from an id alone (Bot Framework needs the service URL and
+   * conversation of an earlier message): the host then uses the address of the recipient's last message, if it saw
+   * one. A channel without `outputChannel` cannot send first at all.
+   */
+  addressFor?(recipient: string): ReplyAddress | undefined;
+
   /** Called by the host before `router()`. */
   attach(context: ChannelContext): void {
     this.channelContext = context;

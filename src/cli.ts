@@ -49,6 +49,9 @@ Options:
                        processed in order per sender across instances, socket.io across instances.
                        Unreachable at startup: exit code 2. Default: in memory, one instance
   --redis-prefix P     prefix of every Redis key, so deployments can share one Redis (default switchboard:)
+  --api-token TOKEN    enable the API that sends messages first (POST /api/v1/conversations/CHANNEL/
+                       RECIPIENT/messages), authenticated with this bearer token (or $SWITCHBOARD_API_TOKEN;
+                       at least 16 characters). Default: no such API
   --inbox-claim-ttl MS with --redis: how long an instance's claim on a sender outlives its last heartbeat,
                        i.e. how soon another instance resumes the messages of one that died (default 15000)
   --no-webchat         do not serve the web chat page at /webchat
@@ -95,6 +98,8 @@ export interface CliOptions {
   redisPrefix?: string;
   /** `--inbox-claim-ttl`; default 15 s. */
   inboxClaimTtlMs?: number;
+  /** `--api-token` or `$SWITCHBOARD_API_TOKEN`: enables sending first. */
+  apiToken?: string;
   logLevel: string;
   /** Whether --log-level (or LOG_LEVEL) was given, rather than defaulted. */
   logLevelGiven?: boolean;
@@ -136,6 +141,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         redis: { type: 'string' },
         'redis-prefix': { type: 'string' },
         'inbox-claim-ttl': { type: 'string' },
+        'api-token': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -199,6 +205,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const redisPrefix = values['redis-prefix'];
   if (redisPrefix !== undefined && redis === undefined) throw new ConfigError('--redis-prefix needs --redis (or $SWITCHBOARD_REDIS_URL)');
   const inboxClaimTtlMs = count('inbox-claim-ttl', 1000);
+  const apiToken = values['api-token'] ?? (env.SWITCHBOARD_API_TOKEN || undefined);
+  if (apiToken !== undefined && apiToken.trim().length < 16) throw new ConfigError('--api-token (or $SWITCHBOARD_API_TOKEN) must be at least 16 characters: a long random string');
   if (inboxClaimTtlMs !== undefined && redis === undefined) throw new ConfigError('--inbox-claim-ttl needs --redis (or $SWITCHBOARD_REDIS_URL)');
   return {
     kind: 'run',
@@ -224,6 +232,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       redis,
       redisPrefix: redis === undefined ? undefined : redisPrefix ?? DEFAULT_REDIS_PREFIX,
       inboxClaimTtlMs,
+      apiToken,
       logLevel,
       logLevelGiven: values['log-level'] !== undefined || env.LOG_LEVEL !== undefined,
     },
@@ -269,7 +278,7 @@ export async function start(options: CliOptions, io: { cwd?: string; env?: NodeJ
   const server = new SwitchboardServer({ channels, bot, logger, http, store, cors: options.cors, bodyLimit: options.bodyLimit, webchat: options.webchat, trustProxy: options.trustProxy,
     limits: options.limits, requestTimeoutMs: options.requestTimeoutMs, maxConnections: options.maxConnections,
     metrics: options.metrics === false ? false : options.metricsPort !== undefined ? { port: options.metricsPort } : true,
-    botTimeoutMs: options.botTimeoutMs, botApology: apology, outboxTtlMs: options.outboxTtlMs, inboxClaimTtlMs: options.inboxClaimTtlMs });
+    botTimeoutMs: options.botTimeoutMs, botApology: apology, outboxTtlMs: options.outboxTtlMs, inboxClaimTtlMs: options.inboxClaimTtlMs, apiToken: options.apiToken });
   if (options.shutdownGraceMs !== undefined) server.shutdownGraceMs = options.shutdownGraceMs;
   let address;
   try {

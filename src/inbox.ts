@@ -12,7 +12,7 @@ const SWEEP_LIMIT = 10_000;
 /**
  * Adds a message to its sender's stream, after the deduplication claim, and claims the sender for this instance when
  * nobody holds it. KEYS: seen key ('' when the message has no platform id), stream, claim, active set.
- * ARGV: dedup ttl, backlog, instance id, claim ttl, now, sender key, message JSON, request id, claim (1/0).
+ * ARGV: dedup ttl, backlog, instance id, claim ttl, now, sender key, message JSON, trace, claim (1/0), answers JSON ('': none).
  */
 const ADD = `
 if KEYS[1] ~= '' then
@@ -22,7 +22,12 @@ if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[2]) then
   if KEYS[1] ~= '' then redis.call('DEL', KEYS[1]) end
   return {'full'}
 end
-local id = redis.call('XADD', KEYS[2], '*', 'm', ARGV[7], 'r', ARGV[8])
+local id
+if ARGV[10] ~= '' then
+  id = redis.call('XADD', KEYS[2], '*', 'm', ARGV[7], 'r', ARGV[8], 'a', ARGV[10])
+else
+  id = redis.call('XADD', KEYS[2], '*', 'm', ARGV[7], 'r', ARGV[8])
+end
 redis.call('ZADD', KEYS[4], 'NX', ARGV[5], ARGV[6])
 local claimed = 0
 if ARGV[9] == '1' and redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4], 'NX') then claimed = 1 end
@@ -110,6 +115,8 @@ export interface InboxEntry {
   trace: string | undefined;
   /** How many of its answers (and flushes) were already sent, by an instance that did not finish it. */
   sent: number;
+  /** Answers to send as they are, without asking the bot (a message sent first), as JSON. */
+  answers: string | undefined;
 }
 
 /**
@@ -216,7 +223,7 @@ export class SharedInbox {
    * inbox is stopping, runs it here when the sender is free. Rejects when Redis cannot be reached (the caller processes
    * the message itself).
    */
-  async add(sender: string, message: UserMessageData, options: { seenKey?: string; dedupTtlMs: number; backlog: number; trace?: string }): Promise<AddResult> {
+  async add(sender: string, message: UserMessageData, options: { seenKey?: string; dedupTtlMs: number; backlog: number; trace?: string; answers?: string }): Promise<AddResult> {
     const reply = await this.command(() =>
       this.client.inboxAdd(
         options.seenKey === undefined ? '' : this.prefix + options.seenKey,
@@ -232,6 +239,7 @@ export class SharedInbox {
         JSON.stringify(message),
         options.trace ?? '',
         this.stopping || !this.runner ? '0' : '1',
+        options.answers ?? '',
       ),
     );
     if (reply[0] === 'duplicate') return { status: 'duplicate' };
@@ -361,7 +369,7 @@ export class SharedInbox {
       return undefined;
     }
     const trace = fields.get('r') || undefined;
-    return { id, sender, message, trace, sent };
+    return { id, sender, message, trace, sent, answers: fields.get('a') };
   }
 
   private async ack(sender: string, id: string): Promise<void> {

@@ -55,6 +55,7 @@ export class ServerMetrics {
   private readonly platformRetries: Counter<'channel' | 'method'>;
   private readonly platformGaveUp: Counter<'channel' | 'method'>;
   private readonly outboxGaveUp: Counter<'channel' | 'reason'>;
+  private readonly proactive: Counter<'channel' | 'outcome'>;
   private readonly channelNames: Set<string>;
 
   /** Read on each scrape for the queue gauges; see `watch`. */
@@ -71,6 +72,12 @@ export class ServerMetrics {
     });
     // Every series exists from the start, so a rate over it is 0 rather than absent.
     for (const channel of this.channelNames) for (const outcome of MESSAGE_OUTCOMES) this.messages.inc({ channel, outcome }, 0);
+    this.proactive = new Counter({
+      name: 'switchboard_proactive_requests_total',
+      help: 'Requests to send first (POST /api/v1/conversations/...), by channel and outcome (accepted, unsupported, shed, failed)',
+      labelNames: ['channel', 'outcome'],
+      registers,
+    });
     this.botDuration = new Histogram({
       name: 'switchboard_bot_duration_seconds',
       help: 'Time the bot took to answer a message (a streaming bot: to its first answer), by bot kind and result',
@@ -139,6 +146,11 @@ export class ServerMetrics {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  /** One request to send first, by the channel it named (a known one) and what became of it. */
+  countProactive(channel: string, outcome: 'accepted' | 'unsupported' | 'shed' | 'failed'): void {
+    if (this.channelNames.has(channel)) this.proactive.inc({ channel, outcome });
   }
 
   count(channel: string, outcome: MessageOutcome): void {

@@ -165,7 +165,14 @@ class Interrupted extends Error {
 /** What rebuilds a message's output from its reply address: the channel that received it (`InputChannel.outputChannel`). */
 export interface OutputSource {
   outputChannel?(replyTo: ReplyAddress): OutputChannel;
+  /** See `InputChannel.addressFor`. */
+  addressFor?(recipient: string): ReplyAddress | undefined;
 }
+
+/** Recipients whose last reply address is remembered in this process (for messages sent first). */
+const REMEMBERED_ADDRESSES = 10_000;
+/** How long a remembered address is kept: a Bot Framework conversation reference stays usable for a long time. */
+const ADDRESS_TTL_MS = 30 * 24 * 3600_000;
 
 /** One queued message. `message` is let go as soon as it is dropped, so an abandoned message holds no memory. */
 interface Entry {
@@ -183,6 +190,8 @@ interface Entry {
   forget: () => void;
   /** Set for a message of the shared inbox. */
   shared?: SharedRun;
+  /** Answers sent as they are, without the bot (a message sent first). */
+  answers?: BotMessage[];
 }
 
 /** One sender's queue: processed strictly in order, one message at a time. */
@@ -247,6 +256,11 @@ export class Pipeline {
   private readonly sharedRetry: { ttlMs: number; minDelayMs: number; maxDelayMs: number };
   /** The channels by name, with their loggers: what a message read back from the shared inbox is answered through. */
   private readonly sources = new Map<string, { source: OutputSource; logger: Logger }>();
+  /**
+   * The reply address of each recipient's last message, for channels that cannot address a recipient from its id
+   * alone (no `addressFor`): most recent last, bounded. Also in the store when it can keep values (Redis).
+   */
+  private readonly addresses = new Map<string, ReplyAddress>();
   /** Aborted when the shutdown starts: retries of shared messages stop waiting. */
   private readonly stopping = new AbortController();
 
@@ -359,6 +373,7 @@ export class Pipeline {
 
   async enqueue(message: UserMessage, logger: Logger = this.logger, options: EnqueueOptions = {}, source?: OutputSource): Promise<Accepted> {
     if (options.signal?.aborted) return { duplicate: false, done: Promise.resolve('dropped') };
+    if (message.replyTo !== undefined && source?.outputChannel && typeof source.addressFor !== 'function') this.remember(message);
     if (this.inbox && message.replyTo !== undefined && source?.outputChannel && !options.signal) {
       const shared = await this.enqueueShared(this.inbox, message, logger);
       if (shared) return shared;
@@ -386,7 +401,7 @@ export class Pipeline {
    * `senderBacklog`, processed here at once when its sender is free. Undefined when Redis cannot be reached: the
    * message is then processed in this process (the store logs the outage once).
    */
-  private async enqueueShared(inbox: SharedInbox, message: UserMessage, logger: Logger): Promise<Accepted | undefined> {
+  private async enqueueShared(inbox: SharedInbox, message: UserMessage, logger: Logger, answers?: BotMessage[]): Promise<Accepted | undefined> {
     const trace = currentTrace() ?? requestTrace();
     let result;
     try {
@@ -395,6 +410,7 @@ export class Pipeline {
         dedupTtlMs: this.dedupTtlMs,
         backlog: this.limits.senderBacklog,
         trace: JSON.stringify({ requestId: trace.requestId, traceId: trace.traceId, flags: trace.flags }),
+        ...(answers ? { answers: JSON.stringify(answers) } : {}),
       });
     } catch {
       return undefined;
@@ -430,11 +446,86 @@ export class Pipeline {
         // A new trace, then.
       }
     }
+    let answers: BotMessage[] | undefined;
+    if (entry.answers !== undefined) {
+      try {
+        answers = JSON.parse(entry.answers) as BotMessage[];
+      } catch (error) {
+        this.logger.error({ err: error, id: entry.id }, 'inbox: the answers of a message sent first are not JSON; removed');
+        return { keep: false, outcome: 'failed' };
+      }
+    }
     const shared: SharedRun = { entry, interrupted: false };
     const key = `${message.inputChannel}\u0000${message.senderId}`;
-    const size = messageSize(message);
-    const outcome = await withTrace(trace, () => this.queue(key, message, channel.logger, Promise.resolve(true), size, undefined, trace, channel.source, shared));
+    const size = messageSize(message) + (entry.answers?.length ?? 0);
+    const outcome = await withTrace(trace, () => this.queue(key, message, channel.logger, Promise.resolve(true), size, undefined, trace, channel.source, shared, answers));
     return { keep: shared.interrupted, outcome };
+  }
+
+  /** Keeps a message's reply address as its sender's last (see `addresses`). */
+  private remember(message: UserMessage): void {
+    const key = `${message.inputChannel}\u0000${message.senderId}`;
+    const known = this.addresses.get(key);
+    let json: string;
+    try {
+      json = JSON.stringify(message.replyTo);
+    } catch {
+      return;
+    }
+    if (known !== undefined && JSON.stringify(known) === json) {
+      // Most recent last.
+      this.addresses.delete(key);
+      this.addresses.set(key, known);
+      return;
+    }
+    this.addresses.delete(key);
+    this.addresses.set(key, message.replyTo!);
+    if (this.addresses.size > REMEMBERED_ADDRESSES) this.addresses.delete(this.addresses.keys().next().value!);
+    void this.store.put?.(`address:${message.inputChannel}:${message.senderId}`, json, ADDRESS_TTL_MS).catch(() => undefined);
+  }
+
+  /**
+   * Where a message sent first to `recipient` on `channel` goes: the channel's address for the id (`addressFor`), else
+   * the address of the recipient's last message (this process's memory, then the store's). Undefined: unknown.
+   */
+  async addressOf(channel: string, source: OutputSource, recipient: string): Promise<ReplyAddress | undefined> {
+    if (typeof source.addressFor === 'function') {
+      const address = source.addressFor(recipient);
+      if (address !== undefined) return address;
+    }
+    const known = this.addresses.get(`${channel}\u0000${recipient}`);
+    if (known !== undefined) return known;
+    const kept = await this.store.get?.(`address:${channel}:${recipient}`).catch(() => undefined);
+    if (kept === undefined) return undefined;
+    try {
+      const parsed = JSON.parse(kept) as unknown;
+      return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as ReplyAddress) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Sends `answers` to the message's recipient as if the bot had answered it (a message sent first): in the
+   * recipient's turn, after what is already queued for them, through the outbox — and kept in the shared inbox under
+   * `--redis`. `message` carries the recipient (`senderId`), the channel and the reply address. Rejects only with a
+   * `BacklogFullError`.
+   */
+  async enqueueAnswers(message: UserMessage, answers: BotMessage[], source: OutputSource, logger: Logger = this.logger): Promise<Accepted> {
+    if (this.inbox && message.replyTo !== undefined && source.outputChannel) {
+      const shared = await this.enqueueShared(this.inbox, message, logger, answers);
+      if (shared) return shared;
+    }
+    const key = `${message.inputChannel}\u0000${message.senderId}`;
+    let size = messageSize(message);
+    try {
+      size += JSON.stringify(answers).length;
+    } catch {
+      // Counted as the message alone.
+    }
+    this.admit(key, size);
+    const done = this.queue(key, message, logger, Promise.resolve(true), size, undefined, currentTrace() ?? requestTrace(), source, undefined, answers);
+    return { duplicate: false, done };
   }
 
   /** Throws a `BacklogFullError` when one more message of `size` for this sender would pass a bound. */
@@ -472,7 +563,7 @@ export class Pipeline {
     }
   }
 
-  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined, trace: RequestTrace, source?: OutputSource, shared?: SharedRun): Promise<Outcome> {
+  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined, trace: RequestTrace, source?: OutputSource, shared?: SharedRun, answers?: BotMessage[]): Promise<Outcome> {
     let queue = this.queues.get(key);
     if (!queue) {
       queue = { key, entries: [], bytes: 0, running: false, waiting: false };
@@ -480,7 +571,7 @@ export class Pipeline {
     }
     let settle!: (outcome: Outcome) => void;
     const done = new Promise<Outcome>((resolve) => (settle = resolve));
-    const entry: Entry = { message, source, logger, trace, fresh, size, settle, done, started: false, forget: () => {}, ...(shared ? { shared } : {}) };
+    const entry: Entry = { message, source, logger, trace, fresh, size, settle, done, started: false, forget: () => {}, ...(shared ? { shared } : {}), ...(answers ? { answers } : {}) };
     queue.entries.push(entry);
     queue.bytes += size;
     this.queuedBytes += size;
@@ -543,7 +634,7 @@ export class Pipeline {
     let outcome: Outcome;
     try {
       const message = entry.message!;
-      outcome = (await entry.fresh) ? await withTrace(entry.trace, () => this.process(message, entry.logger, entry.trace, entry.source, entry.shared)) : 'duplicate';
+      outcome = (await entry.fresh) ? await withTrace(entry.trace, () => this.process(message, entry.logger, entry.trace, entry.source, entry.shared, entry.answers)) : 'duplicate';
     } catch (error) {
       // `done` never rejects, and a failure must not break the chain for the sender's later messages.
       entry.logger.error({ err: error, sender: entry.message?.senderId }, 'processing the message failed');
@@ -581,7 +672,7 @@ export class Pipeline {
     }
   }
 
-  private async process(message: UserMessage, logger: Logger, trace: RequestTrace, source?: OutputSource, shared?: SharedRun): Promise<Outcome> {
+  private async process(message: UserMessage, logger: Logger, trace: RequestTrace, source?: OutputSource, shared?: SharedRun, answers?: BotMessage[]): Promise<Outcome> {
     const log = logger.child({ sender: message.senderId, trace: message.traceId });
     const output = this.outputOf(message, source, log);
     if (!output) {
@@ -589,6 +680,7 @@ export class Pipeline {
       else log.error('message has no output channel; the bot cannot answer');
       return 'failed';
     }
+    if (answers) return this.sendGiven({ message, output, log, shared, index: 0 }, answers);
     // The bot's deadline: its signal is aborted, and every wait on it below gives up, when the time is up. A bot that
     // ignores the signal keeps running in the background, but its sender's next message does not wait for it.
     const started = Date.now();
@@ -702,6 +794,19 @@ export class Pipeline {
         log.error({ err: error }, 'sending the answers failed');
         return 'failed';
       }
+    }
+    return 'handled';
+  }
+
+  /** Sends answers given as they are (a message sent first), then the output's flush. */
+  private async sendGiven(sending: Sending, answers: BotMessage[]): Promise<Outcome> {
+    try {
+      for (const answer of answers) await this.send(sending, structuredClone(answer));
+      if (sending.output.flush) await this.send(sending, undefined);
+    } catch (error) {
+      if (error instanceof Interrupted) return 'forwarded';
+      sending.log.error({ err: error }, 'sending an answer failed');
+      return 'failed';
     }
     return 'handled';
   }

@@ -161,6 +161,26 @@ export class RedisStore implements Store {
     }
   }
 
+  async put(key: string, value: string, ttlMs: number): Promise<void> {
+    try {
+      await this.client.set(this.prefix + key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+      this.up();
+    } catch (error) {
+      this.down(error as Error);
+    }
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    try {
+      const value = await this.client.get(this.prefix + key);
+      this.up();
+      return value ?? undefined;
+    } catch (error) {
+      this.down(error as Error);
+      return undefined;
+    }
+  }
+
   async ping(): Promise<void> {
     await this.client.ping();
     this.up();

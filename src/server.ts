@@ -19,6 +19,7 @@ import { VERIFIES_FIRST } from './signature.js';
 import { MemoryStore, type Store } from './store.js';
 import { RedisStore } from './redis.js';
 import { SharedInbox } from './inbox.js';
+import { PROACTIVE_ROUTE, proactiveHandler } from './proactive.js';
 import { VERSION } from './version.js';
 
 export interface ServerOptions {
@@ -81,6 +82,11 @@ export interface ServerOptions {
    * shared).
    */
   sharedInbox?: boolean;
+  /**
+   * `--api-token`: the bearer token of the API that sends messages first (`POST /api/v1/conversations/{channel}/
+   * {recipient}/messages`). Unset: that API does not exist (404).
+   */
+  apiToken?: string;
   /** `--inbox-claim-ttl`: how long an instance's claim on a sender outlives its last heartbeat. Default 15 s. */
   inboxClaimTtlMs?: number;
   /** Retry timing of answers of shared messages (tests shorten it); the ttl is `outboxTtlMs`. */
@@ -236,6 +242,10 @@ export class SwitchboardServer {
         ctx.type = metrics.contentType;
         ctx.body = await metrics.text();
       });
+    }
+    if (options.apiToken !== undefined) {
+      if (options.apiToken.trim().length < 16) throw new ConfigError('--api-token must be at least 16 characters (a long random string)');
+      hostRouter.post(PROACTIVE_ROUTE, proactiveHandler({ token: options.apiToken, channels: this.channels, pipeline: this.pipeline, metrics: this.metrics, logger: this.logger }));
     }
     hostRouter.get('/health/live', (ctx: Context) => {
       ctx.body = { status: 'ok' };

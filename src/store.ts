@@ -10,6 +10,13 @@ export interface Store {
   claim(key: string, ttlMs: number): Promise<boolean>;
   /** Forgets a claim, so the message can be delivered again (used when it could not be queued). */
   release(key: string): Promise<void>;
+  /**
+   * Keeps a small JSON value under `key` for `ttlMs` (the reply address of a recipient's last message, for messages
+   * sent first). Optional: without it the host keeps such values in this process only.
+   */
+  put?(key: string, value: string, ttlMs: number): Promise<void>;
+  /** The value `put` kept, if it has not expired. */
+  get?(key: string): Promise<string | undefined>;
   /** Resolves when the store can be reached, rejects when not; `GET /health/ready` calls it. Optional. */
   ping?(): Promise<void>;
   close?(): Promise<void>;

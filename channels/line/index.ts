@@ -76,6 +76,11 @@ export class LineInput extends InputChannel<Credentials> {
   }
 
   /** Answers go to the address's `to` (user, group or room), through its reply token while that may be used. */
+  /** A message sent first goes to this recipient id, as if it had written. */
+  override addressFor(recipient: string): ReplyAddress {
+    return { to: recipient };
+  }
+
   override outputChannel(replyTo: ReplyAddress): LineOutput {
     const to = addressPart(replyTo, 'to');
     const replyToken = addressPart(replyTo, 'reply_token', true);

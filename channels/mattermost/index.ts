@@ -98,6 +98,11 @@ export class MattermostInput extends InputChannel<Credentials> {
   }
 
   /** Answers go to the address's `channel_id` (the channel of the post or click), else to the sender. */
+  /** A message sent first goes to this recipient id, as if it had written. */
+  override addressFor(recipient: string): ReplyAddress {
+    return { channel_id: recipient };
+  }
+
   override outputChannel(replyTo: ReplyAddress): MattermostOutput {
     return this.output(addressPart(replyTo, 'channel_id', true));
   }

@@ -62,6 +62,11 @@ export class TelegramInput extends InputChannel<Credentials> {
   }
 
   /** Answers go to the address's `chat_id` (the sender's chat), with the bot token from the credentials. */
+  /** A message sent first goes to this recipient id, as if it had written. */
+  override addressFor(recipient: string): ReplyAddress {
+    return { chat_id: recipient };
+  }
+
   override outputChannel(replyTo: ReplyAddress): TelegramOutput {
     addressPart(replyTo, 'chat_id');
     return this.output();

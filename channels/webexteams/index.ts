@@ -73,6 +73,11 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
   }
 
   /** Answers go to the address's `roomId` (the room the message came from), or to the `room` key when it is set. */
+  /** A message sent first goes to this recipient id, as if it had written. */
+  override addressFor(recipient: string): ReplyAddress {
+    return { roomId: recipient };
+  }
+
   override outputChannel(replyTo: ReplyAddress): WebexOutput {
     addressPart(replyTo, 'roomId');
     return this.output();
