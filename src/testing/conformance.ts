@@ -292,6 +292,18 @@ export async function conformance(channelClass: InputChannelClass, options: Conf
       if (original.length === 0) return 'the original output made no platform call';
       if (!isDeepStrictEqual(again, original)) return `expected ${JSON.stringify(original).slice(0, 300)}, got ${JSON.stringify(again).slice(0, 300)}`;
     });
+    if (typeof channel.addressFor === 'function') {
+      await run('addressFor(sender) gives an address the channel answers through (sending first)', async () => {
+        const address = channel.addressFor!(message.senderId);
+        if (address === undefined) return undefined;
+        if (!isDeepStrictEqual(JSON.parse(JSON.stringify(address)), address)) return 'addressFor returned an address that does not survive a JSON round trip';
+        const before = fake.requests.length;
+        const output = channel.outputChannel!(address);
+        await output.sendResponse(message.senderId, { text: 'Sent first by the conformance kit' });
+        await output.flush?.(message.senderId);
+        if (fake.requests.length === before) return 'the output of addressFor(sender) made no platform call';
+      });
+    }
   }
 
   function finish(): ConformanceReport {
