@@ -9,6 +9,8 @@ import { loadChannels } from '#src/loader.js';
 import { parseCredentialsText } from '#src/credentials.js';
 import { SwitchboardServer, type Bot, type BotMessage } from 'switchboard';
 import { startFakePlatform, ScriptedBot, type FakePlatform, type PlatformRequest } from 'switchboard/testing';
+import SocketIOInput from '../channels/socketio/index.js';
+import { connect, next, session } from './socketio-client.js';
 
 const TOKEN = 'proactive-api-token-0123456789';
 
@@ -16,6 +18,8 @@ async function host(t: ExecutionContext, options: { bot?: Bot; apiToken?: string
   const api = await startFakePlatform((request) => {
     if (request.path.endsWith('/sendMessage')) return { body: { ok: true, result: { message_id: 1 } } };
     if (request.path.includes('/Messages.json')) return { status: 201, body: { sid: 'SM1' } };
+    if (request.path.endsWith('/api/v1/login')) return { body: { status: 'success', data: { authToken: 'rc-session-token', userId: 'botuserid' } } };
+    if (request.path.endsWith('/users/me')) return { body: { id: 'botuserid' } };
     return undefined;
   });
   t.teardown(() => api.close());
@@ -30,6 +34,8 @@ webexteams: {access_token: t, allow_unverified: true, api_url: "${api.url}"}
 line: {channel_access_token: t, allow_unverified: true, api_url: "${api.url}"}
 callback: {url: "${api.url}/callback"}
 botframework: {app_id: a, app_password: p, allow_unverified: true, api_url: "${api.url}", token_url: "${api.url}/token", openid_metadata: "${api.url}/openid"}
+mattermost: {url: "${api.url}/api/v4", token: t, webhook_url: "https://x.example/w", allow_unverified: true}
+rocketchat: {user: bot, password: p, server_url: "${api.url}", allow_unverified: true}
 rest:
 `;
   const channels = await loadChannels(parseCredentialsText(yaml, 'proactive.yml', {}), []);
@@ -67,6 +73,8 @@ const CASES: Array<{ channel: string; recipient: string; path: RegExp; carries: 
   { channel: 'twilio', recipient: '+14155550000', path: /\/Messages\.json$/, carries: (r) => new URLSearchParams(r.body).get('To') === '+14155550000' && new URLSearchParams(r.body).get('Body') === ANSWER.text },
   { channel: 'webexteams', recipient: 'Y2lzY29zcGFyazovL3VzL1JPT00vYmJjZWIxYWQ', path: /\/messages$/, carries: (r) => JSON.parse(r.body).roomId === 'Y2lzY29zcGFyazovL3VzL1JPT00vYmJjZWIxYWQ' && JSON.parse(r.body).text === ANSWER.text },
   { channel: 'line', recipient: 'U4af4980629', path: /\/v2\/bot\/message\/push$/, carries: (r) => JSON.parse(r.body).to === 'U4af4980629' && JSON.parse(r.body).messages[0].text === ANSWER.text },
+  { channel: 'mattermost', recipient: 'h7ixbydcg7gyjm1ejr3y5ztrqw', path: /\/api\/v4\/posts$/, carries: (r) => JSON.parse(r.body).channel_id === 'h7ixbydcg7gyjm1ejr3y5ztrqw' && JSON.parse(r.body).message === ANSWER.text },
+  { channel: 'rocketchat', recipient: 'GENERAL', path: /\/api\/v1\/chat\.postMessage$/, carries: (r) => JSON.parse(r.body).roomId === 'GENERAL' && JSON.parse(r.body).text === ANSWER.text },
   { channel: 'callback', recipient: 'alice', path: /\/callback$/, carries: (r) => JSON.stringify(JSON.parse(r.body)).includes(ANSWER.text!) && JSON.stringify(JSON.parse(r.body)).includes('alice') },
 ];
 
@@ -127,4 +135,19 @@ test('a message sent first while the bot answers the same recipient waits for th
   const texts = () => api.requests.filter((r) => r.path.endsWith('/sendMessage')).map((r) => (JSON.parse(r.body) as { text: string }).text);
   await until(() => texts().length >= 2, 'both answers');
   t.deepEqual(texts(), ['the bot answer', 'sent first']);
+});
+
+test('sending first on socketio: the answer reaches the sockets of that session id', async (t) => {
+  const channel = SocketIOInput.fromCredentials({ session_persistence: true });
+  const server = new SwitchboardServer({ channels: [channel], bot: new ScriptedBot(), apiToken: TOKEN });
+  t.teardown(() => server.close(200));
+  const { port } = await server.listen(0, '127.0.0.1');
+  const url = `http://127.0.0.1:${port}`;
+  const socket = await connect(t, { url });
+  // The client holds `<sender id>.<signature>`; the recipient is the sender id, as the bot sees it.
+  const sessionId = await session(socket);
+  const senderId = sessionId.slice(0, sessionId.lastIndexOf('.'));
+  const uttered = next<BotMessage>(socket, 'bot_uttered');
+  t.is((await send(url, 'socketio', senderId, [ANSWER])).status, 202);
+  t.deepEqual(await uttered, { text: ANSWER.text });
 });
