@@ -66,12 +66,12 @@ export class CallbackInput extends InputChannel<z.output<typeof credentials>> {
     };
   }
 
-  /** A fresh collector per message, POSTing its answers to the configured `url` (one array, or one per answer). */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { recipient_id: recipient };
   }
 
+  /** A fresh collector per message, POSTing its answers to the configured `url` (one array, or one per answer). */
   override outputChannel(replyTo: ReplyAddress): CallbackOutput {
     addressPart(replyTo, 'recipient_id');
     return new CallbackOutput(this.http, this.target());

@@ -71,12 +71,12 @@ export class FacebookInput extends InputChannel<Credentials> {
     });
   }
 
-  /** Answers go to the sender's PSID (`recipient.id`), with the Page's token from the credentials. */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { recipient_id: recipient };
   }
 
+  /** Answers go to the sender's PSID (`recipient.id`), with the Page's token from the credentials. */
   override outputChannel(replyTo: ReplyAddress): MessengerOutput {
     addressPart(replyTo, 'recipient_id');
     return this.output();

@@ -80,12 +80,12 @@ export class InstagramInput extends InputChannel<Credentials> {
     });
   }
 
-  /** Answers go to the sender's Instagram-scoped id (`recipient.id`), with the Page's token from the credentials. */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { recipient_id: recipient };
   }
 
+  /** Answers go to the sender's Instagram-scoped id (`recipient.id`), with the Page's token from the credentials. */
   override outputChannel(replyTo: ReplyAddress): InstagramOutput {
     addressPart(replyTo, 'recipient_id');
     return this.output();

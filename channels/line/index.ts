@@ -75,12 +75,12 @@ export class LineInput extends InputChannel<Credentials> {
     }, address);
   }
 
-  /** Answers go to the address's `to` (user, group or room), through its reply token while that may be used. */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { to: recipient };
   }
 
+  /** Answers go to the address's `to` (user, group or room), through its reply token while that may be used. */
   override outputChannel(replyTo: ReplyAddress): LineOutput {
     const to = addressPart(replyTo, 'to');
     const replyToken = addressPart(replyTo, 'reply_token', true);

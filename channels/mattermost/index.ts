@@ -97,12 +97,12 @@ export class MattermostInput extends InputChannel<Credentials> {
     });
   }
 
-  /** Answers go to the address's `channel_id` (the channel of the post or click), else to the sender. */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { channel_id: recipient };
   }
 
+  /** Answers go to the address's `channel_id` (the channel of the post or click), else to the sender. */
   override outputChannel(replyTo: ReplyAddress): MattermostOutput {
     return this.output(addressPart(replyTo, 'channel_id', true));
   }

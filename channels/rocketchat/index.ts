@@ -61,12 +61,12 @@ export class RocketChatInput extends InputChannel<Credentials> {
     return new RocketChatOutput(this.api);
   }
 
-  /** Answers go to the address's `roomId`: the room the message came from. */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { roomId: recipient };
   }
 
+  /** Answers go to the address's `roomId`: the room the message came from. */
   override outputChannel(replyTo: ReplyAddress): RocketChatOutput {
     addressPart(replyTo, 'roomId');
     return this.output();

@@ -86,12 +86,12 @@ export class SlackInput extends InputChannel<SlackCredentials> {
     };
   }
 
-  /** `chat.postMessage` into the address's `channel` (else the sender), in its `thread_ts` when it has one. */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { channel: recipient };
   }
 
+  /** `chat.postMessage` into the address's `channel` (else the sender), in its `thread_ts` when it has one. */
   override outputChannel(replyTo: ReplyAddress): SlackOutput {
     const { slack_token, api_url } = this.credentials;
     return new SlackOutput(this.http, {

@@ -112,15 +112,15 @@ export class SocketIOInput extends InputChannel {
     return 'socketio';
   }
 
-  /**
-   * Answers are emitted to the address's `room`: the session id with `session_persistence` (every socket of the
-   * session), else the socket id. Through the namespace, so a socket.io adapter can carry them to another instance.
-   */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { room: recipient };
   }
 
+  /**
+   * Answers are emitted to the address's `room`: the session id with `session_persistence` (every socket of the
+   * session), else the socket id. Through the namespace, so a socket.io adapter can carry them to another instance.
+   */
   override outputChannel(replyTo: ReplyAddress): SocketIOOutput {
     addressPart(replyTo, 'room');
     if (!this.output) throw new Error('socketio: the channel is not started: no namespace to emit to');

@@ -61,12 +61,12 @@ export class TelegramInput extends InputChannel<Credentials> {
     });
   }
 
-  /** Answers go to the address's `chat_id` (the sender's chat), with the bot token from the credentials. */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { chat_id: recipient };
   }
 
+  /** Answers go to the address's `chat_id` (the sender's chat), with the bot token from the credentials. */
   override outputChannel(replyTo: ReplyAddress): TelegramOutput {
     addressPart(replyTo, 'chat_id');
     return this.output();

@@ -69,15 +69,15 @@ export class TwilioInput extends InputChannel<Credentials> {
     });
   }
 
-  /**
-   * Answers go `To` the sender (the address's `to`: the incoming `From`), from `twilio_number` or the Messaging
-   * Service of the credentials.
-   */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { to: recipient };
   }
 
+  /**
+   * Answers go `To` the sender (the address's `to`: the incoming `From`), from `twilio_number` or the Messaging
+   * Service of the credentials.
+   */
   override outputChannel(replyTo: ReplyAddress): TwilioOutput {
     addressPart(replyTo, 'to');
     return this.output();

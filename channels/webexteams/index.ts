@@ -72,12 +72,12 @@ export class WebexTeamsInput extends InputChannel<Credentials> {
     return new WebexOutput(this.api, this.credentials.room);
   }
 
-  /** Answers go to the address's `roomId` (the room the message came from), or to the `room` key when it is set. */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { roomId: recipient };
   }
 
+  /** Answers go to the address's `roomId` (the room the message came from), or to the `room` key when it is set. */
   override outputChannel(replyTo: ReplyAddress): WebexOutput {
     addressPart(replyTo, 'roomId');
     return this.output();

@@ -77,12 +77,12 @@ export class WhatsAppInput extends InputChannel<Credentials> {
     });
   }
 
-  /** Answers go `to` the sender's WhatsApp id; typing shows on `message_id`, the message being answered. */
   /** A message sent first goes to this recipient id, as if it had written. */
   override addressFor(recipient: string): ReplyAddress {
     return { to: recipient };
   }
 
+  /** Answers go `to` the sender's WhatsApp id; typing shows on `message_id`, the message being answered. */
   override outputChannel(replyTo: ReplyAddress): WhatsAppOutput {
     addressPart(replyTo, 'to');
     return this.output(addressPart(replyTo, 'message_id', true));
