@@ -33,8 +33,8 @@ export { parseForwarded, publicUrl } from './forwarded.js';
 export { isObject, nonEmptyString, idString, compact } from './payload.js';
 export { parseRestRequest, restRequest, authenticateRest, isLoopback, warnIfOpen, restTokenKey, restAuthKeys, restAuthOf } from './rest.js';
 export type { RestRequest, RestRequestOptions, RestAuth, RestAuthenticated } from './rest.js';
-export { verifyJwt, JWT_METHODS } from './jwt.js';
-export type { JwtMethod, JwtRequirements } from './jwt.js';
+export { verifyJwt, verifyPlatformToken, JWT_METHODS } from './jwt.js';
+export type { JwtMethod, JwtRequirements, PlatformTokenCheck } from './jwt.js';
 export { Cached } from './cached.js';
 export {
   HttpError,

@@ -2,7 +2,8 @@
  * JWT verification as Rasa does it (PyJWT `decode(token, key, algorithms=[method])`, what `--jwt-secret` and
  * `--jwt-method` configure), with jose: for the `rest` and `callback` channels and any channel that takes a JWT.
  */
-import { errors, importSPKI, jwtVerify, type CryptoKey } from 'jose';
+import { decodeProtectedHeader, errors, importSPKI, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
+import { bearerToken, headerValue, type RequestHeaders } from './signature.js';
 
 /** The algorithms a JWT may be checked with (`jwt_method`), as PyJWT (Rasa) names them. */
 export const JWT_METHODS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
@@ -70,5 +71,57 @@ export async function verifyJwt(
     if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
     if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'malformed JWT';
     return 'token could not be verified';
+  }
+}
+
+/** How a platform's signed bearer token must look (Bot Framework's connector tokens, Google Chat's). */
+export interface PlatformTokenCheck {
+  /** Where the signing keys come from (a JWKS or certificates the platform publishes, cached by the channel). */
+  getKey: JWTVerifyGetKey;
+  algorithms: string[];
+  issuer: string;
+  audience: string;
+  /** Seconds of clock skew allowed on `exp` and `nbf`. */
+  clockToleranceS: number;
+  /** The reason given when a token names a key the platform does not publish (`token signed with a key <this>`). */
+  unlistedKey: string;
+  /** Injectable clock, for tests. */
+  now?: Date | undefined;
+}
+
+/**
+ * Checks the `Authorization: Bearer <jwt>` of a platform's request: a `kid` in the header (without one jose would try
+ * any key), one of `algorithms`, signed by the key `getKey` gives for it, `issuer`, `audience`, within its lifetime
+ * with an `exp` required (a token without one would be good forever once captured). The verified token, or the reason
+ * it is refused (for the log, never the client). Never throws.
+ */
+export async function verifyPlatformToken(headers: RequestHeaders, check: PlatformTokenCheck): Promise<JWTVerifyResult | string> {
+  if (!headerValue(headers, 'authorization')) return 'missing Authorization header';
+  const token = bearerToken(headers);
+  if (token === undefined) return 'Authorization is not a Bearer token';
+  let kid: unknown;
+  try {
+    kid = decodeProtectedHeader(token).kid;
+  } catch {
+    return 'token invalid: Invalid Compact JWS';
+  }
+  if (typeof kid !== 'string' || kid === '') return 'token names no signing key ("kid")';
+  try {
+    return await jwtVerify(token, check.getKey, {
+      algorithms: check.algorithms,
+      issuer: check.issuer,
+      audience: check.audience,
+      clockTolerance: check.clockToleranceS,
+      requiredClaims: ['exp'],
+      ...(check.now ? { currentDate: check.now } : {}),
+    });
+  } catch (error) {
+    if (error instanceof errors.JWTExpired) return 'token expired';
+    if (error instanceof errors.JWTClaimValidationFailed) return `token claim "${error.claim}" invalid: ${error.reason}`;
+    if (error instanceof errors.JWKSNoMatchingKey) return `token signed with a key ${check.unlistedKey}`;
+    if (error instanceof errors.JWSSignatureVerificationFailed) return 'token signature invalid';
+    if (error instanceof errors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
+    if (error instanceof errors.JOSEError) return `token invalid: ${error.message}`;
+    return `token could not be checked: ${(error as Error)?.message ?? String(error)}`;
   }
 }
