@@ -11,23 +11,36 @@ const SWEEP_LIMIT = 10_000;
 
 /**
  * Adds a message to its sender's stream, after the deduplication claim, and claims the sender for this instance when
- * nobody holds it. KEYS: seen key ('' when the message has no platform id), stream, claim, active set.
- * ARGV: dedup ttl, backlog, instance id, claim ttl, now, sender key, message JSON, trace, claim (1/0), answers JSON ('': none).
+ * nobody holds it. Refused ('full') past the sender's backlog (messages, or bytes unless it is alone) or, for a sender
+ * with nothing waiting, past the senders allowed to have messages waiting (all instances together).
+ * KEYS: seen key ('' when the message has no platform id), stream, claim, active set, sent hash (its `#bytes` field
+ * counts the stream's bytes). ARGV: dedup ttl, backlog, instance id, claim ttl, now, sender key, message JSON, trace,
+ * claim (1/0), answers JSON ('': none), backlog bytes, size, senders.
  */
 const ADD = `
 if KEYS[1] ~= '' then
   if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return {'duplicate'} end
 end
-if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[2]) then
+local count = redis.call('XLEN', KEYS[2])
+local bytes = tonumber(redis.call('HGET', KEYS[5], '#bytes') or '0')
+local size = tonumber(ARGV[12])
+local refused
+if count >= tonumber(ARGV[2]) or (count > 0 and bytes + size > tonumber(ARGV[11])) then
+  refused = 'sender'
+elseif count == 0 and not redis.call('ZSCORE', KEYS[4], ARGV[6]) and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[13]) then
+  refused = 'busy'
+end
+if refused then
   if KEYS[1] ~= '' then redis.call('DEL', KEYS[1]) end
-  return {'full'}
+  return {'full', refused}
 end
 local id
 if ARGV[10] ~= '' then
-  id = redis.call('XADD', KEYS[2], '*', 'm', ARGV[7], 'r', ARGV[8], 'a', ARGV[10])
+  id = redis.call('XADD', KEYS[2], '*', 'm', ARGV[7], 'r', ARGV[8], 's', ARGV[12], 'a', ARGV[10])
 else
-  id = redis.call('XADD', KEYS[2], '*', 'm', ARGV[7], 'r', ARGV[8])
+  id = redis.call('XADD', KEYS[2], '*', 'm', ARGV[7], 'r', ARGV[8], 's', ARGV[12])
 end
+redis.call('HINCRBY', KEYS[5], '#bytes', size)
 redis.call('ZADD', KEYS[4], 'NX', ARGV[5], ARGV[6])
 local claimed = 0
 if ARGV[9] == '1' and redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4], 'NX') then claimed = 1 end
@@ -56,8 +69,15 @@ for _, value in ipairs(first[1][2]) do table.insert(out, value) end
 return out
 `;
 
-/** A message done with: out of the stream, its progress forgotten. KEYS: stream, sent hash. ARGV: entry id. */
+/** A message done with: out of the stream, its bytes and progress forgotten. KEYS: stream, sent hash. ARGV: entry id. */
 const ACK = `
+local entry = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #entry > 0 then
+  local fields = entry[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 's' then redis.call('HINCRBY', KEYS[2], '#bytes', -tonumber(fields[i + 1])) end
+  end
+end
 redis.call('XDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
@@ -96,12 +116,29 @@ return got
 `;
 
 interface Scripts {
-  inboxAdd(seen: string, stream: string, claim: string, active: string, ...argv: string[]): Promise<[string, string?, number?, string?]>;
+  inboxAdd(seen: string, stream: string, claim: string, active: string, sent: string, ...argv: string[]): Promise<[string, string?, number?, string?]>;
   inboxNext(stream: string, claim: string, active: string, sent: string, ...argv: string[]): Promise<string[]>;
   inboxAck(stream: string, sent: string, id: string): Promise<number>;
   inboxRenew(...keysAndArgs: string[]): Promise<number[]>;
   inboxRelease(claim: string, me: string): Promise<number>;
   inboxSweep(active: string, ...argv: string[]): Promise<string[]>;
+}
+
+/** How a message is added (see `SharedInbox.add`). */
+export interface AddOptions {
+  /** The deduplication key (under the prefix, as the store's claims are), when the message has a platform id. */
+  seenKey?: string;
+  dedupTtlMs: number;
+  /** Messages one sender may have waiting (`--sender-backlog`). */
+  backlog: number;
+  /** Their size, text and metadata as JSON (`--sender-backlog-bytes`); one message alone is always taken. */
+  backlogBytes?: number;
+  /** Senders that may have messages waiting, all instances together. */
+  senders?: number;
+  /** The request's trace, as JSON. */
+  trace?: string;
+  /** Answers to send as they are (a message sent first), as JSON. */
+  answers?: string;
 }
 
 /** One message read back from the shared inbox. */
@@ -128,7 +165,8 @@ export type InboxRunner = (entry: InboxEntry) => Promise<{ keep: boolean; outcom
 /** What `SharedInbox.add` made of a message. */
 export type AddResult =
   | { status: 'duplicate' }
-  | { status: 'full' }
+  /** Refused: `sender` when the sender's backlog is full, `busy` when too many senders have messages waiting. */
+  | { status: 'full'; reason: 'sender' | 'busy' }
   /** In the inbox; `done` settles when this instance processed it, or with `forwarded` when another instance holds its sender. */
   | { status: 'added'; id: string; done: Promise<string> };
 
@@ -188,7 +226,7 @@ export class SharedInbox {
     this.onUp = options.onUp ?? (() => undefined);
     const client = options.client as Redis & Partial<Scripts>;
     if (!client.inboxAdd) {
-      client.defineCommand('inboxAdd', { numberOfKeys: 4, lua: ADD });
+      client.defineCommand('inboxAdd', { numberOfKeys: 5, lua: ADD });
       client.defineCommand('inboxNext', { numberOfKeys: 4, lua: NEXT });
       client.defineCommand('inboxAck', { numberOfKeys: 2, lua: ACK });
       client.defineCommand('inboxRenew', { lua: RENEW });
@@ -223,27 +261,33 @@ export class SharedInbox {
    * inbox is stopping, runs it here when the sender is free. Rejects when Redis cannot be reached (the caller processes
    * the message itself).
    */
-  async add(sender: string, message: UserMessageData, options: { seenKey?: string; dedupTtlMs: number; backlog: number; trace?: string; answers?: string }): Promise<AddResult> {
+  async add(sender: string, message: UserMessageData, options: AddOptions): Promise<AddResult> {
+    const json = JSON.stringify(message);
+    const size = json.length + (options.answers?.length ?? 0);
     const reply = await this.command(() =>
       this.client.inboxAdd(
         options.seenKey === undefined ? '' : this.prefix + options.seenKey,
         this.key('q', sender),
         this.key('lock', sender),
         this.active,
+        this.key('sent', sender),
         String(Math.max(1, Math.ceil(options.dedupTtlMs))),
         String(options.backlog),
         this.instanceId,
         String(this.claimTtlMs),
         String(Date.now()),
         sender,
-        JSON.stringify(message),
+        json,
         options.trace ?? '',
         this.stopping || !this.runner ? '0' : '1',
         options.answers ?? '',
+        String(options.backlogBytes ?? Number.MAX_SAFE_INTEGER),
+        String(size),
+        String(options.senders ?? Number.MAX_SAFE_INTEGER),
       ),
     );
     if (reply[0] === 'duplicate') return { status: 'duplicate' };
-    if (reply[0] === 'full') return { status: 'full' };
+    if (reply[0] === 'full') return { status: 'full', reason: reply[1] === 'busy' ? 'busy' : 'sender' };
     const id = String(reply[1]);
     const claimed = Number(reply[2]) === 1;
     const owner = String(reply[3] ?? '');

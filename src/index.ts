@@ -20,7 +20,7 @@ export type { Store } from './store.js';
 export { RedisStore, DEFAULT_REDIS_PREFIX, maskRedisUrl } from './redis.js';
 export type { RedisStoreOptions } from './redis.js';
 export { SharedInbox, DEFAULT_CLAIM_TTL_MS } from './inbox.js';
-export type { SharedInboxOptions, InboxEntry, InboxRunner, AddResult } from './inbox.js';
+export type { SharedInboxOptions, InboxEntry, InboxRunner, AddResult, AddOptions } from './inbox.js';
 export { HttpClient, HttpRequestError, parseRetryAfter, isSafeToRetry, countDeliveries } from './http.js';
 export { MemoryOutbox, OutboxFullError, DEFAULT_OUTBOX_TTL_MS, DEFAULT_OUTBOX_LIMITS } from './outbox.js';
 export type { Outbox, OutboxAnswer, PendingAnswer, GiveUpReason, MemoryOutboxOptions } from './outbox.js';

@@ -409,6 +409,9 @@ export class Pipeline {
         ...(message.messageId === undefined ? {} : { seenKey: `seen:${message.inputChannel}:${message.messageId}` }),
         dedupTtlMs: this.dedupTtlMs,
         backlog: this.limits.senderBacklog,
+        backlogBytes: this.limits.senderBacklogBytes,
+        // As in one process: the senders the bot runs at once, and those waiting their turn.
+        senders: this.limits.botConcurrency + this.limits.botWait,
         trace: JSON.stringify({ requestId: trace.requestId, traceId: trace.traceId, flags: trace.flags }),
         ...(answers ? { answers: JSON.stringify(answers) } : {}),
       });
@@ -419,7 +422,10 @@ export class Pipeline {
       logger.debug({ sender: message.senderId, messageId: message.messageId }, 'duplicate delivery ignored');
       return { duplicate: true, done: Promise.resolve('duplicate') };
     }
-    if (result.status === 'full') throw new BacklogFullError('too many messages from this sender are waiting; retry later', this.retryAfter(this.limits.senderBacklog));
+    if (result.status === 'full') {
+      if (result.reason === 'busy') throw new BacklogFullError('the bot is busy; retry later', this.retryAfter(this.limits.botWait / this.limits.botConcurrency + 1));
+      throw new BacklogFullError('too many messages from this sender are waiting; retry later', this.retryAfter(this.limits.senderBacklog));
+    }
     return { duplicate: false, done: result.done as Promise<Outcome> };
   }
 

@@ -8,7 +8,7 @@ import anyTest, { type ExecutionContext } from 'ava';
 import Router from '@koa/router';
 import { Redis } from 'ioredis';
 import TelegramInput from '../channels/telegram/index.js';
-import { HttpClient, InputChannel, MemoryOutbox, RedisStore, SharedInbox, SwitchboardServer, UserMessage, type Bot, type Logger, type Store } from 'switchboard';
+import { HttpClient, InputChannel, MemoryOutbox, RedisStore, SharedInbox, SwitchboardServer, UserMessage, type Bot, type Logger, type PipelineLimits, type Store } from 'switchboard';
 import { startFakePlatform, ScriptedBot, type FakePlatform } from 'switchboard/testing';
 import { captureLogs } from './harness.js';
 import { RedisServer, redisTest } from './redis-server.js';
@@ -40,11 +40,11 @@ interface Host {
   logs: ReturnType<typeof captureLogs>;
 }
 
-async function startHost(t: ExecutionContext, telegram: FakePlatform, bot: Bot, options: { store?: Store; logs?: ReturnType<typeof captureLogs>; outbox?: MemoryOutbox; inboxClaimTtlMs?: number } = {}): Promise<Host> {
+async function startHost(t: ExecutionContext, telegram: FakePlatform, bot: Bot, options: { store?: Store; logs?: ReturnType<typeof captureLogs>; outbox?: MemoryOutbox; inboxClaimTtlMs?: number; limits?: PipelineLimits } = {}): Promise<Host> {
   const logs = options.logs ?? captureLogs('info');
   const channel = TelegramInput.fromCredentials({ access_token: TOKEN, verify: 'moodbot', webhook_url: 'https://bot.example.com/webhooks/telegram/webhook', api_url: telegram.url });
   const server = new SwitchboardServer({
-    channels: [channel], bot, store: options.store, logger: logs.logger, outbox: options.outbox, inboxClaimTtlMs: options.inboxClaimTtlMs,
+    channels: [channel], bot, store: options.store, logger: logs.logger, outbox: options.outbox, inboxClaimTtlMs: options.inboxClaimTtlMs, limits: options.limits,
     sharedRetry: { minDelayMs: 500, maxDelayMs: 3_000 },
     http: new HttpClient({ minDelayMs: 5, maxDelayMs: 20, timeoutMs: 3_000, logger: logs.logger }),
   });
@@ -185,4 +185,34 @@ test('under --redis, a channel that attaches live outputs only is named at start
   const local = new SwitchboardServer({ channels: [new LiveOnly({})], bot: new ScriptedBot(), logger: quiet.logger });
   t.teardown(() => local.close(100));
   t.is(quiet.lines().length, 0);
+});
+
+test('the shared inbox is bounded as one process is: a sender\'s backlog (messages and bytes), and the senders waiting', async (t) => {
+  const redis = await RedisServer.start(t);
+  const raw = new Redis(redis.url);
+  t.teardown(() => raw.quit());
+  const telegram = await startFakePlatform();
+  t.teardown(() => telegram.close());
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const bot = new ScriptedBot(async (message) => {
+    await gate;
+    return [{ text: `re: ${message.text.slice(0, 10)}` }];
+  });
+  const host = await startHost(t, telegram, bot, { store: await storeOn(t, redis), limits: { senderBacklog: 3, senderBacklogBytes: 2_000, botConcurrency: 1, botWait: 1 } });
+  // Sender 6001: three messages wait (one with the bot), the fourth is refused.
+  for (let n = 0; n < 3; n++) t.is(await post(host, update(6100 + n, 6001, `m${n}`)), 200);
+  t.is(await post(host, update(6103, 6001, 'm3')), 429);
+  // A second sender may wait (one at the bot, one waiting: botConcurrency + botWait = 2); a third is refused.
+  t.is(await post(host, update(6200, 6002, 'other')), 200);
+  t.is(await post(host, update(6300, 6003, 'third')), 429);
+  // Bytes: 6002's next message, big enough to pass 2,000 bytes with what waits, is refused; alone it would be taken.
+  t.is(await post(host, update(6201, 6002, 'x'.repeat(2_500))), 429);
+  t.is(Number(await raw.hget('switchboard:inbox:sent:telegram:6002', '#bytes')) > 0, true);
+  open();
+  await until(() => telegram.requests.filter((r) => r.path.endsWith('/sendMessage')).length >= 4, 'the accepted messages are answered');
+  await until(async () => (await raw.keys('switchboard:inbox:*')).length === 0, 'the inbox is empty, its counters gone');
+  // Refused deliveries were not claimed: the platform's retry is processed.
+  t.is(await post(host, update(6103, 6001, 'm3')), 200);
+  await until(() => bot.received.some((m) => m.text === 'm3'), 'the retried delivery reaches the bot');
 });

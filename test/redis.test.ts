@@ -28,9 +28,9 @@ const from = { id: 1111111, is_bot: false, first_name: 'Alice', username: 'alice
 /** An Update as Telegram's webhook posts it (https://core.telegram.org/bots/webhooks#testing-your-bot-with-updates). */
 const update = (updateId: number, text: string) => ({ update_id: updateId, message: { message_id: updateId, from, chat, date: 1441645532, text } });
 
-/** Waits for `check` to hold (polling), failing the test with `what` after 10 s. */
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+/** Waits for `check` to hold (polling), failing the test with `what` after `timeoutMs` (10 s). */
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`gave up waiting: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -207,7 +207,8 @@ test('CLI: with a reachable Redis the server starts, keys carry --redis-prefix, 
   let err = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  await until(() => /listening on (http:\/\/\S+)/.test(out) || child.exitCode !== null, 'the CLI starts');
+  // A busy machine can take a while to start a Node process.
+  await until(() => /listening on (http:\/\/\S+)/.test(out) || child.exitCode !== null, 'the CLI starts', 30_000);
   const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
   if (!url) return t.fail(`the CLI did not start: ${err}`);
   const secret = createHmac('sha256', TOKEN).update('switchboard-telegram-secret-token').digest('hex');
