@@ -7,7 +7,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { loadChannels } from '#src/loader.js';
 import { parseCredentialsText } from '#src/credentials.js';
-import { SwitchboardServer, type Bot, type BotMessage } from 'switchboard';
+import { OutputChannel, Pipeline, SwitchboardServer, UserMessage, type Bot, type BotMessage, type ReplyAddress } from 'switchboard';
 import { startFakePlatform, ScriptedBot, type FakePlatform, type PlatformRequest } from 'switchboard/testing';
 import SocketIOInput from '../channels/socketio/index.js';
 import { connect, next, session } from './socketio-client.js';
@@ -150,4 +150,25 @@ test('sending first on socketio: the answer reaches the sockets of that session 
   const uttered = next<BotMessage>(socket, 'bot_uttered');
   t.is((await send(url, 'socketio', senderId, [ANSWER])).status, 202);
   t.deepEqual(await uttered, { text: ANSWER.text });
+});
+
+test('a channel without addressFor (Bot Framework, Discord) reaches a user who wrote before: the address of their last message', async (t) => {
+  const sent: Array<{ to: unknown; text: unknown }> = [];
+  class Output extends OutputChannel {
+    constructor(private readonly address: ReplyAddress) {
+      super();
+    }
+    async sendTextMessage(_recipient: string, text: string): Promise<void> {
+      sent.push({ to: this.address.conversation, text });
+    }
+  }
+  const source = { outputChannel: (replyTo: ReplyAddress) => new Output(replyTo) };
+  const pipeline = new Pipeline({ bot: new ScriptedBot([]) });
+  t.is(await pipeline.addressOf('teams', source, 'u1'), undefined, 'nobody wrote yet');
+  await (await pipeline.enqueue(new UserMessage({ text: 'hi', senderId: 'u1', replyTo: { conversation: 'a:1' }, inputChannel: 'teams' }), undefined, {}, source)).done;
+  await (await pipeline.enqueue(new UserMessage({ text: 'again', senderId: 'u1', replyTo: { conversation: 'a:2' }, inputChannel: 'teams' }), undefined, {}, source)).done;
+  const address = await pipeline.addressOf('teams', source, 'u1');
+  t.deepEqual(address, { conversation: 'a:2' }, 'the last one');
+  await (await pipeline.enqueueAnswers(new UserMessage({ senderId: 'u1', replyTo: address!, inputChannel: 'teams' }), [{ text: 'hello first' }], source)).done;
+  t.deepEqual(sent, [{ to: 'a:2', text: 'hello first' }]);
 });
