@@ -292,3 +292,29 @@ test('parseCall: a call without speech is a start unless it came back to a <Gath
   t.like(parseCall(call({ CallStatus: 'busy' }), false, 'hi'), { kind: 'ended', status: 'busy' });
   t.like(parseCall({ CallSid: CALL_SID }, false, 'hi'), { reason: 'missing form field "From"' });
 });
+
+test("one bot on chat and phone (README): /greet on rest and on a call, the hang-up on a call", async (t) => {
+  const { default: RestInput } = await import('../../channels/rest/index.js');
+  // The README's greet-bot.js.
+  const bot = new ScriptedBot((message) => {
+    if (message.text === '/greet') return [{ text: 'Hi! How are you?', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'sad', payload: '/mood_sad' }] }];
+    if (/bye/i.test(message.text)) return [{ text: 'Goodbye!' }, { custom: { hangup: true } }];
+    return [{ text: `You said: ${message.text}` }];
+  });
+  const voice = TwilioVoiceInput.fromCredentials({ auth_token: AUTH_TOKEN, webhook_url: WEBHOOK_URL, initial_prompt: '/greet' });
+  const host = await startTestHost([RestInput.fromCredentials({}), voice], { bot });
+  t.teardown(() => host.close());
+  const chat = await host.request('/webhooks/rest/webhook', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sender: 'u1', message: '/greet' }) });
+  t.deepEqual(chat.json, [{ recipient_id: 'u1', text: 'Hi! How are you?', buttons: [{ title: 'great', payload: '/mood_great' }, { title: 'sad', payload: '/mood_sad' }] }]);
+  const post = async (fields: Record<string, string>, query = '') => {
+    const raw = new URLSearchParams(fields).toString();
+    return host.request(`/webhooks/twilio_voice/webhook${query}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...signFor(`${WEBHOOK_URL}${query}`)(raw) }, body: raw });
+  };
+  const greeting = 'Hi! How are you? Choose one of: great, sad.';
+  const attributes = 'actionOnEmptyResult="true" enhanced="false" input="speech" speechModel="default" speechTimeout="5"';
+  const start = await post(call());
+  t.is(start.text, `${XML}<Response><Gather action="${WEBHOOK_URL}?reprompt=${encodeURIComponent(greeting)}" ${attributes}><Say voice="woman">${greeting}</Say></Gather></Response>`);
+  const bye = await post(said('bye then'), `?reprompt=${encodeURIComponent(greeting)}`);
+  t.is(bye.text, `${XML}<Response><Say voice="woman">Goodbye!</Say><Pause length="1"/><Hangup/></Response>`);
+  t.deepEqual(bot.received.map((m) => [m.inputChannel, m.text]), [['rest', '/greet'], ['twilio_voice', '/greet'], ['twilio_voice', 'bye then']]);
+});
