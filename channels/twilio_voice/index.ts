@@ -112,8 +112,19 @@ export class TwilioVoiceInput extends InputChannel<Credentials> {
     };
   }
 
+  /**
+   * The URL Twilio signed: the host's rule (`webhook_url`, else the URL called), except that a `<Gather action>` is
+   * `webhook_url` with `reprompt` added to its query, so with a query of its own `webhook_url` takes the request's
+   * whole query (its own and the reprompt) instead of being taken as it is.
+   */
+  signedUrl(ctx: Context): string {
+    const configured = this.credentials.webhook_url;
+    if (configured !== undefined && configured.includes('?') && ctx.querystring !== '') return `${configured.slice(0, configured.indexOf('?'))}?${ctx.querystring}`;
+    return twilioSignedUrl(ctx, configured);
+  }
+
   private check(ctx: Context): true | string {
-    const url = twilioSignedUrl(ctx, this.credentials.webhook_url);
+    const url = this.signedUrl(ctx);
     return verifyCall({ url, raw: rawBytes(ctx), form: Boolean(ctx.is('urlencoded')), headers: ctx.headers }, this.credentials.auth_token, this.credentials.account_sid);
   }
 

@@ -318,3 +318,32 @@ test("one bot on chat and phone (README): /greet on rest and on a call, the hang
   t.is(bye.text, `${XML}<Response><Say voice="woman">Goodbye!</Say><Pause length="1"/><Hangup/></Response>`);
   t.deepEqual(bot.received.map((m) => [m.inputChannel, m.text]), [['rest', '/greet'], ['twilio_voice', '/greet'], ['twilio_voice', 'bye then']]);
 });
+
+test('a webhook_url with a query of its own: the <Gather action> adds the reprompt to it, and its result verifies', async (t) => {
+  const url = 'https://bot.example.com/webhooks/twilio_voice/webhook?tenant=acme';
+  const bot = new ScriptedBot([{ text: 'Hello there' }]);
+  const host = await startTestHost(TwilioVoiceInput.fromCredentials({ auth_token: AUTH_TOKEN, webhook_url: url }), { bot });
+  t.teardown(() => host.close());
+  const post = async (fields: Record<string, string>, signedUrl: string, query: string) => {
+    const raw = new URLSearchParams(fields).toString();
+    return host.request(`/webhooks/twilio_voice/webhook${query}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...signFor(signedUrl)(raw) }, body: raw });
+  };
+  const start = await post(call(), url, '?tenant=acme');
+  t.is(start.status, 200);
+  const action = `${url}&reprompt=Hello%20there`;
+  t.true(start.text.includes(`<Gather action="${action.replace(/&/g, '&amp;')}"`), start.text);
+  const silence = await post(said(undefined), action, '?tenant=acme&reprompt=Hello%20there');
+  t.is(silence.status, 200);
+  t.true(silence.text.includes('<Say voice="woman">Hello there</Say>'), silence.text);
+  t.is((await post(said(undefined), url, '?tenant=acme&reprompt=Hello%20there')).status, 401, 'signed for another URL');
+});
+
+test('the CLI refuses a combination Rasa refuses: exit code 2, the key named', async (t) => {
+  const { makeProject, runCli } = await import('../fixtures.js');
+  const project = makeProject();
+  t.teardown(() => project.remove());
+  const file = project.write('credentials.yml', 'twilio_voice:\n  auth_token: abc\n  speech_timeout: auto\n');
+  const result = await runCli(['--credentials', file, '--port', '0']);
+  t.is(result.code, 2);
+  t.regex(result.stderr, /twilio_voice: "speech_timeout": "auto" needs speech_model "numbers_and_commands"/);
+});
