@@ -3,7 +3,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { Router } from '@koa/router';
 import { HttpClient } from './http.js';
 import { silentLogger, type Logger } from './logger.js';
-import type { ReplyAddress } from './message.js';
+import type { BotMessage, ReplyAddress } from './message.js';
 import type { OutputChannel } from './output.js';
 import type { OnNewMessage } from './pipeline.js';
 import { parseCredentials, type CredentialsSchema } from './schema.js';
@@ -47,6 +47,13 @@ export interface ChannelContext {
    * grace runs out (`about`: what it is, e.g. `{sender, messageId}`). A rejection is logged at error.
    */
   track?: (work: Promise<unknown>, about?: Record<string, unknown>) => void;
+  /**
+   * What `--bot-apology` says (empty: nothing), and how long the bot has (`--bot-timeout`, ms): for a channel whose
+   * platform gives up on a webhook sooner than the bot may take (Twilio Voice: 15 s), to answer with the apology
+   * itself before the platform's deadline.
+   */
+  apology?: readonly BotMessage[];
+  botTimeoutMs?: number;
 }
 
 /** A class that can be loaded as a channel: what the loader looks for in a module. */

@@ -27,6 +27,8 @@ export type { Outbox, OutboxAnswer, PendingAnswer, GiveUpReason, MemoryOutboxOpt
 export type { HttpClientOptions, HttpObserver, RequestOptions, HttpResponse } from './http.js';
 export { hmac, safeEqual, verifyHmac, rawBody, rawBytes, requireVerified, headerValue, bearerToken, verifyHubSignature, hubChallenge } from './signature.js';
 export type { HmacAlgorithm, HmacCheck, RequestCheck, RequestHeaders } from './signature.js';
+export { verifyTwilioSignature, computeTwilioSignature, twilioSignedPayload, twilioSignatureSettings, twilioUrlVariants, twilioSignedUrl } from './twilio.js';
+export type { TwilioSignatureAlgorithm, TwilioSignedRequest } from './twilio.js';
 export { jsonBody, formBody, jsonTooDeep, MAX_JSON_DEPTH } from './body.js';
 export { withinReplayWindow, timestampMs, checkEntryTimes, FUTURE_SKEW_SECONDS } from './replay.js';
 export { parseForwarded, publicUrl } from './forwarded.js';

@@ -231,7 +231,8 @@ export class Pipeline {
   private readonly typingIntervalMs: number;
   private readonly typingMaxMs: number;
   readonly botTimeoutMs: number;
-  private readonly apology: BotMessage[];
+  /** Sent when the bot fails or times out (`--bot-apology`). */
+  readonly apology: BotMessage[];
   /** Where answers are sent through (see `PipelineOptions.outbox`). */
   readonly outbox: Outbox | undefined;
   /**

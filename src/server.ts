@@ -292,6 +292,8 @@ export class SwitchboardServer {
         server: this.httpServer,
         requestShutdown: () => this.requestShutdown(),
         track: (work, about) => this.track(work, log, name, about),
+        apology: this.pipeline.apology,
+        botTimeoutMs: this.pipeline.botTimeoutMs,
       });
       // The channel rebuilds each message's output from its reply address (`outputChannel(replyTo)`).
       const onNewMessage = this.pipeline.handlerFor(log, channel);

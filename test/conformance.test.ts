@@ -14,6 +14,7 @@ import FacebookInput from '../channels/facebook/index.js';
 import SlackInput from '../channels/slack/index.js';
 import TelegramInput from '../channels/telegram/index.js';
 import TwilioInput from '../channels/twilio/index.js';
+import TwilioVoiceInput from '../channels/twilio_voice/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
 import WhatsAppInput from '../channels/whatsapp/index.js';
 import DiscordInput from '../channels/discord/index.js';
@@ -242,6 +243,23 @@ test('twilio passes conformance', async (t) => {
     credentials: { account_sid: `AC${'0'.repeat(32)}`, auth_token: authToken, twilio_number: '+15005550006' },
     validRequest: {
       body: new URLSearchParams({ MessageSid: 'SM' + 'a'.repeat(32), AccountSid: `AC${'0'.repeat(32)}`, From: '+14155550100', To: '+15005550006', Body: 'hello', NumMedia: '0' }),
+    },
+    sign: (raw, { url }) => {
+      // As Twilio signs: a form's fields with the URL; for a JSON body (the kit's malformed one) the URL alone.
+      const form = !raw.trimStart().startsWith('{');
+      const params = form ? [...new URLSearchParams(raw)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
+      return { 'x-twilio-signature': hmac('sha1', authToken, url + params.map(([k, v]) => k + v).join(''), 'base64') };
+    },
+  });
+  t.true(report.ok);
+});
+
+test('twilio_voice passes conformance', async (t) => {
+  const authToken = 'twilio-voice-auth-token-conformance';
+  const report = await conformance(TwilioVoiceInput, {
+    credentials: { auth_token: authToken },
+    validRequest: {
+      body: new URLSearchParams({ CallSid: 'CA' + 'a'.repeat(32), AccountSid: `AC${'0'.repeat(32)}`, From: '+14155550100', To: '+15005550006', CallStatus: 'ringing', Direction: 'inbound', ApiVersion: '2010-04-01' }),
     },
     sign: (raw, { url }) => {
       // As Twilio signs: a form's fields with the URL; for a JSON body (the kit's malformed one) the URL alone.

@@ -20,6 +20,7 @@ facebook: {verify: v, page-access-token: p, allow_unverified: true, api_url: "${
 slack: {slack_token: xoxb-1, allow_unverified: true, api_url: "${api}"}
 telegram: {access_token: "1:a", verify: bot, webhook_url: "https://x.example/w", allow_unverified: true, api_url: "${api}"}
 twilio: {account_sid: AC00000000000000000000000000000000, auth_token: t, twilio_number: "+15005550006", allow_unverified: true, api_url: "${api}"}
+twilio_voice: {allow_unverified: true}
 mattermost: {url: "${api}/api/v4", token: t, webhook_url: "https://x.example/w", allow_unverified: true}
 rocketchat: {user: bot, password: p, server_url: "${api}", allow_unverified: true}
 webexteams: {access_token: t, allow_unverified: true, api_url: "${api}"}
@@ -92,12 +93,13 @@ test('with verification on, random bodies — unsigned, and signed as each platf
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     return { privateKey, publicHex: Buffer.from((publicKey.export({ format: 'jwk' }) as { x: string }).x, 'base64url').toString('hex') };
   })();
-  const secrets = { line: 'line-channel-secret', facebook: 'fb-app-secret', slack: 'slack-signing-secret', telegram: 'tg-secret-token', twilio: 'twilio-auth-token', webex: 'webex-secret', whatsapp: 'wa-app-secret', instagram: 'ig-app-secret', mattermost: 'mm-webhook-token', rocketchat: 'rc-webhook-token' };
+  const secrets = { line: 'line-channel-secret', facebook: 'fb-app-secret', slack: 'slack-signing-secret', telegram: 'tg-secret-token', twilio: 'twilio-auth-token', twilio_voice: 'twilio-voice-auth-token', webex: 'webex-secret', whatsapp: 'wa-app-secret', instagram: 'ig-app-secret', mattermost: 'mm-webhook-token', rocketchat: 'rc-webhook-token' };
   const yaml = `
 facebook: {verify: v, page-access-token: p, secret: ${secrets.facebook}, api_url: "${api}"}
 slack: {slack_token: xoxb-1, slack_signing_secret: ${secrets.slack}, api_url: "${api}"}
 telegram: {access_token: "1:a", verify: bot, webhook_url: "https://x.example/w", secret_token: ${secrets.telegram}, api_url: "${api}"}
 twilio: {account_sid: AC00000000000000000000000000000000, auth_token: ${secrets.twilio}, twilio_number: "+15005550006", api_url: "${api}"}
+twilio_voice: {auth_token: ${secrets.twilio_voice}, account_sid: AC00000000000000000000000000000000}
 mattermost: {url: "${api}/api/v4", token: t, webhook_url: "https://x.example/w", webhook_token: ${secrets.mattermost}}
 rocketchat: {user: bot, password: p, server_url: "${api}", webhook_token: ${secrets.rocketchat}}
 webexteams: {access_token: t, webhook_secret: ${secrets.webex}, api_url: "${api}"}
@@ -137,12 +139,14 @@ hangouts: {project_id: "487193750562", api_url: "${api}"}
         return { body, headers: { 'x-spark-signature': createHmac('sha1', secrets.webex).update(bytes).digest('hex') } };
       case 'line':
         return { body, headers: { 'x-line-signature': createHmac('sha256', secrets.line).update(bytes).digest('base64') } };
-      case 'twilio': {
-        const url = `${host.url}/webhooks/twilio/webhook`;
-        if (form) return { body, headers: { 'x-twilio-signature': twilio.getExpectedTwilioSignature(secrets.twilio, url, Object.fromEntries(new URLSearchParams(body))) } };
+      case 'twilio':
+      case 'twilio_voice': {
+        const token = channel === 'twilio' ? secrets.twilio : secrets.twilio_voice;
+        const url = `${host.url}/webhooks/${channel}/webhook`;
+        if (form) return { body, headers: { 'x-twilio-signature': twilio.getExpectedTwilioSignature(token, url, Object.fromEntries(new URLSearchParams(body))) } };
         // Other bodies: Twilio puts the body's SHA-256 in the URL and signs the URL alone.
         const query = `bodySHA256=${createHash('sha256').update(bytes).digest('hex')}`;
-        return { body, path: `/webhook?${query}`, headers: { 'x-twilio-signature': twilio.getExpectedTwilioSignature(secrets.twilio, `${url}?${query}`, {}) } };
+        return { body, path: `/webhook?${query}`, headers: { 'x-twilio-signature': twilio.getExpectedTwilioSignature(token, `${url}?${query}`, {}) } };
       }
       case 'botframework': {
         let serviceUrl: unknown;

@@ -24,6 +24,7 @@ import RestInput from '../channels/rest/index.js';
 import SlackInput from '../channels/slack/index.js';
 import TelegramInput from '../channels/telegram/index.js';
 import TwilioInput from '../channels/twilio/index.js';
+import TwilioVoiceInput from '../channels/twilio_voice/index.js';
 import WebexTeamsInput from '../channels/webexteams/index.js';
 import WhatsAppInput from '../channels/whatsapp/index.js';
 import LineInput from '../channels/line/index.js';
@@ -59,6 +60,7 @@ async function start(t: ExecutionContext, options: { bodyLimit?: string; extra?:
     SlackInput.fromCredentials({ slack_token: 'xoxb-1', slack_signing_secret: SLACK_SECRET, api_url: api }),
     WebexTeamsInput.fromCredentials({ access_token: 't', webhook_secret: WEBEX_SECRET, api_url: api }),
     TwilioInput.fromCredentials({ account_sid: `AC${'0'.repeat(32)}`, auth_token: TWILIO_TOKEN, twilio_number: '+15005550006', api_url: api }),
+    TwilioVoiceInput.fromCredentials({ auth_token: TWILIO_TOKEN }),
     TelegramInput.fromCredentials({ access_token: '1:a', verify: 'bot', webhook_url: 'https://x.example/w', secret_token: TELEGRAM_SECRET, api_url: api }),
     WhatsAppInput.fromCredentials({ phone_number_id: '106540352242922', access_token: 't', verify_token: 'v', app_secret: WA_SECRET, api_url: api }),
     LineInput.fromCredentials({ channel_secret: LINE_SECRET, channel_access_token: 'line-token', api_url: api }),
@@ -256,7 +258,7 @@ test.serial('an unsigned 1 MB body to a signed route is refused 401 without ever
 test('every route that verifies first refuses an unsigned deeply nested body with 401, not 400', async (t) => {
   const { post } = await start(t);
   const deep = Buffer.from(nested(30_000));
-  for (const channel of ['facebook', 'slack', 'webexteams', 'whatsapp', 'twilio', 'telegram', 'line', 'discord', 'instagram']) {
+  for (const channel of ['facebook', 'slack', 'webexteams', 'whatsapp', 'twilio', 'twilio_voice', 'telegram', 'line', 'discord', 'instagram']) {
     const response = await post(channel, deep, { 'content-type': 'application/json' });
     t.is(response.status, 401, channel);
   }

@@ -13,7 +13,7 @@ import {
   type ReplyAddress,
   type OnNewMessage,
   type Router,
-  publicUrl,
+  twilioSignedUrl,
 } from 'switchboard';
 import { TwilioOutput } from './output.js';
 import { parseMessage } from './parse.js';
@@ -89,9 +89,7 @@ export class TwilioInput extends InputChannel<Credentials> {
    * X-Forwarded-Proto and -Host only with `--trust-proxy`, else the connection and `Host`).
    */
   signedUrl(ctx: Context): string {
-    const configured = this.credentials.webhook_url;
-    if (configured === undefined) return publicUrl(ctx);
-    return !configured.includes('?') && ctx.querystring !== '' ? `${configured}?${ctx.querystring}` : configured;
+    return twilioSignedUrl(ctx, this.credentials.webhook_url);
   }
 
   router(onNewMessage: OnNewMessage): Router {
