@@ -378,3 +378,23 @@ test.serial('the apology is answered at response_timeout, not when the bot finis
   t.true(finished);
   t.regex(logs.text, /an answer came after the response was sent; dropped/);
 });
+
+test.serial('random activities bodies on an open conversation never produce a 500', async (t) => {
+  const { default: fc } = await import('fast-check');
+  const channel = AudiocodesInput.fromCredentials(credentials);
+  channel.openConversation(CONVERSATION);
+  const { request } = await startServer(t, [channel], { bot: new ScriptedBot([{ text: 'ok', buttons: [{ title: 'b', payload: '/b' }] }, { custom: { hangup: true } }]) });
+  const activity = fc.record(
+    { id: fc.oneof(fc.uuid(), fc.integer(), fc.constant(null)), type: fc.constantFrom('message', 'event', 'typing', 7), text: fc.oneof(fc.string(), fc.jsonValue()), name: fc.oneof(fc.constantFrom('start', 'DTMF', 'noUserInput', ''), fc.jsonValue()), value: fc.jsonValue(), parameters: fc.oneof(fc.dictionary(fc.string(), fc.jsonValue()), fc.jsonValue()) },
+    { requiredKeys: [] },
+  );
+  const body = fc.oneof(fc.record({ conversation: fc.constant(CONVERSATION), activities: fc.oneof(fc.array(activity, { maxLength: 3 }), fc.jsonValue()) }), fc.jsonValue());
+  await fc.assert(
+    fc.asyncProperty(body, async (value) => {
+      const response = await request(`/webhooks/audiocodes${base}/activities`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify(value) });
+      if (response.status >= 500) throw new Error(`${response.status} to ${JSON.stringify(value).slice(0, 200)}: ${response.text}`);
+    }),
+    { seed: 20261202, numRuns: 300 },
+  );
+  t.pass();
+});
