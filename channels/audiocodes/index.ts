@@ -121,10 +121,11 @@ export class AudiocodesInput extends InputChannel<Credentials> {
     router.post('/conversation/:conversation/disconnect', verified, async (ctx) => {
       const id = this.touch(ctx);
       const body = jsonBody(ctx);
-      this.conversations.delete(id);
       const metadata = { reason: body.reason ?? null, ...(body.reasonCode !== undefined ? { reasonCode: body.reasonCode } : {}) };
-      // The call is over: nobody hears an answer to `/session_end`, so acknowledge at once.
+      // The call is over: nobody hears an answer to `/session_end`, so acknowledge at once. Forgotten only once queued:
+      // a full queue (429) leaves the conversation for VoiceAI Connect's retry.
       await onNewMessage.enqueue(new UserMessage({ text: '/session_end', senderId: id, output: new CollectingOutputChannel(), inputChannel: this.name(), metadata }));
+      this.conversations.delete(id);
       this.logger.debug({ conversation: id }, 'audiocodes conversation ended');
       ctx.body = {};
     });

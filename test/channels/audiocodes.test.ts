@@ -398,3 +398,15 @@ test.serial('random activities bodies on an open conversation never produce a 50
   );
   t.pass();
 });
+
+test.serial('a conversation id with reserved characters works through the URLs handed back', async (t) => {
+  const channel = AudiocodesInput.fromCredentials(credentials);
+  const bot = new ScriptedBot([{ text: 'ok' }]);
+  const { request } = await startServer(t, [channel], { bot });
+  const headers = { ...auth(), 'content-type': 'application/json' };
+  const created = await request('/webhooks/audiocodes/webhook', { method: 'POST', headers, body: JSON.stringify({ conversation: 'a b/c?d' }) });
+  const url = (created.json as { activitiesURL: string }).activitiesURL;
+  const response = await request(`/webhooks/audiocodes/${url}`, { method: 'POST', headers, body: JSON.stringify({ conversation: 'a b/c?d', activities: [{ id: '1', type: 'message', text: 'hi' }] }) });
+  t.is(response.status, 200);
+  t.is(bot.received[0]?.senderId, 'a b/c?d');
+});
