@@ -167,7 +167,8 @@ export class AudiocodesInput extends InputChannel<Credentials> {
           metadata: activity.metadata,
         });
         await onNewMessage(message, { signal: gone.signal });
-        // A failed bot has had its apology sent through the output: the rest of the activities wait for the next turn.
+        // A failed bot has had its apology sent through the output; the request's later activities are not given to
+        // it (one apology per request, not one per activity).
         if (output.failure) return;
       }
     })();
