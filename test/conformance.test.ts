@@ -24,6 +24,7 @@ import BotFrameworkInput from '../channels/botframework/index.js';
 import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
 import MattermostInput from '../channels/mattermost/index.js';
 import HangoutsInput from '../channels/hangouts/index.js';
+import AudiocodesInput from '../channels/audiocodes/index.js';
 import { certificates, chatKey, chatToken } from './channels/hangouts.tokens.js';
 import RocketChatInput from '../channels/rocketchat/index.js';
 import LineInput from '../channels/line/index.js';
@@ -364,6 +365,22 @@ test('hangouts passes conformance', async (t) => {
         },
         user: { name: 'users/12345678901234567890', displayName: 'Izumi', type: 'HUMAN' },
       },
+    },
+    sign: () => ({ authorization: `Bearer ${token}` }),
+  });
+  t.true(report.ok);
+});
+
+test('audiocodes passes conformance', async (t) => {
+  // The activities of a conversation VoiceAI Connect opened before (its create request is not a bot message).
+  const conversation = '4a5e3b2c-93f7-4b7c-8f04-c4ef8b3d0a61';
+  const token = 'ac-conformance-token';
+  const report = await conformance(AudiocodesInput, {
+    credentials: { token },
+    prepare: (channel) => (channel as AudiocodesInput).openConversation(conversation),
+    validRequest: {
+      path: `/conversation/${conversation}/activities`,
+      body: { conversation, activities: [{ id: '3f6a2b1c-5d4e-4f3a-9b8c-7d6e5f4a3b02', timestamp: new Date().toISOString(), language: 'en-US', type: 'message', text: 'hello', parameters: { confidence: 0.93 } }] },
     },
     sign: () => ({ authorization: `Bearer ${token}` }),
   });

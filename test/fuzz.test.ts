@@ -30,6 +30,7 @@ discord: {application_id: "290926444748734465", allow_unverified: true, api_url:
 instagram: {verify: v, page-access-token: p, instagram_account_id: "17841405822304914", allow_unverified: true, api_url: "${api}"}
 botframework: {app_id: a, app_password: p, allow_unverified: true, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
 hangouts: {allow_unverified: true, api_url: "${api}"}
+audiocodes: {allow_unverified: true}
 rest:
 callback: {url: "${api}/callback"}
 `;
@@ -93,7 +94,7 @@ test('with verification on, random bodies — unsigned, and signed as each platf
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     return { privateKey, publicHex: Buffer.from((publicKey.export({ format: 'jwk' }) as { x: string }).x, 'base64url').toString('hex') };
   })();
-  const secrets = { line: 'line-channel-secret', facebook: 'fb-app-secret', slack: 'slack-signing-secret', telegram: 'tg-secret-token', twilio: 'twilio-auth-token', twilio_voice: 'twilio-voice-auth-token', webex: 'webex-secret', whatsapp: 'wa-app-secret', instagram: 'ig-app-secret', mattermost: 'mm-webhook-token', rocketchat: 'rc-webhook-token' };
+  const secrets = { line: 'line-channel-secret', facebook: 'fb-app-secret', slack: 'slack-signing-secret', telegram: 'tg-secret-token', twilio: 'twilio-auth-token', twilio_voice: 'twilio-voice-auth-token', webex: 'webex-secret', whatsapp: 'wa-app-secret', instagram: 'ig-app-secret', mattermost: 'mm-webhook-token', rocketchat: 'rc-webhook-token', audiocodes: 'ac-bot-token' };
   const yaml = `
 facebook: {verify: v, page-access-token: p, secret: ${secrets.facebook}, api_url: "${api}"}
 slack: {slack_token: xoxb-1, slack_signing_secret: ${secrets.slack}, api_url: "${api}"}
@@ -109,6 +110,7 @@ discord: {public_key: "${discordKey.publicHex}", application_id: "29092644474873
 instagram: {verify: v, page-access-token: p, instagram_account_id: "17841405822304914", secret: ${secrets.instagram}, api_url: "${api}"}
 botframework: {app_id: fuzz-app, app_password: p, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
 hangouts: {project_id: "487193750562", api_url: "${api}"}
+audiocodes: {token: ${secrets.audiocodes}}
 `;
   const channels = await loadChannels(parseCredentialsText(yaml, 'fuzz.yml', {}), []);
   const host = await startTestHost(channels, { answers: [{ text: 'ok', buttons: [{ title: 'b', payload: '/b' }] }] });
@@ -161,6 +163,9 @@ hangouts: {project_id: "487193750562", api_url: "${api}"}
       case 'hangouts':
         // Google's token does not cover the body: any body with a valid token gets past the check.
         return { body, headers: { authorization: `Bearer ${await chatToken(googleKey, { aud: '487193750562' })}` } };
+      case 'audiocodes':
+        // VoiceAI Connect's Bearer token does not cover the body: any body with it gets past the check.
+        return { body, headers: { authorization: `Bearer ${secrets.audiocodes}` } };
       case 'mattermost':
       case 'rocketchat': {
         const token = secrets[channel];
@@ -178,7 +183,7 @@ hangouts: {project_id: "487193750562", api_url: "${api}"}
     }
   }
   /** Channels whose signature covers headers and bytes only: a signed request must get past the check. */
-  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams', 'whatsapp', 'line', 'discord', 'instagram', 'hangouts']);
+  const byteSigned = new Set(['facebook', 'slack', 'telegram', 'webexteams', 'whatsapp', 'line', 'discord', 'instagram', 'hangouts', 'audiocodes']);
 
   const request = fc.record({
     channel: fc.constantFrom(...channels.map((c) => c.name())),

@@ -51,12 +51,15 @@ export interface StartOptions {
   limits?: PipelineLimits;
   /** The outgoing client's settings over the test defaults (a short `timeoutMs`). */
   http?: Omit<HttpClientOptions, 'logger'>;
+  /** As `--bot-timeout` and `--bot-apology` (default: the host's 30 s, and no apology). */
+  botTimeoutMs?: number;
+  botApology?: BotMessage[];
 }
 
 /** Starts a host with these channels on port 0 (the testing kit's `startTestHost`); closed in the test's teardown. */
 export async function startServer(t: ExecutionContext, channels: InputChannel[], options: StartOptions = {}): Promise<TestServer> {
   const bot = options.bot ?? new ScriptedBot();
-  const host = await startTestHost(channels, { bot, cors: options.cors, bodyLimit: options.bodyLimit, trustProxy: options.trustProxy, limits: options.limits, http: options.http });
+  const host = await startTestHost(channels, { bot, cors: options.cors, bodyLimit: options.bodyLimit, trustProxy: options.trustProxy, limits: options.limits, http: options.http, botTimeoutMs: options.botTimeoutMs, botApology: options.botApology });
   t.teardown(() => host.close());
   return { server: host.server, url: host.url, bot, logs: host.logs, request: host.request };
 }
@@ -301,4 +304,79 @@ export async function listenStub(t: ExecutionContext, handler: (req: IncomingMes
       }),
   );
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/**
+ * One step of a call: a request the platform sends in the middle of a conversation, what the bot answers to the
+ * messages it makes, the exact response, and the messages the bot received from this step alone.
+ */
+export interface CallStep extends Pick<ChannelCase, 'label' | 'method' | 'path' | 'headers' | 'body' | 'form' | 'sign' | 'status' | 'response' | 'received'> {
+  /** What the bot answers to each message of this step: a list, or one per message. */
+  answers?: BotMessage[] | ((message: UserMessage) => BotMessage[] | Promise<BotMessage[]>);
+}
+
+export interface CallCase {
+  label: string;
+  steps: CallStep[];
+  /** This call's credentials section, over the suite's. */
+  credentials?: Record<string, unknown>;
+  /** The host's `--bot-timeout` and `--bot-apology` for this call. */
+  botTimeoutMs?: number;
+  botApology?: BotMessage[];
+  /** Before the server starts (open what the platform opened before the steps begin). */
+  prepare?: (channel: InputChannel) => void;
+}
+
+export interface CallSuite {
+  channel: InputChannelClass;
+  credentials: Record<string, unknown>;
+  calls: CallCase[];
+}
+
+/**
+ * Runs whole conversations (a phone call: start, turns, end) against one server per call, step by step in order: the
+ * state a platform builds up between requests (an open conversation) carries from one step to the next.
+ */
+export function runCallCases(test: TestFn, suite: CallSuite): void {
+  for (const call of suite.calls) {
+    test.serial(call.label, async (t) => {
+      const channel = await suite.channel.fromCredentials({ ...suite.credentials, ...call.credentials });
+      call.prepare?.(channel);
+      const bot = new ScriptedBot([]);
+      const { request } = await startServer(t, [channel], { bot, botTimeoutMs: call.botTimeoutMs, botApology: call.botApology });
+      for (const step of call.steps) {
+        bot.answers = step.answers ?? [];
+        const before = bot.received.length;
+        const headers: Record<string, string> = { ...(step.headers ?? {}) };
+        let raw: string | undefined;
+        if (step.form) {
+          raw = new URLSearchParams(step.form).toString();
+          headers['content-type'] ??= 'application/x-www-form-urlencoded';
+        } else if (typeof step.body === 'string') {
+          raw = step.body;
+        } else if (step.body !== undefined) {
+          raw = JSON.stringify(step.body);
+          headers['content-type'] ??= 'application/json';
+        }
+        if (step.sign) Object.assign(headers, step.sign(raw ?? ''));
+        const path = `/webhooks/${channel.name()}${step.path ?? '/webhook'}`;
+        const response = await request(path, { method: step.method ?? (raw === undefined ? 'GET' : 'POST'), headers, body: raw });
+        t.is(response.status, step.status, `${step.label}: status of ${path}: ${response.text}`);
+        t.false(/\bat .+\(.+:\d+:\d+\)/.test(response.text), `${step.label}: no stack trace in the response`);
+        if (typeof step.response === 'function') (step.response as (t: ExecutionContext, r: typeof response) => void)(t, response);
+        else if (typeof step.response === 'string') t.is(response.text, step.response, step.label);
+        else if (step.response !== undefined) t.deepEqual(response.json, step.response, step.label);
+        if (step.received) {
+          if (step.received.length > 0) await bot.waitFor(before + step.received.length).catch(() => undefined);
+          else await new Promise((resolve) => setTimeout(resolve, 50));
+          const got = bot.received.slice(before);
+          t.is(got.length, step.received.length, `${step.label}: number of messages the bot received`);
+          step.received.forEach((expected, index) => {
+            const actual = got[index];
+            if (actual) t.like({ text: actual.text, senderId: actual.senderId, messageId: actual.messageId, inputChannel: actual.inputChannel, metadata: actual.metadata }, expected, step.label);
+          });
+        }
+      }
+    });
+  }
 }
