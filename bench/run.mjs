@@ -1,0 +1,446 @@
+#!/usr/bin/env node
+// `npm run bench`: Switchboard against baselines and peers this script starts itself, each server in its own child
+// process (so the CPU time read from /proc/<pid>/stat is that server's alone), interleaved over rounds on loopback.
+//   1. rest + moodbot vs bare Koa + koa-bodyparser: req/s and CPU per request
+//   2. the signed Telegram webhook → sendMessage to a local mock Bot API, vs Telegraf and grammY doing the same echo:
+//      deliveries counted at the mock (delivered/s at c16 and c64), CPU per webhook, end-to-end p50/p99
+//   3. socket.io sessions: RSS with them open and round-trip p50/p99, vs bare socket.io
+//   4. startup to the first 200 on /health and idle RSS, vs bare Koa
+//   5. the Telegram path with the Redis store vs in-memory (a redis-server is started when one is on the PATH)
+// Prints the ratios (min/median over rounds) as a markdown table; writes bench/results/latest.{json,svg}.
+// Usage: npm run bench [-- --quick] [-- --seconds 2 --rounds 3 --sessions 10000]
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { io as connectClient } from 'socket.io-client';
+import { parseProcStat, parseProcStatusRss, percentile, ratios, renderAbsolute, renderSvg, renderTable } from './lib.mjs';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    seconds: { type: 'string' },
+    rounds: { type: 'string' },
+    sessions: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --seconds N] [-- --rounds N] [-- --sessions N]\n');
+  process.exit(0);
+}
+const quick = values.quick;
+const seconds = Number(values.seconds ?? (quick ? 1 : 2));
+const rounds = Number(values.rounds ?? 3);
+const sessions = Number(values.sessions ?? (quick ? 200 : 2000));
+for (const [name, value] of Object.entries({ seconds, rounds, sessions })) {
+  if (!Number.isFinite(value) || value <= 0) {
+    process.stderr.write(`bench: --${name} must be a positive number\n`);
+    process.exit(2);
+  }
+}
+const warmupSeconds = quick ? 0.5 : 1;
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.dirname(HERE);
+const RUN = path.join(ROOT, 'dist', 'run.js');
+const PEERS = path.join(HERE, 'peers');
+const RESULTS = path.join(HERE, 'results');
+const TOKEN = '123456789:bench-token';
+const SECRET = 'bench-secret-token';
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+const log = (line) => process.stderr.write(`bench: ${line}\n`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+if (!existsSync(RUN)) {
+  log('dist/run.js is missing: run `npm run build` first');
+  process.exit(2);
+}
+
+/** The peers (Telegraf, grammY) live in their own package so the main one stays lean; installed on first use. */
+function ensurePeers() {
+  const installed = ['telegraf', 'grammy'].every((name) => existsSync(path.join(PEERS, 'node_modules', name, 'package.json')));
+  if (installed) return true;
+  log('installing the peers (Telegraf, grammY) into bench/peers …');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const result = spawnSync(npm, ['ci', '--prefix', PEERS, '--no-audit', '--no-fund'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0) log('installing the peers failed: the Telegram comparisons with Telegraf and grammY are left out');
+  return result.status === 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes and /proc
+
+function cpuSeconds(pid) {
+  return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).ticks / CLK_TCK;
+}
+
+function rssMiB(pid) {
+  return parseProcStatusRss(readFileSync(`/proc/${pid}/status`, 'utf8'));
+}
+
+async function freePort() {
+  const probe = http.createServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Starts a server in a child process and resolves once it prints `listening on <url>`. */
+async function startServer(name, args, env = {}) {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (chunk) => (err = (err + chunk).slice(-4000)));
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s:\n${err}`)), 30_000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /listening on (http:\/\/[^\s,]+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1].replace(/\/$/, ''));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code}) before listening:\n${err}`));
+    });
+  });
+  child.stdout.resume();
+  return {
+    name,
+    url,
+    pid: child.pid,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The mock Telegram Bot API: answers every method; sendMessage is a delivery, timed from the webhook that caused it.
+
+const sentAt = new Map(); // text of an update → when the load generator built it
+let window = { delivered: 0, latencies: [] };
+const mock = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+  const chunks = [];
+  req.on('data', (chunk) => chunks.push(chunk));
+  req.on('end', () => {
+    const method = req.url.slice(req.url.lastIndexOf('/') + 1);
+    let result = true;
+    if (method === 'sendMessage') {
+      let body = {};
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        // a form-encoded body would land here; every client measured sends JSON
+      }
+      const at = sentAt.get(body.text);
+      if (at !== undefined) {
+        sentAt.delete(body.text);
+        window.delivered += 1;
+        window.latencies.push(performance.now() - at);
+      }
+      result = { message_id: 1, date: Math.floor(Date.now() / 1000), chat: { id: Number(body.chat_id) || 0, type: 'private' }, text: body.text };
+    } else if (method === 'getMe') {
+      result = { id: 1, is_bot: true, first_name: 'bench', username: 'benchbot' };
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ ok: true, result }));
+  });
+});
+await new Promise((resolve) => mock.listen(0, '127.0.0.1', resolve));
+const API_ROOT = `http://127.0.0.1:${mock.address().port}`;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Load
+
+let updateId = 0;
+function telegramUpdate() {
+  const id = ++updateId;
+  const chat = { id: 10_000 + (id % 1000), type: 'private', first_name: 'Bench' };
+  const text = `bench ${id}`;
+  sentAt.set(text, performance.now());
+  return JSON.stringify({ update_id: id, message: { message_id: id, from: { id: chat.id, is_bot: false, first_name: 'Bench' }, chat, date: 1_700_000_000, text } });
+}
+
+let restSender = 0;
+function load(url, { connections, duration, body }) {
+  return autocannon({
+    url,
+    connections,
+    duration,
+    requests: [{ method: 'POST', headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET }, setupRequest: (req) => ({ ...req, body: body() }) }],
+  });
+}
+
+const restBody = () => JSON.stringify({ sender: `u${restSender++ % 1000}`, message: 'hello' });
+
+async function measureRest(server) {
+  const url = `${server.url}/webhooks/rest/webhook`;
+  await load(url, { connections: 32, duration: warmupSeconds, body: restBody });
+  const cpu0 = cpuSeconds(server.pid);
+  const result = await load(url, { connections: 32, duration: seconds, body: restBody });
+  const cpu = cpuSeconds(server.pid) - cpu0;
+  const requests = result.requests.total;
+  return { rps: requests / seconds, cpuUsPerRequest: (cpu / requests) * 1e6, p99Ms: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+/** One load run on the Telegram webhook; deliveries are those the mock saw for this run's updates, drained after. */
+async function measureTelegram(server, connections) {
+  const url = `${server.url}/webhooks/telegram/webhook`;
+  sentAt.clear();
+  window = { delivered: 0, latencies: [] };
+  const cpu0 = cpuSeconds(server.pid);
+  const started = performance.now();
+  const result = await load(url, { connections, duration: seconds, body: telegramUpdate });
+  const elapsed = (performance.now() - started) / 1000;
+  const deliveredInTime = window.delivered;
+  const acknowledged = result['2xx'];
+  // Answers still queued when the load stops: wait for them (bounded), so the latencies include the slowest.
+  const deadline = performance.now() + 10_000;
+  while (window.delivered < acknowledged && performance.now() < deadline) await sleep(20);
+  const cpu = cpuSeconds(server.pid) - cpu0;
+  const latencies = window.latencies.sort((a, b) => a - b);
+  return {
+    deliveredPerSecond: deliveredInTime / elapsed,
+    rps: result.requests.total / seconds,
+    cpuUsPerRequest: (cpu / Math.max(1, window.delivered)) * 1e6,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    // Peers acknowledge after sending, so an answer to a request cut off at the end can outnumber the 2xx.
+    undelivered: Math.max(0, acknowledged - window.delivered),
+    errors: result.errors + result.non2xx,
+  };
+}
+
+async function telegramRound(server, levels = [16, 64]) {
+  await load(`${server.url}/webhooks/telegram/webhook`, { connections: 16, duration: warmupSeconds, body: telegramUpdate });
+  await sleep(300);
+  const out = {};
+  for (const connections of levels) out[`c${connections}`] = await measureTelegram(server, connections);
+  return out;
+}
+
+/** Opens `count` socket.io sessions, reads the server's RSS, then times one round trip per session. */
+async function measureSocketio(server, count) {
+  const sockets = [];
+  try {
+    for (let i = 0; i < count; i += 200) {
+      const batch = [];
+      for (let j = i; j < Math.min(count, i + 200); j++) {
+        const socket = connectClient(server.url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 20_000 });
+        sockets.push(socket);
+        batch.push(
+          new Promise((resolve, reject) => {
+            socket.once('connect_error', reject);
+            socket.once('session_confirm', (id) => {
+              socket.sessionId = id;
+              resolve();
+            });
+            socket.once('connect', () => socket.emit('session_request', {}));
+          }),
+        );
+      }
+      await Promise.all(batch);
+    }
+    await sleep(500);
+    const rss = rssMiB(server.pid);
+    const latencies = [];
+    for (let i = 0; i < sockets.length; i += 100) {
+      await Promise.all(
+        sockets.slice(i, i + 100).map(
+          (socket) =>
+            new Promise((resolve, reject) => {
+              const at = performance.now();
+              const timer = setTimeout(() => reject(new Error('no bot_uttered within 10 s')), 10_000);
+              socket.once('bot_uttered', () => {
+                clearTimeout(timer);
+                latencies.push(performance.now() - at);
+                resolve();
+              });
+              socket.emit('user_uttered', { message: 'hello', session_id: socket.sessionId });
+            }),
+        ),
+      );
+    }
+    latencies.sort((a, b) => a - b);
+    return { rssMiB: rss, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  } finally {
+    for (const socket of sockets) socket.disconnect();
+  }
+}
+
+function getStatus(url) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', () => resolve(0));
+    req.setTimeout(1000, () => req.destroy());
+  });
+}
+
+/** Time from spawning the process to the first 200 on /health, and its RSS one second later. */
+async function measureStartup(name, args, env = {}) {
+  const started = performance.now();
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
+  try {
+    const url = `http://127.0.0.1:${env.BENCH_PORT}/health`;
+    const deadline = started + 30_000;
+    while ((await getStatus(url)) !== 200) {
+      if (performance.now() > deadline || child.exitCode !== null) throw new Error(`${name} did not answer 200 on /health`);
+      await sleep(5);
+    }
+    const firstOkMs = performance.now() - started;
+    await sleep(1000);
+    return { firstOkMs, idleRssMiB: rssMiB(child.pid) };
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The subjects
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'switchboard-bench-'));
+const credentials = (name, lines) => {
+  const file = path.join(scratch, `${name}.yml`);
+  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  return file;
+};
+const restCredentials = credentials('rest', ['rest:']);
+const telegramCredentials = credentials('telegram', [
+  'telegram:',
+  `  access_token: "${TOKEN}"`,
+  '  verify: benchbot',
+  '  webhook_url: https://bench.example/webhooks/telegram/webhook',
+  `  secret_token: ${SECRET}`,
+  `  api_url: ${API_ROOT}`,
+]);
+const socketioCredentials = credentials('socketio', ['socketio:']);
+const switchboardEnv = { XDG_STATE_HOME: scratch, NODE_ENV: 'production' };
+const switchboard = (file, extra = []) => [RUN, '--credentials', file, '--port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...extra];
+const peerEnv = { BENCH_TOKEN: TOKEN, BENCH_SECRET: SECRET, BENCH_API_ROOT: API_ROOT };
+
+const peers = ensurePeers();
+
+let redisUrl;
+let redisServer;
+if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0) {
+  const port = await freePort();
+  redisServer = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  redisUrl = `redis://127.0.0.1:${port}`;
+  await sleep(300);
+} else {
+  log('no redis-server on the PATH: the Redis store comparison is left out');
+}
+
+/** Runs `steps` in the order given, rotated by the round so that no subject always goes first. */
+async function rotated(round, steps) {
+  const order = steps.map((_, i) => steps[(i + round) % steps.length]);
+  for (const step of order) await step();
+}
+
+async function withServer(name, args, env, fn) {
+  const server = await startServer(name, args, env);
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+const machine = {
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  cores: os.cpus().length,
+  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  node: process.version,
+  platform: `${os.type()} ${os.release()}`,
+  loadAverageAtStart: os.loadavg()[0],
+};
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+log(`${rounds} rounds of ${seconds} s per measurement, ${sessions} socket.io sessions; ${machine.cores} cores, load average ${machine.loadAverageAtStart.toFixed(1)}`);
+
+const results = [];
+const benchStarted = performance.now();
+try {
+  for (let round = 0; round < rounds; round++) {
+    const r = {};
+    results.push(r);
+    log(`round ${round + 1}/${rounds}: rest`);
+    await rotated(round, [
+      async () => (r['koa.rest'] = await withServer('koa', [path.join(HERE, 'servers', 'koa.mjs')], {}, measureRest)),
+      async () => (r['switchboard.rest'] = await withServer('switchboard rest', switchboard(restCredentials), switchboardEnv, measureRest)),
+    ]);
+    log(`round ${round + 1}/${rounds}: telegram`);
+    const telegram = [
+      async () => {
+        const t = await withServer('switchboard telegram', switchboard(telegramCredentials, ['--bot', path.join(HERE, 'servers', 'echo-bot.mjs')]), switchboardEnv, telegramRound);
+        r['switchboard.telegram.c16'] = t.c16;
+        r['switchboard.telegram.c64'] = t.c64;
+      },
+    ];
+    if (peers) {
+      for (const peer of ['telegraf', 'grammy']) {
+        telegram.push(async () => {
+          const t = await withServer(peer, [path.join(PEERS, `${peer}.mjs`)], peerEnv, telegramRound);
+          r[`${peer}.telegram.c16`] = t.c16;
+          r[`${peer}.telegram.c64`] = t.c64;
+        });
+      }
+    }
+    await rotated(round, telegram);
+    if (redisUrl) {
+      log(`round ${round + 1}/${rounds}: telegram with redis`);
+      const t = await withServer('switchboard telegram redis', switchboard(telegramCredentials, ['--bot', path.join(HERE, 'servers', 'echo-bot.mjs'), '--redis', redisUrl, '--redis-prefix', `bench-${process.pid}-${round}:`]), switchboardEnv, (s) => telegramRound(s, [64]));
+      r['switchboard.telegram.redis.c64'] = t.c64;
+    }
+    log(`round ${round + 1}/${rounds}: socket.io, ${sessions} sessions`);
+    await rotated(round, [
+      async () => (r['bare.socketio'] = await withServer('bare socket.io', [path.join(HERE, 'servers', 'socketio.mjs')], {}, (s) => measureSocketio(s, sessions))),
+      async () => (r['switchboard.socketio'] = await withServer('switchboard socket.io', switchboard(socketioCredentials), switchboardEnv, (s) => measureSocketio(s, sessions))),
+    ]);
+    log(`round ${round + 1}/${rounds}: startup`);
+    await rotated(round, [
+      async () => (r['koa.startup'] = await measureStartup('koa', [path.join(HERE, 'servers', 'koa.mjs')], { BENCH_PORT: String(await freePort()) })),
+      async () => {
+        const port = String(await freePort());
+        r['switchboard.startup'] = await measureStartup('switchboard', [RUN, '--credentials', restCredentials, '--port', port, '--host', '127.0.0.1', '--log-level', 'warn'], { ...switchboardEnv, BENCH_PORT: port });
+      },
+    ]);
+  }
+} finally {
+  redisServer?.kill('SIGKILL');
+  mock.close();
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+machine.loadAverageAtEnd = os.loadavg()[0];
+const rows = ratios(results);
+const noisy = Math.max(machine.loadAverageAtStart, machine.loadAverageAtEnd) > machine.cores * 0.5;
+const when = new Date().toISOString();
+const summary = `${machine.cores} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAverageAtStart.toFixed(1)} → ${machine.loadAverageAtEnd.toFixed(1)}${noisy ? ' (shared, noisy machine)' : ''}`;
+const table = renderTable(rows);
+const absolute = renderAbsolute(results);
+mkdirSync(RESULTS, { recursive: true });
+writeFileSync(
+  path.join(RESULTS, 'latest.json'),
+  `${JSON.stringify({ when, command, machine, noisy, options: { seconds, rounds, sessions, quick }, durationSeconds: (performance.now() - benchStarted) / 1000, rounds: results, ratios: rows }, null, 2)}\n`,
+);
+writeFileSync(path.join(RESULTS, 'latest.svg'), renderSvg(rows, { subtitle: `${command} · ${when.slice(0, 16)}Z · ${summary}` }));
+process.stdout.write(`\n${command} · ${when} · ${summary}\n\n${table}\n\nMedians over the rounds:\n\n${absolute}\n\nwrote bench/results/latest.json and bench/results/latest.svg (${((performance.now() - benchStarted) / 1000).toFixed(0)} s)\n`);
