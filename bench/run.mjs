@@ -43,7 +43,7 @@ for (const [name, value] of Object.entries({ seconds, rounds, sessions })) {
     process.exit(2);
   }
 }
-const warmupSeconds = quick ? 0.5 : 1;
+const warmupSeconds = quick ? 0.5 : 1.5;
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(HERE);
@@ -53,7 +53,8 @@ const RESULTS = path.join(HERE, 'results');
 const TOKEN = '123456789:bench-token';
 const SECRET = 'bench-secret-token';
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
-const log = (line) => process.stderr.write(`bench: ${line}\n`);
+const t0 = performance.now();
+const log = (line) => process.stderr.write(`bench: ${((performance.now() - t0) / 1000).toFixed(0).padStart(3)} s  ${line}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 if (!existsSync(RUN)) {
@@ -189,7 +190,6 @@ const restBody = () => JSON.stringify({ sender: `u${restSender++ % 1000}`, messa
 
 async function measureRest(server) {
   const url = `${server.url}/webhooks/rest/webhook`;
-  await load(url, { connections: 32, duration: warmupSeconds, body: restBody });
   const cpu0 = cpuSeconds(server.pid);
   const result = await load(url, { connections: 32, duration: seconds, body: restBody });
   const cpu = cpuSeconds(server.pid) - cpu0;
@@ -225,61 +225,67 @@ async function measureTelegram(server, connections) {
   };
 }
 
-async function telegramRound(server, levels = [16, 64]) {
-  await load(`${server.url}/webhooks/telegram/webhook`, { connections: 16, duration: warmupSeconds, body: telegramUpdate });
+/** A warm-up load, so that no subject is measured on a cold JIT; once per process. */
+async function warm(server, route, body) {
+  await load(`${server.url}${route}`, { connections: 16, duration: warmupSeconds, body });
   await sleep(300);
+}
+
+async function telegramRound(server, levels = [16, 64]) {
   const out = {};
   for (const connections of levels) out[`c${connections}`] = await measureTelegram(server, connections);
   return out;
 }
 
-/** Opens `count` socket.io sessions, reads the server's RSS, then times one round trip per session. */
-async function measureSocketio(server, count) {
+/** Opens `count` socket.io sessions on the server, 250 at a time, each confirmed; kept open until `close`. */
+async function openSessions(server, count) {
   const sockets = [];
-  try {
-    for (let i = 0; i < count; i += 200) {
-      const batch = [];
-      for (let j = i; j < Math.min(count, i + 200); j++) {
-        const socket = connectClient(server.url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 20_000 });
-        sockets.push(socket);
-        batch.push(
-          new Promise((resolve, reject) => {
-            socket.once('connect_error', reject);
-            socket.once('session_confirm', (id) => {
-              socket.sessionId = id;
-              resolve();
-            });
-            socket.once('connect', () => socket.emit('session_request', {}));
-          }),
-        );
-      }
-      await Promise.all(batch);
-    }
-    await sleep(500);
-    const rss = rssMiB(server.pid);
-    const latencies = [];
-    for (let i = 0; i < sockets.length; i += 100) {
-      await Promise.all(
-        sockets.slice(i, i + 100).map(
-          (socket) =>
-            new Promise((resolve, reject) => {
-              const at = performance.now();
-              const timer = setTimeout(() => reject(new Error('no bot_uttered within 10 s')), 10_000);
-              socket.once('bot_uttered', () => {
-                clearTimeout(timer);
-                latencies.push(performance.now() - at);
-                resolve();
-              });
-              socket.emit('user_uttered', { message: 'hello', session_id: socket.sessionId });
-            }),
-        ),
+  for (let i = 0; i < count; i += 250) {
+    const batch = [];
+    for (let j = i; j < Math.min(count, i + 250); j++) {
+      const socket = connectClient(server.url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 30_000 });
+      sockets.push(socket);
+      batch.push(
+        new Promise((resolve, reject) => {
+          socket.once('connect_error', reject);
+          socket.once('session_confirm', (id) => {
+            socket.sessionId = id;
+            resolve();
+          });
+          socket.once('connect', () => socket.emit('session_request', {}));
+        }),
       );
     }
-    latencies.sort((a, b) => a - b);
-    return { rssMiB: rss, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
-  } finally {
-    for (const socket of sockets) socket.disconnect();
+    await Promise.all(batch);
   }
+  return { server, sockets, close: () => sockets.forEach((socket) => socket.disconnect()) };
+}
+
+/** The server's RSS with the sessions open, then one round trip (user_uttered → bot_uttered) on up to 500 of them. */
+async function measureSocketio({ server, sockets }) {
+  const rss = rssMiB(server.pid);
+  const latencies = [];
+  // 500 sessions, 100 at a time: enough for a p99 without making --sessions 10000 slow.
+  const sample = sockets.slice(0, 500);
+  for (let i = 0; i < sample.length; i += 100) {
+    await Promise.all(
+      sample.slice(i, i + 100).map(
+        (socket) =>
+          new Promise((resolve, reject) => {
+            const at = performance.now();
+            const timer = setTimeout(() => reject(new Error('no bot_uttered within 10 s')), 10_000);
+            socket.once('bot_uttered', () => {
+              clearTimeout(timer);
+              latencies.push(performance.now() - at);
+              resolve();
+            });
+            socket.emit('user_uttered', { message: 'hello', session_id: socket.sessionId });
+          }),
+      ),
+    );
+  }
+  latencies.sort((a, b) => a - b);
+  return { rssMiB: rss, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
 }
 
 function getStatus(url) {
@@ -356,15 +362,6 @@ async function rotated(round, steps) {
   for (const step of order) await step();
 }
 
-async function withServer(name, args, env, fn) {
-  const server = await startServer(name, args, env);
-  try {
-    return await fn(server);
-  } finally {
-    await server.stop();
-  }
-}
-
 const machine = {
   cpu: os.cpus()[0]?.model ?? 'unknown',
   cores: os.cpus().length,
@@ -378,43 +375,61 @@ log(`${rounds} rounds of ${seconds} s per measurement, ${sessions} socket.io ses
 
 const results = [];
 const benchStarted = performance.now();
+const echoBot = ['--bot', path.join(HERE, 'servers', 'echo-bot.mjs')];
+// The rest, Telegram and socket.io subjects run for the whole bench, each in its own process, warmed once and then
+// measured in turn every round; the startups are fresh processes every round.
+const running = [];
+const closers = [];
+async function keep(name, args, env) {
+  const server = await startServer(name, args, env);
+  running.push(server);
+  return server;
+}
 try {
+  log('starting the servers and warming them up');
+  const rest = { koa: await keep('koa', [path.join(HERE, 'servers', 'koa.mjs')], {}), switchboard: await keep('switchboard rest', switchboard(restCredentials), switchboardEnv) };
+  const telegram = { switchboard: await keep('switchboard telegram', switchboard(telegramCredentials, echoBot), switchboardEnv) };
+  if (peers) {
+    telegram.telegraf = await keep('telegraf', [path.join(PEERS, 'telegraf.mjs')], peerEnv);
+    telegram.grammy = await keep('grammy', [path.join(PEERS, 'grammy.mjs')], peerEnv);
+  }
+  const redis = redisUrl ? await keep('switchboard telegram redis', switchboard(telegramCredentials, [...echoBot, '--redis', redisUrl, '--redis-prefix', `bench-${process.pid}:`]), switchboardEnv) : undefined;
+  // The sessions are opened once and held for the whole run (opening thousands is most of the cost); each round reads
+  // the RSS with them open and times round trips.
+  const socketio = {
+    bare: await openSessions(await keep('bare socket.io', [path.join(HERE, 'servers', 'socketio.mjs')], {}), sessions),
+    switchboard: await openSessions(await keep('switchboard socket.io', switchboard(socketioCredentials), switchboardEnv), sessions),
+  };
+  closers.push(...Object.values(socketio).map((open) => open.close));
+  for (const server of Object.values(rest)) await warm(server, '/webhooks/rest/webhook', restBody);
+  for (const server of [...Object.values(telegram), ...(redis ? [redis] : [])]) await warm(server, '/webhooks/telegram/webhook', telegramUpdate);
+
   for (let round = 0; round < rounds; round++) {
     const r = {};
     results.push(r);
     log(`round ${round + 1}/${rounds}: rest`);
-    await rotated(round, [
-      async () => (r['koa.rest'] = await withServer('koa', [path.join(HERE, 'servers', 'koa.mjs')], {}, measureRest)),
-      async () => (r['switchboard.rest'] = await withServer('switchboard rest', switchboard(restCredentials), switchboardEnv, measureRest)),
-    ]);
+    await rotated(
+      round,
+      Object.entries(rest).map(([name, server]) => async () => (r[`${name}.rest`] = await measureRest(server))),
+    );
     log(`round ${round + 1}/${rounds}: telegram`);
-    const telegram = [
-      async () => {
-        const t = await withServer('switchboard telegram', switchboard(telegramCredentials, ['--bot', path.join(HERE, 'servers', 'echo-bot.mjs')]), switchboardEnv, telegramRound);
-        r['switchboard.telegram.c16'] = t.c16;
-        r['switchboard.telegram.c64'] = t.c64;
-      },
-    ];
-    if (peers) {
-      for (const peer of ['telegraf', 'grammy']) {
-        telegram.push(async () => {
-          const t = await withServer(peer, [path.join(PEERS, `${peer}.mjs`)], peerEnv, telegramRound);
-          r[`${peer}.telegram.c16`] = t.c16;
-          r[`${peer}.telegram.c64`] = t.c64;
-        });
-      }
-    }
-    await rotated(round, telegram);
-    if (redisUrl) {
+    await rotated(
+      round,
+      Object.entries(telegram).map(([name, server]) => async () => {
+        const t = await telegramRound(server);
+        r[`${name}.telegram.c16`] = t.c16;
+        r[`${name}.telegram.c64`] = t.c64;
+      }),
+    );
+    if (redis) {
       log(`round ${round + 1}/${rounds}: telegram with redis`);
-      const t = await withServer('switchboard telegram redis', switchboard(telegramCredentials, ['--bot', path.join(HERE, 'servers', 'echo-bot.mjs'), '--redis', redisUrl, '--redis-prefix', `bench-${process.pid}-${round}:`]), switchboardEnv, (s) => telegramRound(s, [64]));
-      r['switchboard.telegram.redis.c64'] = t.c64;
+      r['switchboard.telegram.redis.c64'] = (await telegramRound(redis, [64])).c64;
     }
     log(`round ${round + 1}/${rounds}: socket.io, ${sessions} sessions`);
-    await rotated(round, [
-      async () => (r['bare.socketio'] = await withServer('bare socket.io', [path.join(HERE, 'servers', 'socketio.mjs')], {}, (s) => measureSocketio(s, sessions))),
-      async () => (r['switchboard.socketio'] = await withServer('switchboard socket.io', switchboard(socketioCredentials), switchboardEnv, (s) => measureSocketio(s, sessions))),
-    ]);
+    await rotated(
+      round,
+      Object.entries(socketio).map(([name, open]) => async () => (r[`${name}.socketio`] = await measureSocketio(open))),
+    );
     log(`round ${round + 1}/${rounds}: startup`);
     await rotated(round, [
       async () => (r['koa.startup'] = await measureStartup('koa', [path.join(HERE, 'servers', 'koa.mjs')], { BENCH_PORT: String(await freePort()) })),
@@ -425,6 +440,8 @@ try {
     ]);
   }
 } finally {
+  for (const close of closers) close();
+  for (const server of running) await server.stop();
   redisServer?.kill('SIGKILL');
   mock.close();
   rmSync(scratch, { recursive: true, force: true });
