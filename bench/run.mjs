@@ -133,7 +133,7 @@ async function startServer(name, args, env = {}) {
 // The mock Telegram Bot API: answers every method; sendMessage is a delivery, timed from the webhook that caused it.
 
 const sentAt = new Map(); // text of an update → when the load generator built it
-let window = { delivered: 0, latencies: [] };
+let window = { delivered: 0, latencies: [], lastAt: 0 };
 const mock = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   const chunks = [];
   req.on('data', (chunk) => chunks.push(chunk));
@@ -150,8 +150,10 @@ const mock = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
       const at = sentAt.get(body.text);
       if (at !== undefined) {
         sentAt.delete(body.text);
+        const now = performance.now();
         window.delivered += 1;
-        window.latencies.push(performance.now() - at);
+        window.lastAt = now;
+        window.latencies.push(now - at);
       }
       result = { message_id: 1, date: Math.floor(Date.now() / 1000), chat: { id: Number(body.chat_id) || 0, type: 'private' }, text: body.text };
     } else if (method === 'getMe') {
@@ -201,20 +203,22 @@ async function measureRest(server) {
 async function measureTelegram(server, connections) {
   const url = `${server.url}/webhooks/telegram/webhook`;
   sentAt.clear();
-  window = { delivered: 0, latencies: [] };
+  window = { delivered: 0, latencies: [], lastAt: 0 };
   const cpu0 = cpuSeconds(server.pid);
   const started = performance.now();
   const result = await load(url, { connections, duration: seconds, body: telegramUpdate });
-  const elapsed = (performance.now() - started) / 1000;
-  const deliveredInTime = window.delivered;
+  const loadEnded = performance.now();
   const acknowledged = result['2xx'];
   // Answers still queued when the load stops: wait for them (bounded), so the latencies include the slowest.
   const deadline = performance.now() + 10_000;
   while (window.delivered < acknowledged && performance.now() < deadline) await sleep(20);
   const cpu = cpuSeconds(server.pid) - cpu0;
   const latencies = window.latencies.sort((a, b) => a - b);
+  // Delivered/s over the load and the drain after it: a server that acknowledges fast but delivers late is not
+  // credited with the acknowledgements, and one whose answers lag by more than the run is not counted as zero.
+  const elapsed = (Math.max(loadEnded, window.lastAt) - started) / 1000;
   return {
-    deliveredPerSecond: deliveredInTime / elapsed,
+    deliveredPerSecond: window.delivered / elapsed,
     rps: result.requests.total / seconds,
     cpuUsPerRequest: (cpu / Math.max(1, window.delivered)) * 1e6,
     p50Ms: percentile(latencies, 50),
@@ -237,9 +241,10 @@ async function telegramRound(server, levels = [16, 64]) {
   return out;
 }
 
-/** Opens `count` socket.io sessions on the server, 250 at a time, each confirmed; kept open until `close`. */
+/** Opens `count` socket.io sessions on the server, 250 at a time, each confirmed; closed at the end of the run. */
 async function openSessions(server, count) {
   const sockets = [];
+  closers.push(() => sockets.forEach((socket) => socket.disconnect()));
   for (let i = 0; i < count; i += 250) {
     const batch = [];
     for (let j = i; j < Math.min(count, i + 250); j++) {
@@ -258,7 +263,7 @@ async function openSessions(server, count) {
     }
     await Promise.all(batch);
   }
-  return { server, sockets, close: () => sockets.forEach((socket) => socket.disconnect()) };
+  return { server, sockets };
 }
 
 /** The server's RSS with the sessions open, then one round trip (user_uttered → bot_uttered) on up to 500 of them. */
@@ -386,21 +391,30 @@ async function keep(name, args, env) {
   return server;
 }
 try {
-  log('starting the servers and warming them up');
-  const rest = { koa: await keep('koa', [path.join(HERE, 'servers', 'koa.mjs')], {}), switchboard: await keep('switchboard rest', switchboard(restCredentials), switchboardEnv) };
-  const telegram = { switchboard: await keep('switchboard telegram', switchboard(telegramCredentials, echoBot), switchboardEnv) };
-  if (peers) {
-    telegram.telegraf = await keep('telegraf', [path.join(PEERS, 'telegraf.mjs')], peerEnv);
-    telegram.grammy = await keep('grammy', [path.join(PEERS, 'grammy.mjs')], peerEnv);
-  }
-  const redis = redisUrl ? await keep('switchboard telegram redis', switchboard(telegramCredentials, [...echoBot, '--redis', redisUrl, '--redis-prefix', `bench-${process.pid}:`]), switchboardEnv) : undefined;
+  log('starting the servers (at once: their start is not what is measured here) and warming them up');
+  const specs = {
+    koa: [path.join(HERE, 'servers', 'koa.mjs')],
+    'switchboard rest': switchboard(restCredentials),
+    'switchboard telegram': switchboard(telegramCredentials, echoBot),
+    ...(peers ? { telegraf: [path.join(PEERS, 'telegraf.mjs')], grammy: [path.join(PEERS, 'grammy.mjs')] } : {}),
+    ...(redisUrl ? { 'switchboard telegram redis': switchboard(telegramCredentials, [...echoBot, '--redis', redisUrl, '--redis-prefix', `bench-${process.pid}:`]) } : {}),
+    'bare socket.io': [path.join(HERE, 'servers', 'socketio.mjs')],
+    'switchboard socket.io': switchboard(socketioCredentials),
+  };
+  const envOf = (name) => (name.startsWith('switchboard') ? switchboardEnv : name === 'telegraf' || name === 'grammy' ? peerEnv : {});
+  const settled = await Promise.allSettled(Object.entries(specs).map(([name, args]) => keep(name, args, envOf(name))));
+  const failed = settled.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+  const byName = Object.fromEntries(running.map((server) => [server.name, server]));
+  const rest = { koa: byName.koa, switchboard: byName['switchboard rest'] };
+  const telegram = { switchboard: byName['switchboard telegram'], ...(peers ? { telegraf: byName.telegraf, grammy: byName.grammy } : {}) };
+  const redis = byName['switchboard telegram redis'];
   // The sessions are opened once and held for the whole run (opening thousands is most of the cost); each round reads
   // the RSS with them open and times round trips.
   const socketio = {
-    bare: await openSessions(await keep('bare socket.io', [path.join(HERE, 'servers', 'socketio.mjs')], {}), sessions),
-    switchboard: await openSessions(await keep('switchboard socket.io', switchboard(socketioCredentials), switchboardEnv), sessions),
+    bare: await openSessions(byName['bare socket.io'], sessions),
+    switchboard: await openSessions(byName['switchboard socket.io'], sessions),
   };
-  closers.push(...Object.values(socketio).map((open) => open.close));
   for (const server of Object.values(rest)) await warm(server, '/webhooks/rest/webhook', restBody);
   for (const server of [...Object.values(telegram), ...(redis ? [redis] : [])]) await warm(server, '/webhooks/telegram/webhook', telegramUpdate);
 
