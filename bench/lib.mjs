@@ -123,19 +123,23 @@ export function renderAbsolute(rounds) {
 const escapeXml = (text) => String(text).replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]);
 
 /**
- * A horizontal bar chart of the median ratios as plain SVG text: one bar per comparison, a thin line from min to max,
- * a dashed line at 1 (parity) and a tick at the target. Bars are green where the ratio is on the good side of 1.
+ * A horizontal bar chart of the median ratios as plain SVG text, on a log scale centred on 1 (parity) from 1/16 to
+ * 16: a bar from 1 to the median (green on the good side of 1, red on the other), a thin line from min to max over
+ * the rounds, a blue tick at the target, and the median in a column of its own on the right.
  */
-export function renderSvg(rows, { title = 'Switchboard ÷ peer (median of rounds)', subtitle = '' } = {}) {
+export function renderSvg(rows, { title = 'Switchboard ÷ peer (median of rounds, log scale)', subtitle = '' } = {}) {
   const shown = rows.filter((r) => Number.isFinite(r.median));
   const labelWidth = 360;
   const plotWidth = 420;
   const rowHeight = 22;
   const top = subtitle ? 58 : 40;
   const height = top + shown.length * rowHeight + 44;
-  const width = labelWidth + plotWidth + 70;
-  const maxValue = Math.max(2, ...shown.map((r) => Math.max(r.max, r.target ?? 0)));
-  const x = (v) => labelWidth + (Math.min(v, maxValue) / maxValue) * plotWidth;
+  const width = labelWidth + plotWidth + 90;
+  const span = 4; // log2(16)
+  const x = (v) => {
+    const log = Math.log2(Math.min(16, Math.max(1 / 16, v > 0 ? v : 1 / 16)));
+    return labelWidth + 10 + ((log + span) / (2 * span)) * (plotWidth - 20);
+  };
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
@@ -145,16 +149,19 @@ export function renderSvg(rows, { title = 'Switchboard ÷ peer (median of rounds
   shown.forEach((r, i) => {
     const y = top + i * rowHeight;
     const good = r.better === 'higher' ? r.median >= 1 : r.median <= 1;
+    const [from, to] = [x(1), x(r.median)].sort((a, b) => a - b);
     out.push(`<text x="${labelWidth - 6}" y="${y + 14}" text-anchor="end">${escapeXml(`${r.group}: ${r.label}`)}</text>`);
-    out.push(`<rect x="${labelWidth}" y="${y + 3}" width="${(x(r.median) - labelWidth).toFixed(1)}" height="${rowHeight - 8}" fill="${good ? '#4c9a5a' : '#c9583e'}"/>`);
+    out.push(`<rect x="${from.toFixed(1)}" y="${y + 3}" width="${Math.max(1, to - from).toFixed(1)}" height="${rowHeight - 8}" fill="${good ? '#4c9a5a' : '#c9583e'}"/>`);
     out.push(`<line x1="${x(r.min).toFixed(1)}" x2="${x(r.max).toFixed(1)}" y1="${y + 10}" y2="${y + 10}" stroke="#222"/>`);
     if (r.target !== undefined) out.push(`<line x1="${x(r.target).toFixed(1)}" x2="${x(r.target).toFixed(1)}" y1="${y + 1}" y2="${y + rowHeight - 3}" stroke="#1f4e99" stroke-width="2"/>`);
-    out.push(`<text x="${(x(r.median) + 6).toFixed(1)}" y="${y + 14}">${r.median.toFixed(2)}${r.better === 'higher' ? ' ↑' : ' ↓'}</text>`);
+    out.push(`<text x="${labelWidth + plotWidth + 10}" y="${y + 14}">${r.median.toFixed(2)}${r.better === 'higher' ? ' ↑' : ' ↓'}</text>`);
   });
   const axisY = top + shown.length * rowHeight + 4;
   out.push(`<line x1="${x(1).toFixed(1)}" x2="${x(1).toFixed(1)}" y1="${top}" y2="${axisY}" stroke="#888" stroke-dasharray="4 3"/>`);
-  out.push(`<text x="${x(1).toFixed(1)}" y="${axisY + 14}" text-anchor="middle" fill="#555">1 = parity</text>`);
-  out.push(`<text x="10" y="${axisY + 32}" fill="#555">${escapeXml('↑ higher is better, ↓ lower is better; blue tick: target; black line: min–max over rounds')}</text>`);
+  for (const tick of [1 / 16, 1 / 4, 1, 4, 16]) {
+    out.push(`<text x="${x(tick).toFixed(1)}" y="${axisY + 14}" text-anchor="middle" fill="#555">${tick < 1 ? `1/${1 / tick}` : tick}</text>`);
+  }
+  out.push(`<text x="10" y="${axisY + 32}" fill="#555">${escapeXml('↑ higher is better, ↓ lower is better; blue tick: target; black line: min–max over rounds; 1 = parity')}</text>`);
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }

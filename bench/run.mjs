@@ -26,13 +26,32 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     rounds: { type: 'string' },
     sessions: { type: 'string' },
+    report: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --seconds N] [-- --rounds N] [-- --sessions N]\n');
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --seconds N] [-- --rounds N] [-- --sessions N]\n       npm run bench -- --report bench/results/latest.json   (table and SVG again from saved results)\n');
   process.exit(0);
 }
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const RESULTS = path.join(HERE, 'results');
+
+/** Prints the table and (re)draws bench/results/latest.svg from a run's data: its rounds, machine and command. */
+function report(data) {
+  const { machine, command, when, noisy } = data;
+  const rows = ratios(data.rounds);
+  const summary = `${machine.cores} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAverageAtStart.toFixed(1)} → ${machine.loadAverageAtEnd.toFixed(1)}${noisy ? ' (shared, noisy machine)' : ''}`;
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(path.join(RESULTS, 'latest.svg'), renderSvg(rows, { subtitle: `${command} · ${when.slice(0, 16)}Z · ${summary}` }));
+  process.stdout.write(`\n${command} · ${when} · ${summary}\n\n${renderTable(rows)}\n\nMedians over the rounds:\n\n${renderAbsolute(data.rounds)}\n\nwrote bench/results/latest.json and bench/results/latest.svg (the run took ${data.durationSeconds.toFixed(0)} s)\n`);
+}
+
+if (values.report) {
+  report(JSON.parse(readFileSync(values.report, 'utf8')));
+  process.exit(0);
+}
+
 const quick = values.quick;
 const seconds = Number(values.seconds ?? (quick ? 1 : 2));
 const rounds = Number(values.rounds ?? 3);
@@ -45,11 +64,9 @@ for (const [name, value] of Object.entries({ seconds, rounds, sessions })) {
 }
 const warmupSeconds = quick ? 0.5 : 1.5;
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(HERE);
 const RUN = path.join(ROOT, 'dist', 'run.js');
 const PEERS = path.join(HERE, 'peers');
-const RESULTS = path.join(HERE, 'results');
 const TOKEN = '123456789:bench-token';
 const SECRET = 'bench-secret-token';
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
@@ -68,7 +85,7 @@ function ensurePeers() {
   if (installed) return true;
   log('installing the peers (Telegraf, grammY) into bench/peers …');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const result = spawnSync(npm, ['ci', '--prefix', PEERS, '--no-audit', '--no-fund'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const result = spawnSync(npm, ['ci', '--prefix', PEERS, '--no-audit', '--no-fund'], { stdio: ['ignore', 2, 2] });
   if (result.status !== 0) log('installing the peers failed: the Telegram comparisons with Telegraf and grammY are left out');
   return result.status === 0;
 }
@@ -462,16 +479,8 @@ try {
 }
 
 machine.loadAverageAtEnd = os.loadavg()[0];
-const rows = ratios(results);
 const noisy = Math.max(machine.loadAverageAtStart, machine.loadAverageAtEnd) > machine.cores * 0.5;
-const when = new Date().toISOString();
-const summary = `${machine.cores} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAverageAtStart.toFixed(1)} → ${machine.loadAverageAtEnd.toFixed(1)}${noisy ? ' (shared, noisy machine)' : ''}`;
-const table = renderTable(rows);
-const absolute = renderAbsolute(results);
+const data = { when: new Date().toISOString(), command, machine, noisy, options: { seconds, rounds, sessions, quick }, durationSeconds: (performance.now() - benchStarted) / 1000, rounds: results, ratios: ratios(results) };
 mkdirSync(RESULTS, { recursive: true });
-writeFileSync(
-  path.join(RESULTS, 'latest.json'),
-  `${JSON.stringify({ when, command, machine, noisy, options: { seconds, rounds, sessions, quick }, durationSeconds: (performance.now() - benchStarted) / 1000, rounds: results, ratios: rows }, null, 2)}\n`,
-);
-writeFileSync(path.join(RESULTS, 'latest.svg'), renderSvg(rows, { subtitle: `${command} · ${when.slice(0, 16)}Z · ${summary}` }));
-process.stdout.write(`\n${command} · ${when} · ${summary}\n\n${table}\n\nMedians over the rounds:\n\n${absolute}\n\nwrote bench/results/latest.json and bench/results/latest.svg (${((performance.now() - benchStarted) / 1000).toFixed(0)} s)\n`);
+writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(data, null, 2)}\n`);
+report(data);
