@@ -7,8 +7,11 @@
 //   3. socket.io sessions: RSS with them open and round-trip p50/p99, vs bare socket.io
 //   4. startup to the first 200 on /health and idle RSS, vs bare Koa
 //   5. the Telegram path with the Redis store vs in-memory (a redis-server is started when one is on the PATH)
+// The servers of 1–3 and 5 start once, are warmed up and stay up for the run (idle, they use no CPU), measured in
+// turn each round in a rotated order; the socket.io sessions are opened once; every startup is a fresh process.
 // Prints the ratios (min/median over rounds) as a markdown table; writes bench/results/latest.{json,svg}.
 // Usage: npm run bench [-- --quick] [-- --seconds 2 --rounds 3 --sessions 10000]
+//        npm run bench -- --report bench/results/latest.json   (the table and the SVG again, from saved results)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
