@@ -3,7 +3,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { Router } from '@koa/router';
 import { HttpClient } from './http.js';
 import { silentLogger, type Logger } from './logger.js';
-import type { ReplyAddress } from './message.js';
+import type { BotMessage, ReplyAddress } from './message.js';
 import type { OutputChannel } from './output.js';
 import type { OnNewMessage } from './pipeline.js';
 import { parseCredentials, type CredentialsSchema } from './schema.js';
@@ -47,6 +47,11 @@ export interface ChannelContext {
    * grace runs out (`about`: what it is, e.g. `{sender, messageId}`). A rejection is logged at error.
    */
   track?: (work: Promise<unknown>, about?: Record<string, unknown>) => void;
+  /**
+   * What the host tells a user when the bot fails or runs out of time (`--bot-apology`; empty: nothing). A channel
+   * whose platform stops waiting sooner than `--bot-timeout` (a voice call) answers with it before the platform gives up.
+   */
+  apology?: BotMessage[];
 }
 
 /** A class that can be loaded as a channel: what the loader looks for in a module. */

@@ -282,6 +282,7 @@ export class SwitchboardServer {
         server: this.httpServer,
         requestShutdown: () => this.requestShutdown(),
         track: (work, about) => this.track(work, log, name, about),
+        apology: structuredClone(options.botApology ?? []),
       });
       // The channel rebuilds each message's output from its reply address (`outputChannel(replyTo)`).
       const onNewMessage = this.pipeline.handlerFor(log, channel);
