@@ -22,7 +22,7 @@ export const MAX_FRAME_BYTES = 256 * 1024;
 export const CLOSE_GRACE_MS = 1_000;
 
 const credentials = credentialsSchema({
-  username: z.string().min(1).optional().meta({ description: "the Basic auth username set on the application's webhook in the jambonz portal" }),
+  username: z.string().min(1).optional().meta({ description: "the Basic auth username set on the application's webhook in the jambonz portal (needed with password)" }),
   password: verificationSecret("the Basic auth password set on the application's webhook in the jambonz portal: jambonz sends both on the WebSocket upgrade"),
   initial_prompt: z.string().min(1).default('/session_start').meta({ description: 'what the bot receives when a call starts, as Rasa sends it' }),
   reprompt_fallback_phrase: z.string().min(1).default("I'm sorry, I didn't catch that.").meta({ description: 'said when the caller says nothing; the bot is not asked' }),
@@ -43,7 +43,7 @@ export class JambonzInput extends InputChannel<Settings> {
   static override credentials = credentials;
   static override description = "jambonz phone calls over its WebSocket API: speech in, the bot's answers spoken";
   /** No HTTP route takes a body; frames have their own limit (`MAX_FRAME_BYTES`). */
-  static override bodyLimit = '16kb';
+  static override bodyLimit = '64kb';
 
   private onNewMessage: OnNewMessage | undefined;
   private wss: WebSocketServer | undefined;
