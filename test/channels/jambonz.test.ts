@@ -4,6 +4,9 @@
 import test from 'ava';
 import { CredentialsError, type BotMessage, type UserMessage } from 'switchboard';
 import JambonzInput, { DEFAULT_RESPONSE_TIMEOUT_MS, buttonsSentence, parseMessage, removeEmojis, verifyBasicAuth } from '../../channels/jambonz/index.js';
+import { WebSocket } from 'ws';
+import { startTestHost } from 'switchboard/testing';
+import { makeProject, runCli } from '../fixtures.js';
 import { runSocketCases, type SocketCase } from '../harness.js';
 
 const USERNAME = 'switchboard';
@@ -239,4 +242,35 @@ test('parseMessage reads every message without throwing', (t) => {
   for (const frame of ['', 'null', '[]', '"x"', '{"type":"verb:hook","msgid":1}', '{"type":"session:new","msgid":"m","call_sid":"c","data":[]}']) {
     t.notThrows(() => parseMessage(frame));
   }
+});
+
+test('startup with a password and no username, or neither, exits 2 naming the key', async (t) => {
+  const project = makeProject();
+  t.teardown(() => project.remove());
+  project.write('half.yml', `jambonz:\n  password: ${PASSWORD}\n`);
+  project.write('none.yml', 'jambonz:\n');
+  const half = await runCli(['--credentials', 'half.yml', '--port', '0'], { cwd: project.dir });
+  t.is(half.code, 2);
+  t.regex(half.stderr, /jambonz: missing "username"/);
+  t.false(half.stderr.includes(PASSWORD), 'the secret is not printed');
+  const none = await runCli(['--credentials', 'none.yml', '--port', '0'], { cwd: project.dir });
+  t.is(none.code, 2);
+  t.regex(none.stderr, /jambonz: missing "password"/);
+});
+
+test('on shutdown an open call is closed with 1001 (going away: jambonz reconnects), not left hanging', async (t) => {
+  const channel = JambonzInput.fromCredentials({ username: USERNAME, password: PASSWORD });
+  const host = await startTestHost(channel);
+  let closed = false;
+  t.teardown(() => (closed ? undefined : host.close()));
+  const ws = new WebSocket(`${host.url.replace(/^http/, 'ws')}/webhooks/jambonz/websocket`, ['ws.jambonz.org'], { headers: AUTH });
+  t.teardown(() => ws.terminate());
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  t.is(ws.protocol, 'ws.jambonz.org');
+  const code = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
+  const started = Date.now();
+  await host.close();
+  closed = true;
+  t.is(await code, 1001);
+  t.true(Date.now() - started < 3_000);
 });
