@@ -105,8 +105,10 @@ export class JambonzInput extends InputChannel<Settings> {
     const path = (req.url ?? '').split('?', 1)[0];
     if (!wss || path !== this.websocketPath) return;
     const refuse = (status: number, text: string, headers: string[] = []): void => {
+      // Destroyed once the refusal is flushed, not before: destroying at once could drop it.
+      socket.once('finish', () => socket.destroy());
+      socket.on('error', () => socket.destroy());
       socket.end([`HTTP/1.1 ${status} ${text}`, 'Connection: close', 'Content-Length: 0', ...headers, '', ''].join('\r\n'));
-      socket.destroy();
     };
     const { username, password } = this.credentials;
     if (!this.unverified || (username !== undefined && password !== undefined)) {

@@ -3,6 +3,7 @@
 // 5 s. Message shapes from jambonz's WebSocket API reference (session:new, verb:hook, call:status, ack).
 import test from 'ava';
 import { CredentialsError, type BotMessage, type UserMessage } from 'switchboard';
+import SocketIOInput from '../../channels/socketio/index.js';
 import JambonzInput, { DEFAULT_RESPONSE_TIMEOUT_MS, buttonsSentence, parseMessage, removeEmojis, verifyBasicAuth } from '../../channels/jambonz/index.js';
 import { WebSocket } from 'ws';
 import { startTestHost } from 'switchboard/testing';
@@ -273,4 +274,24 @@ test('on shutdown an open call is closed with 1001 (going away: jambonz reconnec
   closed = true;
   t.is(await code, 1001);
   t.true(Date.now() - started < 3_000);
+});
+
+test('beside socketio on the same HTTP server, each takes only its own upgrades', async (t) => {
+  const jambonz = JambonzInput.fromCredentials({ username: USERNAME, password: PASSWORD });
+  const socketio = SocketIOInput.fromCredentials({ session_secret: 'a-session-secret-of-some-length' });
+  const host = await startTestHost([socketio, jambonz], { answers: [{ text: 'ok' }] });
+  t.teardown(() => host.close());
+  const ws = new WebSocket(`${host.url.replace(/^http/, 'ws')}/webhooks/jambonz/websocket`, ['ws.jambonz.org'], { headers: AUTH });
+  t.teardown(() => ws.terminate());
+  const frames: unknown[] = [];
+  ws.on('message', (data) => frames.push(JSON.parse(String(data))));
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  // Past engine.io's destroyUpgradeTimeout (1 s): socket.io must not cut a connection that is not its own.
+  await new Promise((resolve) => setTimeout(resolve, 1_300));
+  ws.send(JSON.stringify(sessionNew('both1')));
+  const deadline = Date.now() + 3_000;
+  while (frames.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.deepEqual(frames, [ack('both1', [say('ok'), GATHER])]);
+  const engine = await fetch(`${host.url}/socket.io/?EIO=4&transport=polling`);
+  t.is(engine.status, 200);
 });
