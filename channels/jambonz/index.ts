@@ -152,9 +152,11 @@ export class JambonzInput extends InputChannel<Settings> {
         this.logger.debug({ call_sid: event.call_sid, reason: event.reason }, 'jambonz: nothing heard');
         return send(ws, ack(event.msgid, event.reason === 'timeout' ? [sayVerb(s.reprompt_fallback_phrase), gatherVerb()] : [gatherVerb()]));
       case 'reconnect':
-        // jambonz waits for this ack before it sends anything else (Rasa never sends it).
+        // jambonz waits for this ack before it sends anything else (Rasa never sends it). Its verbs are ignored, except
+        // when the socket dropped before `session:new` was acked: then they are the call's first verbs, and a call
+        // given none would end. Listening is right in both cases.
         this.logger.debug({ call_sid: event.call_sid }, 'jambonz: reconnected');
-        return send(ws, ack(event.msgid));
+        return send(ws, ack(event.msgid, [gatherVerb()]));
       case 'ended': {
         this.logger.debug({ call_sid: event.call_sid }, 'jambonz: call ended');
         const output = new JambonzOutput(this.logger);

@@ -155,9 +155,9 @@ const cases: SocketCase[] = [
     steps: [{ send: speech('c1', 'hello'), expect: [ack('c1', [say('first'), say('second'), say('from a custom payload'), GATHER])] }],
   },
   {
-    label: 'session:reconnect is acked (jambonz waits for it); verb:status and unknown types are not',
+    label: 'session:reconnect is acked with a gather (jambonz waits for it); verb:status and unknown types are not',
     steps: [
-      { send: { type: 'session:reconnect', msgid: 'r1', call_sid: CALL_SID, data: { call_sid: CALL_SID } }, expect: [ack('r1')] },
+      { send: { type: 'session:reconnect', msgid: 'r1', call_sid: CALL_SID, data: { call_sid: CALL_SID } }, expect: [ack('r1', [GATHER])] },
       { send: { type: 'verb:status', msgid: 's1', call_sid: CALL_SID, data: { event: 'starting', id: 'x', name: 'say' } }, expect: [] },
       { send: { type: 'jambonz:error', msgid: 'e1', call_sid: CALL_SID, data: { error: 'boom' } }, expect: [] },
       { send: 'not json', expect: [] },
