@@ -102,7 +102,7 @@ export class JambonzInput extends InputChannel<Settings> {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const wss = this.wss;
-    const path = (req.url ?? '').split('?', 1)[0];
+    const path = (req.url ?? '').split('?', 1)[0]!.replace(/(.)\/+$/, '$1');
     if (!wss || path !== this.websocketPath) return;
     const refuse = (status: number, text: string, headers: string[] = []): void => {
       // Destroyed once the refusal is flushed, not before: destroying at once could drop it.

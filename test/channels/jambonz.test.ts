@@ -184,6 +184,11 @@ const cases: SocketCase[] = [
     },
     steps: [{ send: speech('f1', 'hello'), expect: [ack('f1', [say('Sorry, something went wrong.'), GATHER])] }],
   },
+  {
+    label: 'the URL may end with a slash and carry a query',
+    path: '/websocket/?app=moodbot',
+    steps: [{ send: sessionNew('q1'), expect: [ack('q1', [say('ok'), GATHER])] }],
+  },
   // Verification fails closed.
   { label: 'an upgrade without credentials is refused with 401', headers: {}, refused: 401, received: [] },
   { label: 'an upgrade with a wrong password is refused with 401', headers: { authorization: basic(USERNAME, 'wrong-password') }, refused: 401 },
