@@ -177,6 +177,15 @@ const cases: SocketCase[] = [
     received: [{ text: '/session_start' }],
   },
   {
+    label: "with the default response_timeout_ms, a bot slower than jambonz's 5 s is answered with the apology before jambonz gives up",
+    apology: [{ text: 'Sorry, I am having trouble answering right now.' }],
+    answers: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 5_500));
+      return [{ text: 'too late' }];
+    },
+    steps: [{ send: speech('slow2', 'hello'), within: 5_000, expect: [ack('slow2', [say('Sorry, I am having trouble answering right now.'), GATHER])] }],
+  },
+  {
     label: 'a bot that fails is answered with the apology',
     apology: [{ text: 'Sorry, something went wrong.' }],
     answers: () => {
