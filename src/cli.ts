@@ -29,7 +29,7 @@ Options:
   --bot-timeout MS     how long the bot (module, rules or remote) has to answer a message (default 30000)
   --cors ORIGIN        allow this browser origin (repeatable; * for any)
   --body-limit SIZE    largest request body on every route, overriding each channel's own limit
-                       (default: 64kb rest, callback, socketio, twilio, twilio_voice, webexteams, audiocodes; 256kb telegram,
+                       (default: 64kb rest, callback, socketio, jambonz, twilio, twilio_voice, webexteams, audiocodes; 256kb telegram,
                        mattermost, botframework, discord, hangouts; 1mb facebook, whatsapp, instagram, slack, rocketchat, line, channel packages)
   --trust-proxy        trust X-Forwarded-* and Forwarded headers (only behind a reverse proxy that sets them)
   --sender-backlog N   messages one sender may have waiting for the bot (default 20); past it 429

@@ -12,7 +12,7 @@ const BUILTIN_NAME = /^[a-z][a-z0-9_]*$/;
 
 /** The names of the built-in channels this build ships. */
 export function builtinChannels(): string[] {
-  const known = ['facebook', 'slack', 'telegram', 'twilio', 'twilio_voice', 'mattermost', 'rocketchat', 'webexteams', 'whatsapp', 'instagram', 'line', 'discord', 'botframework', 'hangouts', 'audiocodes', 'socketio', 'rest', 'callback', 'console'];
+  const known = ['facebook', 'slack', 'telegram', 'twilio', 'twilio_voice', 'mattermost', 'rocketchat', 'webexteams', 'whatsapp', 'instagram', 'line', 'discord', 'botframework', 'hangouts', 'audiocodes', 'jambonz', 'socketio', 'rest', 'callback', 'console'];
   return known.filter((name) => existsSync(new URL(`./${name}/index.js`, BUILTIN_DIR)));
 }
 

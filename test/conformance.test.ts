@@ -20,6 +20,7 @@ import WhatsAppInput from '../channels/whatsapp/index.js';
 import DiscordInput from '../channels/discord/index.js';
 import InstagramInput from '../channels/instagram/index.js';
 import SocketIOInput from '../channels/socketio/index.js';
+import JambonzInput, { JambonzOutput } from '../channels/jambonz/index.js';
 import BotFrameworkInput from '../channels/botframework/index.js';
 import { connectorKey, connectorToken } from './channels/botframework.tokens.js';
 import MattermostInput from '../channels/mattermost/index.js';
@@ -304,6 +305,17 @@ test('socketio passes conformance', async (t) => {
     output: (channel) => (channel as unknown as { output: OutputChannel }).output,
   });
   t.true(report.ok);
+});
+
+test('jambonz passes conformance', async (t) => {
+  // A WebSocket channel: no POST /webhook; its frames are checked by its data cases and the fuzz suite.
+  const report = await conformance(JambonzInput, {
+    credentials: { username: 'switchboard', password: 'jambonz-app-password' },
+    webhook: false,
+    output: () => new JambonzOutput(),
+  });
+  t.true(report.ok);
+  t.truthy(report.checks.find((c) => c.name === 'fromCredentials rejects a section without "password", naming it')?.ok);
 });
 
 test('botframework passes conformance', async (t) => {

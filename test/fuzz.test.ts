@@ -10,6 +10,7 @@ import { certificates, chatKey, chatToken } from './channels/hangouts.tokens.js'
 import { loadChannels } from '#src/loader.js';
 import { parseCredentialsText } from '#src/credentials.js';
 import { startFakePlatform, startTestHost } from 'switchboard/testing';
+import { WebSocket } from 'ws';
 
 test('random webhook bodies never produce a 500 or a stack trace, on any channel', async (t) => {
   const platform = await startFakePlatform();
@@ -31,6 +32,7 @@ instagram: {verify: v, page-access-token: p, instagram_account_id: "178414058223
 botframework: {app_id: a, app_password: p, allow_unverified: true, api_url: "${api}", token_url: "${api}/token", openid_metadata: "${api}/openid"}
 hangouts: {allow_unverified: true, api_url: "${api}"}
 audiocodes: {allow_unverified: true}
+jambonz: {allow_unverified: true}
 rest:
 callback: {url: "${api}/callback"}
 `;
@@ -218,3 +220,82 @@ audiocodes: {token: ${secrets.audiocodes}}
   t.is((await host.request('/health')).status, 200);
 });
 
+
+test('jambonz: random frames over its WebSocket never crash the channel or close the call; random credentials are refused with 401', async (t) => {
+  const yaml = 'jambonz: {username: switchboard, password: jambonz-app-password}\n';
+  const channels = await loadChannels(parseCredentialsText(yaml, 'fuzz.yml', {}), []);
+  const host = await startTestHost(channels, { answers: [{ text: 'ok', buttons: [{ title: 'b', payload: '/b' }] }, { custom: { hangup: true } }] });
+  t.teardown(() => host.close());
+  const url = `${host.url.replace(/^http/, 'ws')}/webhooks/jambonz/websocket`;
+  const good = `Basic ${Buffer.from('switchboard:jambonz-app-password').toString('base64')}`;
+  const connect = (authorization?: string) =>
+    new Promise<{ status: number; ws: WebSocket }>((resolve) => {
+      const ws = new WebSocket(url, ['ws.jambonz.org'], { headers: authorization === undefined ? {} : { authorization } });
+      ws.once('open', () => resolve({ status: 101, ws }));
+      ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0, ws }));
+      ws.once('error', () => resolve({ status: 0, ws }));
+    });
+
+  // Shaped like jambonz's messages, with random values where it matters.
+  const frame = fc.oneof(
+    { arbitrary: fc.json(), weight: 1 },
+    { arbitrary: fc.string(), weight: 1 },
+    {
+      weight: 6,
+      arbitrary: fc
+      .record(
+        {
+          type: fc.constantFrom('session:new', 'session:reconnect', 'verb:hook', 'verb:status', 'call:status', 'jambonz:error', 'ack', 'command'),
+          msgid: fc.oneof({ arbitrary: fc.string({ minLength: 1, maxLength: 30 }), weight: 5 }, { arbitrary: fc.jsonValue(), weight: 1 }),
+          call_sid: fc.oneof({ arbitrary: fc.constantFrom('9fb35c28-9688-4531-943c-e280b04f3adf', 'c2'), weight: 5 }, { arbitrary: fc.string({ maxLength: 300 }), weight: 1 }, { arbitrary: fc.jsonValue(), weight: 1 }),
+          hook: fc.oneof(fc.constant('/gather'), fc.jsonValue()),
+          data: fc.oneof(
+            fc.jsonValue(),
+            fc.record(
+              {
+                reason: fc.oneof(fc.constantFrom('speechDetected', 'dtmfDetected', 'timeout'), fc.jsonValue()),
+                speech: fc.oneof(fc.jsonValue(), fc.record({ is_final: fc.jsonValue(), alternatives: fc.array(fc.oneof(fc.jsonValue(), fc.record({ transcript: fc.jsonValue(), confidence: fc.jsonValue() }))) }, { requiredKeys: [] })),
+                digits: fc.jsonValue(),
+                call_status: fc.oneof(fc.constant('completed'), fc.jsonValue()),
+                from: fc.jsonValue(),
+                to: fc.jsonValue(),
+                sip: fc.jsonValue(),
+              },
+              { requiredKeys: [] },
+            ),
+          ),
+        },
+        { requiredKeys: ['type'] },
+      )
+      .map((v) => JSON.stringify(v)),
+    },
+  );
+  const { status, ws } = await connect(good);
+  t.is(status, 101);
+  t.teardown(() => ws.terminate());
+  let acks = 0;
+  ws.on('message', () => acks++);
+  await fc.assert(
+    fc.asyncProperty(frame, fc.boolean(), async (text, binary) => {
+      ws.send(binary ? Buffer.from(text) : text, { binary });
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      if (ws.readyState !== WebSocket.OPEN) throw new Error(`the channel closed the connection after ${JSON.stringify(text).slice(0, 200)}`);
+    }),
+    { seed: 20261202, numRuns: 600 },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.true(acks > 20, `${acks} acks sent`);
+
+  await fc.assert(
+    fc.asyncProperty(fc.oneof(fc.string(), fc.string().map((s) => `Basic ${Buffer.from(s).toString('base64')}`), fc.constant(undefined)), async (authorization) => {
+      if (authorization === good) return;
+      const attempt = await connect(authorization);
+      attempt.ws.terminate();
+      if (attempt.status !== 401 && !(attempt.status === 0 && /[^\t\x20-\x7e]/.test(authorization ?? ''))) throw new Error(`Authorization ${JSON.stringify(authorization)} answered ${attempt.status}`);
+    }),
+    { seed: 20261202, numRuns: 100 },
+  );
+  const failures = host.logs.lines.filter((line) => /handling a message failed|unexpected error|"level":(50|60)/.test(line));
+  t.deepEqual(failures, []);
+  t.is((await host.request('/health')).status, 200);
+});

@@ -7,6 +7,7 @@ import type { ExecutionContext, TestFn } from 'ava';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import nock from 'nock';
+import { WebSocket } from 'ws';
 import { UserMessage, createLogger, type BotMessage, type InputChannel, type InputChannelClass, type Logger, type PipelineLimits, type SwitchboardServer, type HttpClientOptions } from 'switchboard';
 import { LogCapture, ScriptedBot as KitBot, startTestHost } from 'switchboard/testing';
 
@@ -376,6 +377,98 @@ export function runCallCases(test: TestFn, suite: CallSuite): void {
             if (actual) t.like({ text: actual.text, senderId: actual.senderId, messageId: actual.messageId, inputChannel: actual.inputChannel, metadata: actual.metadata }, expected, step.label);
           });
         }
+      }
+    });
+  }
+}
+
+/** One frame the platform sends over the channel's WebSocket, and the frames the channel must send back. */
+export interface SocketStep {
+  /** Sent as JSON (a string as it is). */
+  send: string | object;
+  /** The frames the channel answers with, exactly (parsed JSON), in order; [] asserts none comes within 100 ms. */
+  expect?: unknown[];
+  /** The answer must be complete within this many ms of the send (the platform's deadline). Default 3000. */
+  within?: number;
+}
+
+/**
+ * A WebSocket case (a platform that connects to the channel, such as jambonz): the upgrade request, then a table of
+ * frames in → frames out over that one connection, then what the bot received.
+ */
+export interface SocketCase {
+  label: string;
+  /** Credentials over the suite's. */
+  credentials?: Record<string, unknown>;
+  /** Relative to the channel's prefix; default `/websocket`. */
+  path?: string;
+  /** Upgrade request headers; default the suite's. */
+  headers?: Record<string, string>;
+  /** Subprotocols offered; default the suite's. */
+  protocols?: string[];
+  /** The status the upgrade is refused with; unset: it must succeed (101). */
+  refused?: number;
+  steps?: SocketStep[];
+  /** What the bot answers (a function gets each message). */
+  answers?: ScriptedBot['answers'];
+  /** The host's `--bot-apology` and `--bot-timeout`. */
+  apology?: BotMessage[];
+  botTimeoutMs?: number;
+  /** What the bot must receive (checked with t.like per message); [] asserts it received nothing. */
+  received?: ChannelCase['received'];
+}
+
+export interface SocketSuite {
+  channel: InputChannelClass;
+  credentials: Record<string, unknown>;
+  headers?: Record<string, string>;
+  protocols?: string[];
+  cases: SocketCase[];
+}
+
+/** Runs one WebSocket channel's table of cases, one ava test per case, against a real host on port 0. */
+export function runSocketCases(test: TestFn, suite: SocketSuite): void {
+  for (const testCase of suite.cases) {
+    test.serial(testCase.label, async (t) => {
+      const channel = await suite.channel.fromCredentials({ ...suite.credentials, ...(testCase.credentials ?? {}) });
+      const bot = new ScriptedBot(testCase.answers ?? [{ text: 'ok' }]);
+      const host = await startTestHost(channel, { bot, botApology: testCase.apology, botTimeoutMs: testCase.botTimeoutMs });
+      t.teardown(() => host.close());
+      const url = `${host.url.replace(/^http/, 'ws')}/webhooks/${channel.name()}${testCase.path ?? '/websocket'}`;
+      const ws = new WebSocket(url, testCase.protocols ?? suite.protocols ?? [], { headers: testCase.headers ?? suite.headers ?? {} });
+      t.teardown(() => ws.terminate());
+      const frames: unknown[] = [];
+      ws.on('message', (data) => frames.push(JSON.parse(String(data))));
+      const opened = await new Promise<number>((resolve) => {
+        ws.once('open', () => resolve(101));
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('error', () => resolve(0));
+      });
+      t.is(opened, testCase.refused ?? 101, 'the upgrade status');
+      if (opened === 101) {
+        for (const [index, step] of (testCase.steps ?? []).entries()) {
+          const before = frames.length;
+          const started = Date.now();
+          ws.send(typeof step.send === 'string' ? step.send : JSON.stringify(step.send));
+          const expected = step.expect ?? [];
+          const within = step.within ?? 3_000;
+          if (expected.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+          else {
+            const done = await waitUntil(() => frames.length >= before + expected.length, within + 1_000);
+            t.true(done, `step ${index + 1}: expected ${expected.length} frame(s), saw ${frames.length - before}`);
+            t.true(Date.now() - started <= within, `step ${index + 1}: answered in ${Date.now() - started} ms, more than ${within}`);
+          }
+          t.deepEqual(frames.slice(before), expected, `step ${index + 1}: the frames sent back`);
+        }
+      }
+      if (testCase.received) {
+        if (testCase.received.length > 0) await bot.waitFor(testCase.received.length).catch(() => undefined);
+        else await new Promise((resolve) => setTimeout(resolve, 50));
+        t.is(bot.received.length, testCase.received.length, 'number of messages the bot received');
+        testCase.received.forEach((expected, index) => {
+          const actual = bot.received[index];
+          if (actual) t.like({ text: actual.text, senderId: actual.senderId, messageId: actual.messageId, inputChannel: actual.inputChannel, metadata: actual.metadata }, expected);
+        });
       }
     });
   }
