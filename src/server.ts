@@ -91,7 +91,7 @@ export interface ServerOptions {
 
 /** Retries of a channel's registration with its platform: the delay doubles from `minDelayMs` up to `maxDelayMs`. */
 export interface RegistrationRetry {
-  /** Attempts in all, the first included; after the last failure the channel stays not ready. Default 12 (about 6 minutes). */
+  /** Attempts in all, the first included; after the last failure the channel stays not ready. Default 12 (the waits add up to at most about 6 minutes). */
   attempts?: number;
   /** Default 1 s. */
   minDelayMs?: number;
