@@ -54,6 +54,11 @@ export interface ChannelContext {
    */
   apology?: readonly BotMessage[];
   botTimeoutMs?: number;
+  /**
+   * The channel reports itself ready (`markReady`): a registration the host is retrying (`InputChannel.register`) is
+   * taken as done, as when Telegram's `POST /set_webhook` registered the webhook between two of the host's attempts.
+   */
+  ready?: () => void;
 }
 
 /** A class that can be loaded as a channel: what the loader looks for in a module. */
@@ -153,8 +158,22 @@ export abstract class InputChannel<C extends Record<string, unknown> = Record<st
     this.channelContext = context;
   }
 
-  /** Called once the server listens (register a webhook, attach to the HTTP server). */
+  /**
+   * Called once the server listens, for every channel at once: local setup only (attach to the HTTP server, read a
+   * key file). A call to the platform belongs in `register()`, where it cannot hold up startup. A `ConfigError`
+   * stops startup; any other error leaves the channel not ready while the others serve.
+   */
   async start?(): Promise<void>;
+
+  /**
+   * Registers the channel with its platform (Telegram's `setWebhook`). The host calls it in the background once the
+   * server listens and every channel has started, so a platform that is slow or unreachable delays neither the
+   * listener nor another channel. Resolve with `undefined` when done, or with why not, in words safe to show: the
+   * host names the channel and that reason in `GET /health/ready` until an attempt succeeds, and tries again with
+   * backoff, a bounded number of times (`ServerOptions.registration`). `signal` aborts when the server shuts down or
+   * the channel reported itself ready by other means (`markReady`); pass it to the platform call.
+   */
+  async register?(signal: AbortSignal): Promise<string | undefined>;
 
   /** Called when the server stops. */
   async close?(): Promise<void>;
@@ -172,8 +191,10 @@ export abstract class InputChannel<C extends Record<string, unknown> = Record<st
     this.notReadyReason = reason;
   }
 
+  /** Reports the channel ready again; a registration the host is still retrying counts as done (see `register`). */
   protected markReady(): void {
     this.notReadyReason = undefined;
+    this.channelContext?.ready?.();
   }
 
   /**

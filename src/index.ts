@@ -55,7 +55,7 @@ export type { CredentialsSchema, KeyDoc, KeyMeta, ParsedCredentials } from './sc
 export { createLogger, channelLogger, maskSecrets, silentLogger, OutageLog } from './logger.js';
 export type { Logger } from './logger.js';
 export { SwitchboardServer } from './server.js';
-export type { ServerOptions, MetricsOptions, ShutdownReport } from './server.js';
+export type { ServerOptions, MetricsOptions, RegistrationRetry, ShutdownReport } from './server.js';
 export type { MessageOutcome, BotKind } from './metrics.js';
 export { loadChannelClass, loadChannels, createChannel, builtinChannels } from './loader.js';
 export { readCredentialsFile, parseCredentialsText, interpolateEnv } from './credentials.js';

@@ -91,6 +91,18 @@ export interface ServerOptions {
   inboxClaimTtlMs?: number;
   /** Retry timing of answers of shared messages (tests shorten it); the ttl is `outboxTtlMs`. */
   sharedRetry?: { minDelayMs?: number; maxDelayMs?: number };
+  /** How channels' registrations with their platforms (`InputChannel.register`) are retried (tests shorten it). */
+  registration?: RegistrationRetry;
+}
+
+/** Retries of a channel's registration with its platform: the delay doubles from `minDelayMs` up to `maxDelayMs`. */
+export interface RegistrationRetry {
+  /** Attempts in all, the first included; after the last failure the channel stays not ready. Default 12 (the waits add up to at most about 6 minutes). */
+  attempts?: number;
+  /** Default 1 s. */
+  minDelayMs?: number;
+  /** Default 60 s. */
+  maxDelayMs?: number;
 }
 
 export interface MetricsOptions {
@@ -113,6 +125,7 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 25_000;
 /** The body limit of a channel that declares none (third-party channels), and of the host's own routes. */
 export const DEFAULT_CHANNEL_BODY_LIMIT = '1mb';
 export const HOST_BODY_LIMIT = '64kb';
+export const DEFAULT_REGISTRATION_RETRY: Required<RegistrationRetry> = { attempts: 12, minDelayMs: 1_000, maxDelayMs: 60_000 };
 
 /** Content types the host parses; anything else with a body is answered 415. */
 const BODY_TYPES = ['json', 'urlencoded', 'text/plain', '+json'];
@@ -139,6 +152,13 @@ export class SwitchboardServer {
   private started = false;
   /** Channels whose `start()` threw, with a reason safe to show. */
   private readonly startFailures = new Map<string, string>();
+  /** Channels whose registration with their platform (`register()`) has not succeeded yet: why, safe to show. */
+  private readonly registrations = new Map<string, string>();
+  /** Stops each channel's registration: aborted on shutdown, or when the channel reports itself ready. */
+  private readonly registrationStops = new Map<string, AbortController>();
+  private readonly registrationRetry: Required<RegistrationRetry>;
+  /** Settles once every registration made its first attempt (see `registering()`). */
+  private firstRegistrations: Promise<void> = Promise.resolve();
   /** HTTP requests Koa is serving, until their response is written. */
   private readonly inflight = new Set<{ done: Promise<void>; method: string; path: string }>();
   /** Channels' background work (`ChannelContext.track`), settled promises that never reject. */
@@ -161,6 +181,7 @@ export class SwitchboardServer {
     const store = options.store ?? new MemoryStore();
     this.store = store;
     this.shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+    this.registrationRetry = { ...DEFAULT_REGISTRATION_RETRY, ...options.registration };
     const http = options.http ?? new HttpClient({ logger: this.logger });
     const metricsOption = options.metrics ?? true;
     this.metricsPort = typeof metricsOption === 'object' ? metricsOption.port : undefined;
@@ -294,6 +315,7 @@ export class SwitchboardServer {
         track: (work, about) => this.track(work, log, name, about),
         apology: this.pipeline.apology,
         botTimeoutMs: this.pipeline.botTimeoutMs,
+        ready: () => this.registered(name),
       });
       // The channel rebuilds each message's output from its reply address (`outputChannel(replyTo)`).
       const onNewMessage = this.pipeline.handlerFor(log, channel);
@@ -349,13 +371,16 @@ export class SwitchboardServer {
       const name = channel.name();
       const failure = this.startFailures.get(name);
       if (failure !== undefined) reasons.push(`${name}: ${failure}`);
+      const registration = this.registrations.get(name);
+      if (registration !== undefined) reasons.push(`${name}: ${registration}`);
       let ready: unknown = true;
       try {
         ready = typeof channel.ready === 'function' ? channel.ready() : true;
       } catch {
         ready = 'readiness check failed';
       }
-      if (typeof ready === 'string') reasons.push(`${name}: ${ready}`);
+      // A failed registration usually marks the channel not ready with the same words: named once.
+      if (typeof ready === 'string' && ready !== registration) reasons.push(`${name}: ${ready}`);
       else if (ready === false) reasons.push(`${name}: not ready`);
     }
     if (this.store.ping) {
@@ -391,7 +416,11 @@ export class SwitchboardServer {
     else void this.close();
   }
 
-  /** Listens, then starts each channel (webhook registration). Resolves with the bound address. */
+  /**
+   * Listens, then starts every channel at once (local setup: socket.io attaches here), and resolves with the bound
+   * address. Registrations with the platforms (`register()`) only begin then, in the background: a platform that
+   * never answers delays neither the listener, nor any route, nor another channel (`registering()` waits for them).
+   */
   async listen(port = 5005, host?: string): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error) => reject(error);
@@ -401,24 +430,99 @@ export class SwitchboardServer {
         resolve();
       });
     });
-    for (const channel of this.channels) {
-      try {
-        await channel.start?.();
-      } catch (error) {
-        // A configuration problem stops startup; anything else (a platform that cannot be reached) leaves the channel
-        // not ready, named by GET /health/ready, while the others serve.
-        if (error instanceof ConfigError) throw error;
-        this.startFailures.set(channel.name(), 'failed to start');
-        // The channel's own logger redacts its secret keys; a channel that does not extend InputChannel may have none.
-        const log = (channel.logger as Logger | undefined) ?? this.logger.child({ channel: channel.name() });
-        log.error({ err: error }, 'channel failed to start');
-      }
-    }
+    const results = await Promise.allSettled(this.channels.map(async (channel) => channel.start?.()));
+    // A configuration problem stops startup (the first channel's, in the file's order); anything else (a platform that
+    // cannot be reached) leaves the channel not ready, named by GET /health/ready, while the others serve.
+    const configError = results.find((result) => result.status === 'rejected' && result.reason instanceof ConfigError);
+    if (configError) throw (configError as PromiseRejectedResult).reason;
+    results.forEach((result, index) => {
+      if (result.status === 'fulfilled') return;
+      const channel = this.channels[index]!;
+      this.startFailures.set(channel.name(), 'failed to start');
+      this.channelLog(channel).error({ err: result.reason }, 'channel failed to start');
+    });
     this.started = true;
     // Messages of the shared inbox are taken once every channel can answer them.
     if (!this.draining) this.pipeline.start();
     if (this.metrics && this.metricsPort !== undefined) await this.listenMetrics(this.metricsPort, host);
+    if (!this.draining) {
+      const registering = this.channels.filter((channel) => typeof channel.register === 'function' && !this.startFailures.has(channel.name()));
+      this.firstRegistrations = Promise.all(registering.map((channel) => this.register(channel))).then(() => undefined);
+    }
     return this.httpServer.address() as AddressInfo;
+  }
+
+  /**
+   * Resolves once every channel's registration with its platform has made its first attempt, succeeded or not (the
+   * retries go on in the background). For tests and tools that want the startup calls made; the server never waits.
+   */
+  registering(): Promise<void> {
+    return this.firstRegistrations;
+  }
+
+  /** The channel's own logger redacts its secret keys; a channel that does not extend InputChannel may have none. */
+  private channelLog(channel: InputChannel): Logger {
+    return (channel.logger as Logger | undefined) ?? this.logger.child({ channel: channel.name() });
+  }
+
+  /**
+   * Runs the channel's `register()` until it succeeds, with backoff, at most `registration.attempts` times; readiness
+   * names the channel meanwhile. Resolves after the first attempt.
+   */
+  private register(channel: InputChannel): Promise<void> {
+    const name = channel.name();
+    const log = this.channelLog(channel);
+    const stop = new AbortController();
+    this.registrationStops.set(name, stop);
+    this.registrations.set(name, 'registering with the platform');
+    const { attempts, minDelayMs, maxDelayMs } = this.registrationRetry;
+    let firstDone!: () => void;
+    const first = new Promise<void>((resolve) => (firstDone = resolve));
+    const loop = async (): Promise<void> => {
+      for (let attempt = 1; ; attempt++) {
+        let reason: string | undefined;
+        let final = false;
+        try {
+          reason = await channel.register!(stop.signal);
+        } catch (error) {
+          if (stop.signal.aborted) return;
+          // A configuration the platform refuses is not going to change by waiting.
+          final = error instanceof ConfigError;
+          reason = final ? (error as Error).message : 'registration with the platform failed';
+          log.error({ err: error }, 'registration with the platform failed');
+        }
+        if (stop.signal.aborted) return;
+        firstDone();
+        if (reason === undefined) {
+          this.registrations.delete(name);
+          if (attempt > 1) log.info({ attempts: attempt }, 'registered with the platform');
+          return;
+        }
+        this.registrations.set(name, reason);
+        if (final || attempt >= attempts) {
+          log.error({ attempts: attempt, reason }, 'registration with the platform: giving up, the channel stays not ready');
+          return;
+        }
+        // Jittered, so instances restarted together do not call the platform in step.
+        const delay = Math.round(Math.min(maxDelayMs, minDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() * 0.5));
+        log.warn({ attempt, reason, retryInMs: delay }, 'registration with the platform failed; trying again');
+        if (!(await pause(delay, stop.signal))) return;
+      }
+    };
+    void loop().finally(() => {
+      firstDone();
+      if (this.registrationStops.get(name) === stop) this.registrationStops.delete(name);
+    });
+    return first;
+  }
+
+  /** The channel reported itself ready: a registration still being retried is done (it registered by other means). */
+  private registered(name: string): void {
+    this.registrations.delete(name);
+    const stop = this.registrationStops.get(name);
+    if (!stop) return;
+    this.registrationStops.delete(name);
+    stop.abort();
   }
 
   /** Where `/metrics` listens when it has a port of its own (`metrics: { port }`), once listening. */
@@ -466,6 +570,7 @@ export class SwitchboardServer {
   close(graceMs = this.shutdownGraceMs): Promise<ShutdownReport> {
     this.closing ??= (async () => {
       this.draining = true;
+      for (const stop of this.registrationStops.values()) stop.abort();
       this.pipeline.beginShutdown();
       const deadline = Date.now() + graceMs;
       let settled = await this.settle(deadline);
@@ -540,6 +645,22 @@ export class SwitchboardServer {
     for (const request of this.inflight) this.logger.error({ method: request.method, path: request.path, graceMs }, 'shutdown grace expired: request abandoned');
     return pending.length + answers + this.background.size + this.inflight.size;
   }
+}
+
+/** Waits `ms`; false, at once, when `signal` aborts first. The timer does not keep the process alive. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const done = (waited: boolean) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolve(waited);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    timer.unref();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** A route (not a `router.use` middleware) whose first middleware is `requireVerified`. */

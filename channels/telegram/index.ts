@@ -72,14 +72,19 @@ export class TelegramInput extends InputChannel<Credentials> {
     return this.output();
   }
 
-  /** Registers `webhook_url` with the secret token. Resolves with Telegram's error description on failure. */
-  async setWebhook(): Promise<string | undefined> {
+  /**
+   * Registers `webhook_url` with the secret token. Resolves with Telegram's error description on failure. `options`
+   * go to the call: the host's `signal`, and no retries of the client's own when the host retries (`register`).
+   */
+  async setWebhook(options: { signal?: AbortSignal; retries?: number } = {}): Promise<string | undefined> {
     try {
-      await this.output().call('setWebhook', { url: this.credentials.webhook_url, secret_token: this.secretToken });
+      await this.output().call('setWebhook', { url: this.credentials.webhook_url, secret_token: this.secretToken }, undefined, options);
       this.logger.info({ url: this.credentials.webhook_url }, 'webhook registered with Telegram');
       this.markReady();
       return undefined;
     } catch (error) {
+      // Stopped by the host (shutdown, or registered meanwhile by POST /set_webhook): nothing went wrong.
+      if (options.signal?.aborted) return 'aborted';
       const body = (error as { responseBody?: string }).responseBody;
       let description = (error as Error).message;
       try {
@@ -95,11 +100,14 @@ export class TelegramInput extends InputChannel<Credentials> {
   }
 
   /**
-   * Rasa registers the webhook at startup and stops when that fails; here a failure is logged and the server keeps
-   * running (other channels, and `/set_webhook` to retry once the URL is reachable), reported not ready until then.
+   * Rasa registers the webhook at startup and stops when that fails; here the host registers it in the background once
+   * the server listens, and tries again with backoff while it fails (each attempt a single call: the host's retries
+   * are the ones readiness reports). Meanwhile every route serves, `GET /health/ready` names the reason, and
+   * `POST /set_webhook` registers at once.
    */
-  override async start(): Promise<void> {
-    await this.setWebhook();
+  override async register(signal: AbortSignal): Promise<string | undefined> {
+    const failure = await this.setWebhook({ signal, retries: 0 });
+    return failure === undefined ? undefined : `setWebhook failed: ${failure}`;
   }
 
   router(onNewMessage: OnNewMessage): Router {

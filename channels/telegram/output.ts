@@ -109,8 +109,9 @@ export class TelegramOutput extends OutputChannel {
   }
 
   /** Calls a Bot API method. The token is in the path: the host's client masks it wherever it logs the URL. */
-  async call(method: string, params: Record<string, unknown>, recipient?: string): Promise<unknown> {
+  async call(method: string, params: Record<string, unknown>, recipient?: string, options: { signal?: AbortSignal; retries?: number } = {}): Promise<unknown> {
     const response = await this.http.post<{ result?: unknown }>(`${this.api.apiUrl}/bot${this.api.accessToken}/${method}`, params, {
+      ...options,
       channel: 'telegram',
       recipient,
       // The Bot API answers `{"ok": false, "description": ...}` on failure, normally with a 4xx; a 200 with ok:false

@@ -14,7 +14,7 @@ import type { Outbox } from '../outbox.js';
 import type { PipelineLimits } from '../pipeline.js';
 import { describeCredentials, type CredentialsSchema } from '../schema.js';
 import { isValidChannelName } from '../channel.js';
-import { SwitchboardServer } from '../server.js';
+import { SwitchboardServer, type RegistrationRetry } from '../server.js';
 import { Writable } from 'node:stream';
 
 export { conformance, ConformanceError } from './conformance.js';
@@ -110,6 +110,11 @@ export interface TestHostOptions {
   /** As `--outbox-ttl` (default: the host's 10 minutes), or the outbox itself (one with a short backoff). */
   outboxTtlMs?: number;
   outbox?: Outbox;
+  /**
+   * Retries of channels' platform registrations (`InputChannel.register`). Default here: one attempt, no retry, so a
+   * test's intercepted calls are not raced by a retry; pass `{ attempts, minDelayMs }` to test the retries.
+   */
+  registration?: RegistrationRetry;
 }
 
 async function readResponse(response: Response): Promise<WebhookResponse> {
@@ -143,8 +148,12 @@ export async function startTestHost(channels: InputChannel | InputChannel[], opt
     botApology: options.botApology,
     outboxTtlMs: options.outboxTtlMs,
     outbox: options.outbox,
+    registration: options.registration ?? { attempts: 1 },
   });
   const address = await server.listen(0, '127.0.0.1');
+  // The server never waits for its channels' platform registrations (Telegram's setWebhook); a test sees their first
+  // attempt made, so the calls it intercepts are the ones of startup and then its own.
+  await server.registering();
   const url = `http://127.0.0.1:${address.port}`;
   return {
     url,
