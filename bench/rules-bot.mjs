@@ -38,7 +38,9 @@ async function serve(kind) {
   } else {
     const { SwitchboardServer, loadChannels } = await import('switchboard');
     const { loadBot } = await import('../dist/bots/index.js');
-    const server = new SwitchboardServer({ channels: await loadChannels([], ['rest']), bot: await loadBot(undefined) });
+    // `rest-constant`: the same host with a bot that answers without looking, to tell the bot's cost from the host's.
+    const bot = kind === 'rest-constant' ? { handle: async () => [{ text: 'Hey! How are you?' }] } : await loadBot(undefined);
+    const server = new SwitchboardServer({ channels: await loadChannels([], ['rest']), bot });
     listen = async () => (await server.listen(0, '127.0.0.1')).port;
   }
   process.stdout.write(`${await listen()}\n`);
@@ -53,7 +55,10 @@ function cpuMsOf(pid) {
 async function start(kind) {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', kind], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
-    child.stdout.once('data', (chunk) => resolve(Number(String(chunk).trim())));
+    child.stdout.once('data', (chunk) => {
+      child.stdout.resume(); // never let a full pipe block the server
+      resolve(Number(String(chunk).trim()));
+    });
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
   });
   return { child, port };
@@ -116,9 +121,14 @@ async function main() {
   if (values['skip-http']) return;
 
   const seconds = Number(values.seconds);
-  const results = { koa: [], moodbot: [] };
+  const results = { koa: [], moodbot: [], 'rest-constant': [] };
+  const kinds = Object.keys(results);
   for (let round = 0; round < rounds; round += 1) {
-    for (const kind of round % 2 === 0 ? ['koa', 'moodbot'] : ['moodbot', 'koa']) results[kind].push(await measureServer(kind, seconds));
+    // Interleaved, each round in another order, so that a change in the machine's load falls on all three.
+    for (let k = 0; k < kinds.length; k += 1) {
+      const kind = kinds[(k + round) % kinds.length];
+      results[kind].push(await measureServer(kind, seconds));
+    }
   }
   const ratios = results.koa.map((k, i) => results.moodbot[i].rps / k.rps);
   const cpuRatios = results.koa.map((k, i) => results.moodbot[i].cpuUsPerRequest / k.cpuUsPerRequest);
@@ -131,6 +141,7 @@ async function main() {
       '|---|---|---|---|',
       row('bare Koa + koa-bodyparser', results.koa),
       row('rest + moodbot', results.moodbot),
+      row('rest + constant answer', results['rest-constant']),
       `ratio req/s rest+moodbot ÷ Koa: median ${median(ratios).toFixed(2)} (min ${Math.min(...ratios).toFixed(2)})`,
       `ratio CPU/request rest+moodbot ÷ Koa: median ${median(cpuRatios).toFixed(2)} (min ${Math.min(...cpuRatios).toFixed(2)})`,
       '',

@@ -341,6 +341,16 @@ fallback: [sorry]
   t.deepEqual(await say(bot, 'alpha'), [{ text: 'same', custom: { n: 1 } }]);
 });
 
+test('a "__proto__" key of a custom payload stays a key of each copy, never a prototype', async (t) => {
+  const bot = RulesBot.fromYaml(`intents:\n  a:\n    examples: [alpha]\n    answers:\n      - custom: {"__proto__": {polluted: true}}\nfallback: [sorry]\n`, 'bot.yml');
+  for (let i = 0; i < 2; i += 1) {
+    const custom = (await say(bot, 'alpha'))[0]!.custom as Record<string, unknown>;
+    t.is(Object.getPrototypeOf(custom), Object.prototype);
+    t.deepEqual(Object.keys(custom), ['__proto__']);
+    t.is((custom as { polluted?: boolean }).polluted, undefined);
+  }
+});
+
 test('an intent without examples is reachable through a button payload', async (t) => {
   const bot = RulesBot.fromYaml(
     `intents:

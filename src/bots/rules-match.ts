@@ -103,13 +103,15 @@ function withinOneEdit(a: string, b: string): boolean {
     return true;
   }
   // deletion/insertion: the longer without its i-th character is the shorter
-  const [long, short] = la > lb ? [a, b] : [b, a];
+  const long = la > lb ? a : b;
+  const short = la > lb ? b : a;
   for (let k = i; k < short.length; k += 1) if (short.charCodeAt(k) !== long.charCodeAt(k + 1)) return false;
   return true;
 }
 
 function isPlural(a: string, b: string): boolean {
-  const [short, long] = a.length < b.length ? [a, b] : [b, a];
+  const short = a.length < b.length ? a : b;
+  const long = a.length < b.length ? b : a;
   const extra = long.length - short.length;
   if (short.length < 3 || extra < 1 || extra > 2 || !long.startsWith(short)) return false;
   return extra === 1 ? long.endsWith('s') : long.endsWith('es');
@@ -170,6 +172,8 @@ export class Matcher {
   readonly #byFirstLetter = new Map<string, number[]>();
   /** For each vocabulary word, the examples that contain it. */
   readonly #examplesOf: number[][] = [];
+  /** Which examples share a word with the message being classified (reused: classify runs to its end synchronously). */
+  #candidate = new Uint8Array(0);
 
   /** `intents` in the order of the file, each with its examples (every one with at least one word). */
   constructor(intents: ReadonlyArray<{ name: string; examples: readonly string[] }>) {
@@ -197,6 +201,7 @@ export class Matcher {
         this.#examples.push({ intent: intent.name, text, words: exampleWords, vocabulary });
       }
     }
+    this.#candidate = new Uint8Array(this.#examples.length);
   }
 
   /**
@@ -212,8 +217,9 @@ export class Matcher {
     if (n > 0) {
       // The similarity of each vocabulary word to each word of the text, for the words where it is not 0; and which
       // examples can score above 0 at all.
-      const similar = new Map<number, Float64Array>();
-      const candidate = new Uint8Array(this.#examples.length);
+      const similar = new Map<number, number[]>();
+      const candidate = this.#candidate;
+      candidate.fill(0);
       for (let j = 0; j < n; j += 1) {
         const token = message.tokens[j]!;
         const group = this.#byFirstLetter.get(token[0]!);
@@ -223,14 +229,14 @@ export class Matcher {
           if (s === 0) continue;
           let row = similar.get(v);
           if (row === undefined) {
-            row = new Float64Array(n);
+            row = new Array<number>(n).fill(0);
             similar.set(v, row);
             for (const e of this.#examplesOf[v]!) candidate[e] = 1;
           }
           row[j] = s;
         }
       }
-      const used = new Uint8Array(n);
+      const used = new Array<boolean>(n);
       for (let e = 0; e < this.#examples.length; e += 1) {
         const example = this.#examples[e]!;
         let score: number;
@@ -251,8 +257,8 @@ export class Matcher {
     };
   }
 
-  #score(example: CompiledExample, message: Words, similar: Map<number, Float64Array>, used: Uint8Array): number {
-    used.fill(0);
+  #score(example: CompiledExample, message: Words, similar: Map<number, number[]>, used: boolean[]): number {
+    used.fill(false);
     let shared = 0;
     const { vocabulary, words: exampleWords } = example;
     for (let i = 0; i < vocabulary.length; i += 1) {
@@ -261,13 +267,13 @@ export class Matcher {
       let best = 0;
       let bestIndex = -1;
       for (let j = 0; j < row.length; j += 1) {
-        if (used[j] === 0 && row[j]! > best) {
+        if (!used[j] && row[j]! > best) {
           best = row[j]!;
           bestIndex = j;
         }
       }
       if (bestIndex >= 0) {
-        used[bestIndex] = 1;
+        used[bestIndex] = true;
         shared += best * (exampleWords.weights[i]! + message.weights[bestIndex]!);
       }
     }
