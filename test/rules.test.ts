@@ -618,6 +618,28 @@ for (const [problem, yaml, message] of INVALID) {
   });
 }
 
+// docs/rules-bot.md: its format example is a working bot, and each error it shows is one that a case above produces.
+const RULES_DOC = readFileSync(new URL('../../docs/rules-bot.md', import.meta.url), 'utf8');
+
+test('the format example of docs/rules-bot.md loads and answers as described', async (t) => {
+  const example = /```yaml\n([\s\S]*?)```/.exec(RULES_DOC)?.[1];
+  t.truthy(example);
+  const bot = RulesBot.fromYaml(example!, 'docs/rules-bot.md');
+  t.is(bot.threshold, 0.65);
+  t.is((await say(bot, 'Good morning!'))[0]?.text, 'Hey! How are you?');
+  t.deepEqual(await say(bot, '/mood_great'), [{ text: 'Great, carry on!' }]);
+  t.deepEqual(await say(bot, 'I am not good'), [{ text: 'Here is something to cheer you up:' }, { image: 'https://i.imgur.com/nGF1K8f.jpg' }]);
+  t.deepEqual(await say(bot, 'what?'), [{ text: "Sorry, I didn't get that. Try saying hello." }]);
+});
+
+test('every error message shown in docs/rules-bot.md is one the bot gives', (t) => {
+  const validation = RULES_DOC.slice(RULES_DOC.indexOf('### Validation'));
+  const shown = /```\n([\s\S]*?)```/.exec(validation)![1]!.trim().split('\n');
+  t.true(shown.length >= 5);
+  const given = new Set(INVALID.map(([, , message]) => message));
+  for (const message of shown) t.true(given.has(message), message);
+});
+
 test('error messages name the file as given', (t) => {
   t.throws(() => RulesBot.fromYaml('intents: [\n', 'bots/shop.yml'), {
     instanceOf: ConfigError,
