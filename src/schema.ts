@@ -142,8 +142,8 @@ function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 
 /**
  * One zod issue as the product words its configuration errors, relative to the file or section that `input` is:
- * `missing "where"`, `"where" must be a list (got a mapping)`, `"where" must not be empty`, `unknown key "where"`,
- * else `"where": <the schema's message>`. `where` is the key path, dotted. `hideValue` (secrets) says only the type
+ * `missing "where"`, `"where" must be a list (got a mapping)`, `unknown key "where"`, else `"where": <the schema's
+ * message>` (so a schema's own messages read as a predicate: `is empty`, `must be 1`). `where` is the key path, dotted. `hideValue` (secrets) says only the type
  * of a wrong value; `root` names the whole input, for an issue at the empty path.
  */
 export function describeIssue(
@@ -161,19 +161,6 @@ export function describeIssue(
       if (where === '' && (value === undefined || value === null)) return `${subject} is empty`;
       if (value === undefined) return `missing ${subject}`;
       return `${subject} must be ${EXPECTED[issue.expected] ?? issue.expected} (got ${got()})`;
-    case 'invalid_value':
-      return `${subject} must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')} (got ${got()})`;
-    case 'too_small':
-      if (issue.minimum === 1 && issue.origin !== 'number' && issue.origin !== 'int') return `${subject} must not be empty`;
-      if (issue.origin === 'number' || issue.origin === 'int') {
-        return `${subject} must be ${issue.inclusive ? 'at least' : 'above'} ${String(issue.minimum)} (got ${got()})`;
-      }
-      break;
-    case 'too_big':
-      if (issue.origin === 'number' || issue.origin === 'int') {
-        return `${subject} must be ${issue.inclusive ? 'at most' : 'below'} ${String(issue.maximum)} (got ${got()})`;
-      }
-      break;
     case 'unrecognized_keys': {
       const known = options.knownKeys?.(issue.path) ?? [];
       return issue.keys.map((key) => `unknown key "${formatPath([...issue.path, key])}"${knownKeyHint(key, known)}`).join('; ');

@@ -398,7 +398,7 @@ const INVALID: Array<[problem: string, yaml: string, message: string]> = [
   [
     'an intent with an empty answer list',
     `intents:\n${VALID_INTENT}  bye:\n    examples: [bye]\n    answers: []\nfallback: [{text: sorry}]\n`,
-    'bot.yml:7: "intents.bye.answers" must not be empty',
+    'bot.yml:7: "intents.bye.answers": is empty',
   ],
   [
     'buttons that are not a list',
@@ -528,7 +528,7 @@ fallback: [sorry]
   [
     'a threshold of 0',
     `threshold: 0\nintents:\n${VALID_INTENT}fallback: [sorry]\n`,
-    'bot.yml:1: "threshold" must be above 0 (got number 0)',
+    'bot.yml:1: "threshold": must be above 0 and at most 1',
   ],
   [
     'a threshold that is not a number',
@@ -572,7 +572,7 @@ fallback: [sorry]
     `intents:\n${VALID_INTENT}  bye:\n    examples: [bye]\n    answers:\nfallback: [sorry]\n`,
     'bot.yml:7: "intents.bye.answers" must be a list (got null)',
   ],
-  ['no intents at all', `intents: {}\nfallback: [sorry]\n`, 'bot.yml:1: "intents" must not be empty'],
+  ['no intents at all', `intents: {}\nfallback: [sorry]\n`, 'bot.yml:1: "intents": is empty'],
   ['intents as a list', `intents: [greet]\nfallback: [sorry]\n`, 'bot.yml:1: "intents" must be a mapping (got a list)'],
   ['a missing fallback', `intents:\n${VALID_INTENT}`, 'bot.yml:1: missing "fallback"'],
   ['missing intents', `fallback: [sorry]\n`, 'bot.yml:1: missing "intents"'],
@@ -581,12 +581,12 @@ fallback: [sorry]
   [
     'an unsupported version',
     `version: 2\nintents:\n${VALID_INTENT}fallback: [sorry]\n`,
-    'bot.yml:1: "version" must be 1 (got number 2)',
+    'bot.yml:1: "version": must be 1',
   ],
   [
     'a threshold out of range',
     `intents:\n${VALID_INTENT}threshold: 2\nfallback: [sorry]\n`,
-    'bot.yml:5: "threshold" must be at most 1 (got number 2)',
+    'bot.yml:5: "threshold": must be above 0 and at most 1',
   ],
   [
     'Windows line endings',

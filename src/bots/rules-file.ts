@@ -1,7 +1,7 @@
 /**
  * The `bot.yml` format of the rules bot: reading the YAML, one zod schema for its shape, and the checks across the
  * file (payloads name intents, every intent can be reached, no example in two intents). Errors read like credentials
- * errors (`missing "intents.bye.answers"`, `"threshold" must be at most 1 (got number 2)`), prefixed by the file and
+ * errors (`missing "intents.bye.answers"`, `"threshold": must be above 0 and at most 1`), prefixed by the file and
  * the line: `bot.yml:5: missing "intents.bye.answers"`. The format is documented in docs/rules-bot.md.
  */
 import { readFileSync } from 'node:fs';
@@ -35,7 +35,7 @@ function isJson(value: unknown): boolean {
 }
 
 const text = z.string().refine((s) => s.trim() !== '', 'is empty');
-const nonEmptyList = <T extends z.ZodType>(item: T) => z.array(item).min(1);
+const nonEmptyList = <T extends z.ZodType>(item: T) => z.array(item).min(1, 'is empty');
 const json = z
   .unknown()
   .refine((value) => value !== null, 'is empty')
@@ -85,7 +85,7 @@ const example = z.string().refine((s) => tokenize(s).length > 0, {
 const intent = z.strictObject({ examples: z.array(example).nullish(), answers });
 const intents = z.record(z.string(), intent).superRefine((value, ctx) => {
   const names = Object.keys(value);
-  if (names.length === 0) ctx.addIssue({ code: 'too_small', origin: 'object', minimum: 1, inclusive: true, input: value });
+  if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'is empty' });
   for (const name of names) {
     if (!INTENT_NAME.test(name)) {
       ctx.addIssue({ code: 'custom', path: [name], message: 'is not an intent name: use letters, digits, "_", "-" and "."' });
@@ -95,8 +95,8 @@ const intents = z.record(z.string(), intent).superRefine((value, ctx) => {
 
 /** The whole file. */
 export const rulesFileSchema = z.strictObject({
-  version: z.literal(1).optional(),
-  threshold: z.number().gt(0).lte(1).optional(),
+  version: z.literal(1, 'must be 1').optional(),
+  threshold: z.number().gt(0, 'must be above 0 and at most 1').lte(1, 'must be above 0 and at most 1').optional(),
   intents,
   fallback: answers,
 });
