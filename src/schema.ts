@@ -105,6 +105,70 @@ const EXPECTED: Record<string, string> = {
   record: 'a mapping',
 };
 
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j += 1) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** ` (did you mean "answers"?)` for a near miss, else the list of known keys; nothing when none are known. */
+function knownKeyHint(key: string, known: readonly string[]): string {
+  if (known.length === 0) return '';
+  const suggestion = known.find((candidate) => editDistance(key, candidate) <= 2);
+  return suggestion !== undefined
+    ? ` (did you mean "${suggestion}"?)`
+    : ` (expected ${known.map((k) => `"${k}"`).join(', ')})`;
+}
+
+/** A key path as messages write it: `slack_token`, `users.0.name`. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map(String).join('.');
+}
+
+/** The value at `path` in `input`, or undefined where the path leaves it. */
+function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let value = input;
+  for (const step of path) value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[step] : undefined;
+  return value;
+}
+
+/**
+ * One zod issue as the product words its configuration errors, relative to the file or section that `input` is:
+ * `missing "where"`, `"where" must be a list (got a mapping)`, `unknown key "where"`, else `"where": <the schema's
+ * message>` (so a schema's own messages read as a predicate: `is empty`, `must be 1`). `where` is the key path, dotted. `hideValue` (secrets) says only the type
+ * of a wrong value; `root` names the whole input, for an issue at the empty path.
+ */
+export function describeIssue(
+  issue: z.core.$ZodIssue,
+  input: unknown,
+  options: { hideValue?: boolean; root?: string; knownKeys?: (path: ReadonlyArray<PropertyKey>) => readonly string[] } = {},
+): string {
+  const where = formatPath(issue.path);
+  const subject = where === '' ? (options.root ?? 'the value') : `"${where}"`;
+  // What was given at the issue's path (an item of a list, a value of a mapping), not the whole key's value.
+  const value = valueAt(input, issue.path);
+  const got = (): string => (options.hideValue ? typeof value : typeName(value));
+  switch (issue.code) {
+    case 'invalid_type':
+      if (where === '' && (value === undefined || value === null)) return `${subject} is empty`;
+      if (value === undefined) return `missing ${subject}`;
+      return `${subject} must be ${EXPECTED[issue.expected] ?? issue.expected} (got ${got()})`;
+    case 'unrecognized_keys': {
+      const known = options.knownKeys?.(issue.path) ?? [];
+      return issue.keys.map((key) => `unknown key "${formatPath([...issue.path, key])}"${knownKeyHint(key, known)}`).join('; ');
+    }
+  }
+  return `${subject}: ${issue.message}`;
+}
+
 /** YAML and `${ENV}` give strings, numbers and booleans loosely: coerce scalars to what the key declares. */
 function coerce(value: unknown, type: string): unknown {
   if (value === undefined || value === null) return value;
@@ -163,18 +227,8 @@ export function parseCredentials<S extends CredentialsSchema>(schema: S | undefi
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
-      const where = issue.path.length > 1 ? issue.path.map(String).join('.') : key;
-      // What was given at the issue's path (an item of a list, a value of a mapping), not the whole key's value.
-      let value: unknown = section;
-      for (const step of issue.path) value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[step as PropertyKey] : undefined;
-      if (issue.code === 'invalid_type' && value === undefined) return { key, text: `missing "${where}"` };
-      if (issue.code === 'invalid_type') {
-        const expected = EXPECTED[String((issue as { expected?: string }).expected)] ?? String((issue as { expected?: string }).expected);
-        const meta = keyMeta((shape[key] as z.ZodType | undefined) ?? z.unknown());
-        const got = meta.secret ? typeof value : typeName(value);
-        return { key, text: `"${where}" must be ${expected} (got ${got})` };
-      }
-      return { key, text: `"${where}": ${issue.message}` };
+      const hideValue = keyMeta((shape[key] as z.ZodType | undefined) ?? z.unknown()).secret === true;
+      return { key, text: describeIssue(issue, section, { hideValue }) };
     });
     throw new CredentialsError(problems.map((p) => p.text).join('; '), problems[0]?.key);
   }

@@ -1,10 +1,15 @@
 // The rules bot: matching against the moodbot, payloads, answer shapes, and the validation of bot.yml files.
 // Internals come through the package's private subpath imports ("#src/*" → dist/*, see package.json "imports").
-import { existsSync } from 'node:fs';
+import { deepStrictEqual } from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import test from 'ava';
 import { ConfigError } from '#src/errors.js';
 import { UserMessage, type BotMessage } from '#src/message.js';
+import fc from 'fast-check';
+import yaml from 'js-yaml';
+import { credentialsSchema, parseCredentials, z } from '#src/schema.js';
 import { RulesBot, defaultBotPath, parsePayload, tokenize } from '#src/bots/rules.js';
+import { words, type Words } from '#src/bots/rules-match.js';
 
 const moodbot = RulesBot.fromFile(defaultBotPath());
 
@@ -336,6 +341,16 @@ fallback: [sorry]
   t.deepEqual(await say(bot, 'alpha'), [{ text: 'same', custom: { n: 1 } }]);
 });
 
+test('a "__proto__" key of a custom payload stays a key of each copy, never a prototype', async (t) => {
+  const bot = RulesBot.fromYaml(`intents:\n  a:\n    examples: [alpha]\n    answers:\n      - custom: {"__proto__": {polluted: true}}\nfallback: [sorry]\n`, 'bot.yml');
+  for (let i = 0; i < 2; i += 1) {
+    const custom = (await say(bot, 'alpha'))[0]!.custom as Record<string, unknown>;
+    t.is(Object.getPrototypeOf(custom), Object.prototype);
+    t.deepEqual(Object.keys(custom), ['__proto__']);
+    t.is((custom as { polluted?: boolean }).polluted, undefined);
+  }
+});
+
 test('an intent without examples is reachable through a button payload', async (t) => {
   const bot = RulesBot.fromYaml(
     `intents:
@@ -363,27 +378,27 @@ const INVALID: Array<[problem: string, yaml: string, message: string]> = [
   [
     'an unknown top-level field, with a suggestion',
     `version: 1\nintents:\n${VALID_INTENT}fallback: [{text: sorry}]\nintent: x\n`,
-    'bot.yml:7: unknown field "intent" (did you mean "intents"?)',
+    'bot.yml:7: unknown key "intent" (did you mean "intents"?)',
   ],
   [
     'an unknown top-level field, without a suggestion',
     `intents:\n${VALID_INTENT}responses: {}\nfallback: [{text: sorry}]\n`,
-    'bot.yml:5: unknown field "responses" (expected "version", "threshold", "intents", "fallback")',
+    'bot.yml:5: unknown key "responses" (expected "version", "threshold", "intents", "fallback")',
   ],
   [
     'an unknown field in an intent',
     `intents:\n  greet:\n    examples: [hi]\n    answer:\n      - text: hey\nfallback: [{text: sorry}]\n`,
-    'bot.yml:4: intent "greet": unknown field "answer" (did you mean "answers"?)',
+    'bot.yml:4: unknown key "intents.greet.answer" (did you mean "answers"?)',
   ],
   [
     'an intent with no answers',
     `intents:\n${VALID_INTENT}  bye:\n    examples: [bye]\nfallback: [{text: sorry}]\n`,
-    'bot.yml:5: intent "bye": missing "answers"',
+    'bot.yml:5: missing "intents.bye.answers"',
   ],
   [
     'an intent with an empty answer list',
     `intents:\n${VALID_INTENT}  bye:\n    examples: [bye]\n    answers: []\nfallback: [{text: sorry}]\n`,
-    'bot.yml:7: intent "bye": "answers" is empty',
+    'bot.yml:7: "intents.bye.answers": is empty',
   ],
   [
     'buttons that are not a list',
@@ -399,7 +414,7 @@ const INVALID: Array<[problem: string, yaml: string, message: string]> = [
 fallback:
   - text: sorry
 `,
-    'bot.yml:9: intent "greet": answer 2: "buttons" must be a list',
+    'bot.yml:9: "intents.greet.answers.1.buttons" must be a list (got a mapping)',
   ],
   [
     'a button without a title',
@@ -414,7 +429,7 @@ fallback:
           - payload: /greet
 fallback: [{text: sorry}]
 `,
-    'bot.yml:9: intent "greet": answer 1: button 2: missing "title"',
+    'bot.yml:9: missing "intents.greet.answers.0.buttons.1.title"',
   ],
   [
     'a button without a title, in a flow list over two lines',
@@ -427,7 +442,7 @@ fallback: [{text: sorry}]
            {payload: /greet}]
 fallback: [{text: sorry}]
 `,
-    'bot.yml:7: intent "greet": answer 1: button 2: missing "title"',
+    'bot.yml:7: missing "intents.greet.answers.0.buttons.1.title"',
   ],
   [
     'a text that is not a string',
@@ -441,17 +456,17 @@ fallback: [{text: sorry}]
         text: 42
 fallback: [{text: sorry}]
 `,
-    'bot.yml:8: intent "greet": answer 2: "text" must be a string',
+    'bot.yml:8: "intents.greet.answers.1.text" must be a string (got number 42)',
   ],
   [
     'an unknown key in an answer',
     `intents:\n  greet:\n    examples: [hi]\n    answers:\n      - text: hey\n        buttonz: []\nfallback: [sorry]\n`,
-    'bot.yml:6: intent "greet": answer 1: unknown field "buttonz" (did you mean "buttons"?)',
+    'bot.yml:6: unknown key "intents.greet.answers.0.buttonz" (did you mean "buttons"?)',
   ],
   [
     'an answer with nothing to send',
     `intents:\n  greet:\n    examples: [hi]\n    answers:\n      - button_type: inline\nfallback: [sorry]\n`,
-    'bot.yml:5: intent "greet": answer 1: nothing to send: give "text", "image", "buttons", "quick_replies", ' +
+    'bot.yml:5: "intents.greet.answers.0": has nothing to send: give "text", "image", "buttons", "quick_replies", ' +
       '"elements", "attachment" or "custom"',
   ],
   [
@@ -469,7 +484,7 @@ fallback:
             payload: /greet
             extra: 1
 `,
-    'bot.yml:12: fallback: answer 2: element 1: button 1: unknown field "extra" (expected "title", "payload", "url", "type")',
+    'bot.yml:12: unknown key "fallback.1.elements.0.buttons.0.extra" (expected "title", "payload", "url", "type")',
   ],
   [
     'a payload naming no intent',
@@ -482,52 +497,101 @@ fallback:
           - {title: x, payload: /gret}
 fallback: [sorry]
 `,
-    'bot.yml:7: intent "greet": answer 1: quick reply 1: payload "/gret" names no intent of this file',
+    'bot.yml:7: "intents.greet.answers.0.quick_replies.0.payload": "/gret" names no intent of this file',
   ],
   [
     'an intent without examples that nothing reaches',
     `intents:\n${VALID_INTENT}  lonely:\n    answers: [hey]\nfallback: [sorry]\n`,
-    'bot.yml:5: intent "lonely": no "examples", and no button or quick reply of this file has the payload "/lonely"',
+    'bot.yml:5: "intents.lonely": has no "examples", and no button or quick reply of this file has the payload "/lonely"',
   ],
   [
     'the same example in two intents',
     `intents:\n  greet:\n    examples: [hi, hello there]\n    answers: [hey]\n  other:\n    examples:\n` +
       `      - There, hello!\n    answers: [hey]\nfallback: [sorry]\n`,
-    'bot.yml:7: intent "other": example 1 "There, hello!" is also an example of intent "greet" (line 3)',
+    'bot.yml:7: "intents.other.examples.0": "There, hello!" is also an example of intent "greet" (line 3)',
   ],
   [
     'an example that YAML reads as a boolean',
     `intents:\n  greet:\n    examples:\n      - hi\n      - true\n    answers: [hey]\nfallback: [sorry]\n`,
-    'bot.yml:5: intent "greet": example 2 must be a string (quote it: "true")',
+    'bot.yml:5: "intents.greet.examples.1" must be a string (got boolean true)',
   ],
   [
     'an example without words',
     `intents:\n  greet:\n    examples: [hi, "?!"]\n    answers: [hey]\nfallback: [sorry]\n`,
-    'bot.yml:3: intent "greet": example 2 "?!" has no words to match',
+    'bot.yml:3: "intents.greet.examples.1": "?!" has no words to match',
   ],
   [
     'an intent name with a space',
     `intents:\n${VALID_INTENT}  say hi:\n    examples: [hey]\n    answers: [hey]\nfallback: [sorry]\n`,
-    'bot.yml:5: intent "say hi": an intent name may only contain letters, digits, "_", "-" and "."',
+    'bot.yml:5: "intents.say hi": is not an intent name: use letters, digits, "_", "-" and "."',
   ],
+  [
+    'a threshold of 0',
+    `threshold: 0\nintents:\n${VALID_INTENT}fallback: [sorry]\n`,
+    'bot.yml:1: "threshold": must be above 0 and at most 1',
+  ],
+  [
+    'a threshold that is not a number',
+    `threshold: high\nintents:\n${VALID_INTENT}fallback: [sorry]\n`,
+    'bot.yml:1: "threshold" must be a number (got string "high")',
+  ],
+  [
+    'a quick reply without a payload',
+    `intents:\n  greet:\n    examples: [hi]\n    answers:\n      - text: hey\n        quick_replies:\n          - {title: x}\n` +
+      `fallback: [sorry]\n`,
+    'bot.yml:7: missing "intents.greet.answers.0.quick_replies.0.payload"',
+  ],
+  [
+    'a button with neither payload nor url',
+    `intents:\n  greet:\n    examples: [hi]\n    answers:\n      - text: hey\n        buttons:\n          - {title: x}\n` +
+      `fallback: [sorry]\n`,
+    'bot.yml:7: "intents.greet.answers.0.buttons.0": has no "payload" (or "url" for a link button)',
+  ],
+  [
+    'a card without a title',
+    `intents:\n${VALID_INTENT}fallback:\n  - elements:\n      - subtitle: no title\n`,
+    'bot.yml:7: missing "fallback.0.elements.0.title"',
+  ],
+  [
+    'a blank text',
+    `intents:\n${VALID_INTENT}fallback: ["  "]\n`,
+    'bot.yml:5: "fallback.0.text": is empty',
+  ],
+  [
+    'an empty custom payload',
+    `intents:\n${VALID_INTENT}fallback:\n  - custom:\n`,
+    'bot.yml:6: "fallback.0.custom": is empty',
+  ],
+  [
+    'a custom payload that is not JSON',
+    `intents:\n${VALID_INTENT}fallback:\n  - custom: {n: .inf}\n`,
+    'bot.yml:6: "fallback.0.custom": must be JSON (no .inf or .nan)',
+  ],
+  [
+    'answers left empty',
+    `intents:\n${VALID_INTENT}  bye:\n    examples: [bye]\n    answers:\nfallback: [sorry]\n`,
+    'bot.yml:7: "intents.bye.answers" must be a list (got null)',
+  ],
+  ['no intents at all', `intents: {}\nfallback: [sorry]\n`, 'bot.yml:1: "intents": is empty'],
+  ['intents as a list', `intents: [greet]\nfallback: [sorry]\n`, 'bot.yml:1: "intents" must be a mapping (got a list)'],
   ['a missing fallback', `intents:\n${VALID_INTENT}`, 'bot.yml:1: missing "fallback"'],
   ['missing intents', `fallback: [sorry]\n`, 'bot.yml:1: missing "intents"'],
-  ['an empty file', '', 'bot.yml:1: the file is empty; expected "intents" and "fallback"'],
-  ['a list instead of a mapping', '- hello\n', 'bot.yml:1: the file must be a mapping with "intents" and "fallback"'],
+  ['an empty file', '', 'bot.yml:1: the file is empty'],
+  ['a list instead of a mapping', '- hello\n', 'bot.yml:1: the file must be a mapping (got a list)'],
   [
     'an unsupported version',
     `version: 2\nintents:\n${VALID_INTENT}fallback: [sorry]\n`,
-    'bot.yml:1: "version" must be 1',
+    'bot.yml:1: "version": must be 1',
   ],
   [
     'a threshold out of range',
     `intents:\n${VALID_INTENT}threshold: 2\nfallback: [sorry]\n`,
-    'bot.yml:5: "threshold" must be a number above 0 and at most 1',
+    'bot.yml:5: "threshold": must be above 0 and at most 1',
   ],
   [
     'Windows line endings',
     'intents:\r\n  greet:\r\n    examples: [hi]\r\n    answers:\r\n      - text: 5\r\nfallback: [sorry]\r\n',
-    'bot.yml:5: intent "greet": answer 1: "text" must be a string',
+    'bot.yml:5: "intents.greet.answers.0.text" must be a string (got number 5)',
   ],
   // YAML syntax errors: file:line:column from js-yaml's mark.
   [
@@ -554,6 +618,28 @@ for (const [problem, yaml, message] of INVALID) {
   });
 }
 
+// docs/rules-bot.md: its format example is a working bot, and each error it shows is one that a case above produces.
+const RULES_DOC = readFileSync(new URL('../../docs/rules-bot.md', import.meta.url), 'utf8');
+
+test('the format example of docs/rules-bot.md loads and answers as described', async (t) => {
+  const example = /```yaml\n([\s\S]*?)```/.exec(RULES_DOC)?.[1];
+  t.truthy(example);
+  const bot = RulesBot.fromYaml(example!, 'docs/rules-bot.md');
+  t.is(bot.threshold, 0.65);
+  t.is((await say(bot, 'Good morning!'))[0]?.text, 'Hey! How are you?');
+  t.deepEqual(await say(bot, '/mood_great'), [{ text: 'Great, carry on!' }]);
+  t.deepEqual(await say(bot, 'I am not good'), [{ text: 'Here is something to cheer you up:' }, { image: 'https://i.imgur.com/nGF1K8f.jpg' }]);
+  t.deepEqual(await say(bot, 'what?'), [{ text: "Sorry, I didn't get that. Try saying hello." }]);
+});
+
+test('every error message shown in docs/rules-bot.md is one the bot gives', (t) => {
+  const validation = RULES_DOC.slice(RULES_DOC.indexOf('### Validation'));
+  const shown = /```\n([\s\S]*?)```/.exec(validation)![1]!.trim().split('\n');
+  t.true(shown.length >= 5);
+  const given = new Set(INVALID.map(([, , message]) => message));
+  for (const message of shown) t.true(given.has(message), message);
+});
+
 test('error messages name the file as given', (t) => {
   t.throws(() => RulesBot.fromYaml('intents: [\n', 'bots/shop.yml'), {
     instanceOf: ConfigError,
@@ -563,4 +649,115 @@ test('error messages name the file as given', (t) => {
     instanceOf: ConfigError,
     message: '/nonexistent/bot.yml: cannot read the bot file: no such file',
   });
+});
+
+test('a bot file error is worded like a credentials error, after the file, the line and the key path', (t) => {
+  const credentials = t.throws(() => parseCredentials(credentialsSchema({ token: z.string() }), { token: [42] }));
+  const bot = t.throws(() =>
+    RulesBot.fromYaml('intents:\n  greet:\n    examples: [hi]\n    answers: [{text: [42]}]\nfallback: [sorry]\n', 'bot.yml'),
+  );
+  t.is(credentials?.message, '"token" must be a string (got a list)');
+  t.is(bot?.message, 'bot.yml:4: "intents.greet.answers.0.text" must be a string (got a list)');
+});
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The compiled matcher against the algorithm as docs/rules-bot.md states it, written plainly (per message, every
+// example, every pair of words), on random messages made of the moodbot's words, typos of them and other words.
+
+function plainTokenize(text: string): string[] {
+  return text
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/['’‘`´]/g, '')
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim()
+    .split(' ')
+    .filter((token) => token !== '');
+}
+
+function plainWordSimilarity(a: string, b: string): number {
+  const [short, long] = a.length < b.length ? [a, b] : [b, a];
+  if (a === b || (short.length >= 3 && (long === `${short}s` || long === `${short}es`))) return 1;
+  if (Math.min(a.length, b.length) < 4 || a[0] !== b[0] || Math.abs(a.length - b.length) > 1) return 0;
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i += 1;
+  const oneEdit =
+    a.length === b.length
+      ? a.slice(i + 1) === b.slice(i + 1) || (a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2))
+      : a.length > b.length
+        ? a.slice(i + 1) === b.slice(i)
+        : a.slice(i) === b.slice(i + 1);
+  return oneEdit ? 0.8 : 0;
+}
+
+function plainSimilarity(text: Words, example: Words): number {
+  if (text.tokens.length === 0 || example.tokens.length === 0) return 0;
+  if (text.joined === example.joined) return 1;
+  if (text.negated !== example.negated) return 0;
+  const used = text.tokens.map(() => false);
+  let shared = 0;
+  example.tokens.forEach((exampleToken, i) => {
+    let best = 0;
+    let bestIndex = -1;
+    text.tokens.forEach((textToken, j) => {
+      const s = used[j] ? 0 : plainWordSimilarity(exampleToken, textToken);
+      if (s > best) [best, bestIndex] = [s, j];
+    });
+    if (bestIndex >= 0) {
+      used[bestIndex] = true;
+      shared += best * (example.weights[i]! + text.weights[bestIndex]!);
+    }
+  });
+  return shared / (text.total + example.total);
+}
+
+const moodbotFile = yaml.load(readFileSync(defaultBotPath(), 'utf8')) as { intents: Record<string, { examples: string[] }> };
+const moodbotExamples = Object.entries(moodbotFile.intents).flatMap(([intent, spec]) => spec.examples.map((text) => ({ intent, text })));
+
+function plainClassify(text: string) {
+  const message = words(text);
+  let best = { intent: null as string | null, example: null as string | null, score: 0, accepted: false };
+  for (const { intent, text: example } of moodbotExamples) {
+    const score = plainSimilarity(message, words(example));
+    if (score > best.score) best = { intent, example, score, accepted: false };
+  }
+  best.accepted = best.intent !== null && best.score >= moodbot.threshold;
+  return best;
+}
+
+test('tokenize gives the words of the plain definition, for ASCII and other text', (t) => {
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: 'binary-ascii' }), fc.string({ unit: 'grapheme' }), fc.string()), (text) => {
+        deepStrictEqual(tokenize(text), plainTokenize(text));
+      }),
+      { seed: 20261202, numRuns: 3000 },
+    ),
+  );
+});
+
+test('the compiled matcher scores exactly as the plain algorithm, on random messages', (t) => {
+  const vocabulary = [...new Set(moodbotExamples.flatMap(({ text }) => plainTokenize(text)))];
+  const typo = fc
+    .tuple(fc.constantFrom(...vocabulary), fc.nat(), fc.constantFrom('', 'e', 's', 'x'), fc.constantFrom('drop', 'swap', 'add', 'change'))
+    .map(([word, at, letter, kind]) => {
+      const i = word.length > 1 ? 1 + (at % (word.length - 1)) : 0;
+      if (kind === 'drop') return word.slice(0, i) + word.slice(i + 1);
+      if (kind === 'swap') return word.slice(0, i - 1) + (word[i] ?? '') + (word[i - 1] ?? '') + word.slice(i + 1);
+      if (kind === 'add') return word.slice(0, i) + letter + word.slice(i);
+      return word.slice(0, i) + (letter || 'q') + word.slice(i + 1);
+    });
+  const word = fc.oneof(fc.constantFrom(...vocabulary, 'not', 'dont', 'teapot', 'weather', 'Hello', "I'm"), typo, fc.string({ maxLength: 6 }));
+  const message = fc
+    .array(fc.tuple(word, fc.constantFrom(' ', ', ', '! ', '', '  ')), { minLength: 1, maxLength: 6 })
+    .map((parts) => parts.map(([w, separator]) => w + separator).join(''));
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(message, (text) => {
+        deepStrictEqual(moodbot.classify(text), plainClassify(text), text);
+      }),
+      { seed: 20261202, numRuns: 3000 },
+    ),
+  );
 });

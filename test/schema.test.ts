@@ -159,6 +159,13 @@ test('other problems name the key with the validator message', (t) => {
   t.is(error.key, 'mode');
 });
 
+test('a schema\'s own message follows the key path', (t) => {
+  const schema = credentialsSchema({ name: z.string().refine((value) => value !== 'bot', 'is reserved') });
+  const error = problem(t, schema, { name: 'bot' });
+  t.is(error.message, '"name": is reserved');
+  t.is(error.key, 'name');
+});
+
 test('several problems are reported together; the key is the first one', (t) => {
   const error = problem(t, slack, { slack_signing_secret: 's', retries: 'x' });
   t.true(error.message.includes('missing "slack_token"'));
