@@ -50,10 +50,22 @@ return {'added', id, claimed, owner}
 
 /**
  * The holder's next message of a sender (the oldest), with how many of its answers were already sent; when the stream
- * is empty the claim is let go in the same step, so a message added meanwhile finds the sender free.
- * KEYS: stream, claim, active set, sent hash. ARGV: instance id, claim ttl, sender key.
+ * is empty the claim is let go in the same step, so a message added meanwhile finds the sender free. The message just
+ * processed (ARGV[4], '' for none) is removed first, in the same step: its bytes and progress forgotten.
+ * KEYS: stream, claim, active set, sent hash. ARGV: instance id, claim ttl, sender key, processed entry id.
  */
 const NEXT = `
+if ARGV[4] ~= '' then
+  local done = redis.call('XRANGE', KEYS[1], ARGV[4], ARGV[4])
+  if #done > 0 then
+    local fields = done[1][2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 's' then redis.call('HINCRBY', KEYS[4], '#bytes', -tonumber(fields[i + 1])) end
+    end
+  end
+  redis.call('XDEL', KEYS[1], ARGV[4])
+  redis.call('HDEL', KEYS[4], ARGV[4])
+end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'lost'} end
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 if #first == 0 then
@@ -352,27 +364,32 @@ export class SharedInbox {
   /** Runs a held sender's messages in order until none is left, the claim is lost, Redis fails or the inbox stops. */
   private async run(sender: string): Promise<void> {
     const log = this.logger;
+    /** The message just processed: removed from the stream by the next read, in the same step. */
+    let processed: string | undefined;
     try {
       for (;;) {
         if (this.stopping) {
+          if (processed !== undefined) await this.ack(sender, processed);
           await this.release(sender);
           return;
         }
         let reply: string[];
         try {
-          reply = await this.command(() => this.client.inboxNext(this.key('q', sender), this.key('lock', sender), this.active, this.key('sent', sender), this.instanceId, String(this.claimTtlMs), sender));
+          reply = await this.command(() => this.client.inboxNext(this.key('q', sender), this.key('lock', sender), this.active, this.key('sent', sender), this.instanceId, String(this.claimTtlMs), sender, processed ?? ''));
         } catch (error) {
-          // Redis is away: the claim runs out and a sweep (here or elsewhere) resumes the sender when it is back.
+          // Redis is away: the claim runs out and a sweep (here or elsewhere) resumes the sender when it is back (a
+          // message processed but not yet removed is then processed again, its answers sent skipped by progress).
           log.debug({ err: error }, 'inbox: reading the next message failed; the sender is resumed later');
           return;
         }
+        processed = undefined;
         if (reply[0] !== 'entry') {
           if (reply[0] === 'lost') log.warn({ sender }, 'inbox: this instance lost its claim on a sender (it was too slow, or Redis was away); another instance goes on');
           return;
         }
         const entry = this.entryOf(sender, reply);
         if (!entry) {
-          await this.ack(sender, reply[1]!);
+          processed = reply[1]!;
           continue;
         }
         let result: { keep: boolean; outcome: string };
@@ -386,7 +403,7 @@ export class SharedInbox {
           await this.release(sender);
           return;
         }
-        await this.ack(sender, entry.id);
+        processed = entry.id;
         this.settle(sender, entry.id, result.outcome);
       }
     } finally {

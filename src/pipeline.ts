@@ -831,7 +831,8 @@ export class Pipeline {
     if (shared) {
       if (index < shared.entry.sent) return;
       await this.sendShared(sending, shared, answer, output);
-      await this.inbox!.progress(shared.entry, index + 1);
+      // Not waited for: the connection keeps Redis's order, so it lands before the message is removed.
+      void this.inbox!.progress(shared.entry, index + 1);
       return;
     }
     if (!this.outbox) return deliver({ output, sender: message.senderId, answer });
