@@ -45,6 +45,14 @@ export class NotFoundError extends HttpError {
   }
 }
 
+/** A request the server understood but cannot carry out as it stands (a channel that cannot send first): 409. */
+export class ConflictError extends HttpError {
+  constructor(message = 'conflict') {
+    super(409, message);
+    this.name = 'ConflictError';
+  }
+}
+
 export class PayloadTooLargeError extends HttpError {
   constructor(message = 'request body too large') {
     super(413, message);

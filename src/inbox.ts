@@ -10,6 +10,24 @@ export const DEFAULT_CLAIM_TTL_MS = 15_000;
 const SWEEP_LIMIT = 10_000;
 
 /**
+ * A Lua function both ACK and NEXT use: takes a processed entry out of a sender's stream, with its bytes (its `s`
+ * field) off the stream's `#bytes` count and its progress forgotten.
+ */
+const REMOVE = `
+local function remove(stream, sent, id)
+  local entry = redis.call('XRANGE', stream, id, id)
+  if #entry > 0 then
+    local fields = entry[1][2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 's' then redis.call('HINCRBY', sent, '#bytes', -tonumber(fields[i + 1])) end
+    end
+  end
+  redis.call('XDEL', stream, id)
+  redis.call('HDEL', sent, id)
+end
+`;
+
+/**
  * Adds a message to its sender's stream, after the deduplication claim, and claims the sender for this instance when
  * nobody holds it. Refused ('full') past the sender's backlog (messages, or bytes unless it is alone) or, for a sender
  * with nothing waiting, past the senders allowed to have messages waiting (all instances together).
@@ -55,17 +73,8 @@ return {'added', id, claimed, owner}
  * KEYS: stream, claim, active set, sent hash. ARGV: instance id, claim ttl, sender key, processed entry id.
  */
 const NEXT = `
-if ARGV[4] ~= '' then
-  local done = redis.call('XRANGE', KEYS[1], ARGV[4], ARGV[4])
-  if #done > 0 then
-    local fields = done[1][2]
-    for i = 1, #fields, 2 do
-      if fields[i] == 's' then redis.call('HINCRBY', KEYS[4], '#bytes', -tonumber(fields[i + 1])) end
-    end
-  end
-  redis.call('XDEL', KEYS[1], ARGV[4])
-  redis.call('HDEL', KEYS[4], ARGV[4])
-end
+${REMOVE}
+if ARGV[4] ~= '' then remove(KEYS[1], KEYS[4], ARGV[4]) end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return {'lost'} end
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 if #first == 0 then
@@ -83,15 +92,8 @@ return out
 
 /** A message done with: out of the stream, its bytes and progress forgotten. KEYS: stream, sent hash. ARGV: entry id. */
 const ACK = `
-local entry = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
-if #entry > 0 then
-  local fields = entry[1][2]
-  for i = 1, #fields, 2 do
-    if fields[i] == 's' then redis.call('HINCRBY', KEYS[2], '#bytes', -tonumber(fields[i + 1])) end
-  end
-end
-redis.call('XDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
+${REMOVE}
+remove(KEYS[1], KEYS[2], ARGV[1])
 return 1
 `;
 

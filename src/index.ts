@@ -45,6 +45,7 @@ export {
   ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
+  ConflictError,
   UnsupportedMediaTypeError,
   BacklogFullError,
   ConfigError,

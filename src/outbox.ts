@@ -221,8 +221,7 @@ export class MemoryOutbox implements Outbox {
 
   /** The next try of a line: after a backoff that doubles with each failure in a row (none before the first). */
   private schedule(line: Line): void {
-    const base = line.failures === 0 ? 0 : Math.min(this.maxDelayMs, this.minDelayMs * 2 ** (line.failures - 1));
-    const delay = Math.max(line.waitMs, Math.round(base * (0.5 + this.random() * 0.5)));
+    const delay = backoffDelay(line.failures, this.minDelayMs, this.maxDelayMs, line.waitMs, this.random);
     // Not unref'd: kept answers are work in progress, like a call waiting to retry in the HTTP client.
     line.timer = setTimeout(() => {
       line.timer = undefined;
@@ -291,8 +290,18 @@ export class MemoryOutbox implements Outbox {
   }
 }
 
+/**
+ * The wait before the next try of an answer after `failures` failures in a row: `minDelayMs` doubling up to
+ * `maxDelayMs`, with jitter (half to all of it), none before the first failure, and never sooner than the platform
+ * asked (`waitMs`).
+ */
+export function backoffDelay(failures: number, minDelayMs: number, maxDelayMs: number, waitMs: number, random: () => number = Math.random): number {
+  const base = failures === 0 ? 0 : Math.min(maxDelayMs, minDelayMs * 2 ** (failures - 1));
+  return Math.max(waitMs, Math.round(base * (0.5 + random() * 0.5)));
+}
+
 /** The wait a failed send's platform asked for, in ms (0: none). */
-function asksWait(error: unknown): number {
+export function asksWait(error: unknown): number {
   return error instanceof HttpRequestError ? error.retryAfterMs ?? 0 : 0;
 }
 

@@ -4,9 +4,10 @@ import type { OutputChannel, StreamingText } from './output.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
 import { BacklogFullError } from './errors.js';
-import { DEFAULT_OUTBOX_TTL_MS, deliver, type Outbox } from './outbox.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { asksWait, backoffDelay, DEFAULT_OUTBOX_TTL_MS, deliver, type Outbox } from './outbox.js';
 import { childTraceparent, currentTrace, requestTrace, withTrace, type RequestTrace } from './trace.js';
-import { countDeliveries, HttpRequestError, isSafeToRetry } from './http.js';
+import { countDeliveries, isSafeToRetry } from './http.js';
 import { SharedInbox, type InboxEntry } from './inbox.js';
 
 /** What `--bot-apology` says by default when the bot fails or does not answer in time. */
@@ -850,13 +851,13 @@ export class Pipeline {
         if (failures > 1) log.info({ channel: message.inputChannel, sender: message.senderId, messageId: message.messageId, attempts: failures }, 'answer sent after the platform took it again');
         return;
       }
-      const waitMs = error instanceof HttpRequestError ? error.retryAfterMs ?? 0 : 0;
+      const waitMs = asksWait(error);
       if (!isSafeToRetry(error) || delivered > 0 || ttlMs === 0) throw error;
       if (this.stopping.signal.aborted) {
         shared.interrupted = true;
         throw new Interrupted();
       }
-      const delay = Math.max(waitMs, Math.round(Math.min(maxDelayMs, minDelayMs * 2 ** (failures - 1)) * (0.5 + Math.random() * 0.5)));
+      const delay = backoffDelay(failures, minDelayMs, maxDelayMs, waitMs);
       const fields = { channel: message.inputChannel, sender: message.senderId, messageId: message.messageId, attempts: failures };
       if (Date.now() + delay - first >= ttlMs) {
         log.error({ ...fields, reason: 'expired', ttlMs, err: error }, 'outbox gave up on an answer');
@@ -868,8 +869,10 @@ export class Pipeline {
         throw error;
       }
       if (failures === 1) log.warn({ ...fields, err: error, ttlMs }, 'the platform did not take the answer; retried while the message stays in the shared inbox');
-      const waited = await sleep(delay, this.stopping.signal);
-      if (!waited) {
+      try {
+        await sleep(delay, undefined, { signal: this.stopping.signal });
+      } catch {
+        // The shutdown began: the message stays in the inbox.
         shared.interrupted = true;
         throw new Interrupted();
       }
@@ -997,22 +1000,6 @@ class TextStream {
         if (this.dirty && !this.closed) this.schedule();
       });
   }
-}
-
-/** Resolves true after `ms`, or false as soon as `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {

@@ -7,7 +7,7 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { InputChannel } from './channel.js';
-import { BacklogFullError, HttpError, NotFoundError, UnauthorizedError } from './errors.js';
+import { BacklogFullError, ConflictError, HttpError, NotFoundError, UnauthorizedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { UserMessage, type BotMessage } from './message.js';
 import type { ServerMetrics } from './metrics.js';
@@ -24,14 +24,6 @@ const answersSchema = z
   .array(z.record(z.string(), z.unknown()), { error: 'the body must be a JSON array of answers in Rasa\'s format (objects with text, buttons, image, custom...)' })
   .min(1, { error: 'the body must hold at least one answer' })
   .max(MAX_PROACTIVE_ANSWERS, { error: `at most ${MAX_PROACTIVE_ANSWERS} answers per request` });
-
-/** A request the server understood but cannot carry out (a channel that cannot send first): 409. */
-export class ConflictError extends HttpError {
-  constructor(message: string) {
-    super(409, message);
-    this.name = 'ConflictError';
-  }
-}
 
 export interface ProactiveOptions {
   token: string;

@@ -222,22 +222,10 @@ export function runChannelCases(test: TestFn, suite: ChannelSuite): void {
       const captured: Captured[] = [];
       const scopes = (testCase.outgoing ?? []).map((call) => interceptCall(call, captured));
 
-      const headers: Record<string, string> = { ...(testCase.headers ?? {}) };
-      let raw: string | undefined;
-      if (testCase.form) {
-        raw = new URLSearchParams(testCase.form).toString();
-        headers['content-type'] ??= 'application/x-www-form-urlencoded';
-      } else if (typeof testCase.body === 'string') {
-        raw = testCase.body;
-      } else if (testCase.body !== undefined) {
-        raw = JSON.stringify(testCase.body);
-        headers['content-type'] ??= 'application/json';
-      }
-      if (testCase.sign) Object.assign(headers, testCase.sign(raw ?? ''));
-      const path = `/webhooks/${channel.name()}${testCase.path ?? '/webhook'}`;
+      const { path, init } = webhookRequest(channel.name(), testCase);
       let response;
       for (let i = 0; i < (testCase.repeat ?? 1); i++) {
-        response = await request(path, { method: testCase.method ?? (raw === undefined ? 'GET' : 'POST'), headers, body: raw });
+        response = await request(path, init);
       }
       const last = response!;
       t.is(last.status, testCase.status, `status of ${testCase.method ?? 'POST'} ${path}: ${last.text}`);
@@ -255,15 +243,7 @@ export function runChannelCases(test: TestFn, suite: ChannelSuite): void {
         const done = await waitUntil(() => captured.length >= expectedOutgoing.length);
         t.true(done, `expected ${expectedOutgoing.length} outgoing calls, saw ${captured.length}: pending ${scopes.flatMap((s) => s.pendingMocks()).join(', ')}`);
       }
-      if (testCase.received) {
-        if (testCase.received.length > 0) await bot.waitFor(testCase.received.length).catch(() => undefined);
-        else await new Promise((resolve) => setTimeout(resolve, 50));
-        t.is(bot.received.length, testCase.received.length, 'number of messages the bot received');
-        testCase.received.forEach((expected, index) => {
-          const actual = bot.received[index];
-          if (actual) t.like({ text: actual.text, senderId: actual.senderId, messageId: actual.messageId, inputChannel: actual.inputChannel, metadata: actual.metadata }, expected);
-        });
-      }
+      if (testCase.received) await assertReceived(t, bot, testCase.received);
       expectedOutgoing.forEach((call, index) => {
         const actual = captured[index];
         if (!actual) return;
@@ -307,6 +287,38 @@ export async function listenStub(t: ExecutionContext, handler: (req: IncomingMes
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+/** A case's request: its body encoded as the platform sends it (form, text or JSON), signed, on the channel's path. */
+function webhookRequest(channel: string, step: Pick<ChannelCase, 'headers' | 'form' | 'body' | 'sign' | 'path' | 'method'>): { path: string; init: { method: string; headers: Record<string, string>; body: string | undefined } } {
+  const headers: Record<string, string> = { ...(step.headers ?? {}) };
+  let raw: string | undefined;
+  if (step.form) {
+    raw = new URLSearchParams(step.form).toString();
+    headers['content-type'] ??= 'application/x-www-form-urlencoded';
+  } else if (typeof step.body === 'string') {
+    raw = step.body;
+  } else if (step.body !== undefined) {
+    raw = JSON.stringify(step.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  if (step.sign) Object.assign(headers, step.sign(raw ?? ''));
+  return { path: `/webhooks/${channel}${step.path ?? '/webhook'}`, init: { method: step.method ?? (raw === undefined ? 'GET' : 'POST'), headers, body: raw } };
+}
+
+/**
+ * The messages the bot received after the first `before` are `expected` (their number, then `t.like` each); [] asserts
+ * none arrived within 50 ms. `label` prefixes the messages (a call's step).
+ */
+async function assertReceived(t: ExecutionContext, bot: ScriptedBot, expected: NonNullable<ChannelCase['received']>, before = 0, label?: string): Promise<void> {
+  if (expected.length > 0) await bot.waitFor(before + expected.length).catch(() => undefined);
+  else await new Promise((resolve) => setTimeout(resolve, 50));
+  const got = bot.received.slice(before);
+  t.is(got.length, expected.length, label === undefined ? 'number of messages the bot received' : `${label}: number of messages the bot received`);
+  expected.forEach((wanted, index) => {
+    const actual = got[index];
+    if (actual) t.like({ text: actual.text, senderId: actual.senderId, messageId: actual.messageId, inputChannel: actual.inputChannel, metadata: actual.metadata }, wanted, label);
+  });
+}
+
 /**
  * One step of a call: a request the platform sends in the middle of a conversation, what the bot answers to the
  * messages it makes, the exact response, and the messages the bot received from this step alone.
@@ -348,35 +360,14 @@ export function runCallCases(test: TestFn, suite: CallSuite): void {
       for (const step of call.steps) {
         bot.answers = step.answers ?? [];
         const before = bot.received.length;
-        const headers: Record<string, string> = { ...(step.headers ?? {}) };
-        let raw: string | undefined;
-        if (step.form) {
-          raw = new URLSearchParams(step.form).toString();
-          headers['content-type'] ??= 'application/x-www-form-urlencoded';
-        } else if (typeof step.body === 'string') {
-          raw = step.body;
-        } else if (step.body !== undefined) {
-          raw = JSON.stringify(step.body);
-          headers['content-type'] ??= 'application/json';
-        }
-        if (step.sign) Object.assign(headers, step.sign(raw ?? ''));
-        const path = `/webhooks/${channel.name()}${step.path ?? '/webhook'}`;
-        const response = await request(path, { method: step.method ?? (raw === undefined ? 'GET' : 'POST'), headers, body: raw });
+        const { path, init } = webhookRequest(channel.name(), step);
+        const response = await request(path, init);
         t.is(response.status, step.status, `${step.label}: status of ${path}: ${response.text}`);
         t.false(/\bat .+\(.+:\d+:\d+\)/.test(response.text), `${step.label}: no stack trace in the response`);
         if (typeof step.response === 'function') (step.response as (t: ExecutionContext, r: typeof response) => void)(t, response);
         else if (typeof step.response === 'string') t.is(response.text, step.response, step.label);
         else if (step.response !== undefined) t.deepEqual(response.json, step.response, step.label);
-        if (step.received) {
-          if (step.received.length > 0) await bot.waitFor(before + step.received.length).catch(() => undefined);
-          else await new Promise((resolve) => setTimeout(resolve, 50));
-          const got = bot.received.slice(before);
-          t.is(got.length, step.received.length, `${step.label}: number of messages the bot received`);
-          step.received.forEach((expected, index) => {
-            const actual = got[index];
-            if (actual) t.like({ text: actual.text, senderId: actual.senderId, messageId: actual.messageId, inputChannel: actual.inputChannel, metadata: actual.metadata }, expected, step.label);
-          });
-        }
+        if (step.received) await assertReceived(t, bot, step.received, before, step.label);
       }
     });
   }
@@ -461,15 +452,7 @@ export function runSocketCases(test: TestFn, suite: SocketSuite): void {
           t.deepEqual(frames.slice(before), expected, `step ${index + 1}: the frames sent back`);
         }
       }
-      if (testCase.received) {
-        if (testCase.received.length > 0) await bot.waitFor(testCase.received.length).catch(() => undefined);
-        else await new Promise((resolve) => setTimeout(resolve, 50));
-        t.is(bot.received.length, testCase.received.length, 'number of messages the bot received');
-        testCase.received.forEach((expected, index) => {
-          const actual = bot.received[index];
-          if (actual) t.like({ text: actual.text, senderId: actual.senderId, messageId: actual.messageId, inputChannel: actual.inputChannel, metadata: actual.metadata }, expected);
-        });
-      }
+      if (testCase.received) await assertReceived(t, bot, testCase.received);
     });
   }
 }
