@@ -6,8 +6,8 @@ export { InputChannel, Router, isInputChannelClass, isValidChannelName } from '.
 /** Koa's request context and next function, for channel route handlers: use these, not your own koa types. */
 export type { Context, Next } from 'koa';
 export type { ChannelContext, InputChannelClass, RedisConnection } from './channel.js';
-export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText, splitText, paragraphs, editInPlace } from './output.js';
-export type { SendOptions, StreamingText } from './output.js';
+export { OutputChannel, CollectingOutputChannel, buttonToText, textWithButtonsToText, splitText, paragraphs, editInPlace, recordSent } from './output.js';
+export type { SendOptions, StreamingText, SentMessage } from './output.js';
 export { UserMessage, DEFAULT_SENDER_ID, addressPart } from './message.js';
 export type { BotMessage, Button, Element, CollectedMessage, UserMessageInit, UserMessageData, ReplyAddress, JsonValue } from './message.js';
 export type { Bot, BotFunction, BotContext, BotResult, BotStreamItem } from './bot.js';

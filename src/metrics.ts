@@ -56,6 +56,7 @@ export class ServerMetrics {
   private readonly platformGaveUp: Counter<'channel' | 'method'>;
   private readonly outboxGaveUp: Counter<'channel' | 'reason'>;
   private readonly proactive: Counter<'channel' | 'outcome'>;
+  private readonly changes: Counter<'channel' | 'action' | 'outcome'>;
   private readonly channelNames: Set<string>;
 
   /** Read on each scrape for the queue gauges; see `watch`. */
@@ -76,6 +77,12 @@ export class ServerMetrics {
       name: 'switchboard_proactive_requests_total',
       help: 'Requests to send first (POST /api/v1/conversations/...), by channel and outcome (accepted, unsupported, shed, failed)',
       labelNames: ['channel', 'outcome'],
+      registers,
+    });
+    this.changes = new Counter({
+      name: 'switchboard_message_changes_total',
+      help: 'Requests to edit or delete a sent answer (PATCH/DELETE /api/v1/conversations/.../messages/{id}), by channel, action (edit, delete) and outcome (done, unsupported, not_found, failed)',
+      labelNames: ['channel', 'action', 'outcome'],
       registers,
     });
     this.botDuration = new Histogram({
@@ -151,6 +158,11 @@ export class ServerMetrics {
   /** One request to send first, by the channel it named (a known one) and what became of it. */
   countProactive(channel: string, outcome: 'accepted' | 'unsupported' | 'shed' | 'failed'): void {
     if (this.channelNames.has(channel)) this.proactive.inc({ channel, outcome });
+  }
+
+  /** One request to edit or delete a sent answer, by the channel it named (a known one), the action and its outcome. */
+  countChange(channel: string, action: 'edit' | 'delete', outcome: 'done' | 'unsupported' | 'not_found' | 'failed'): void {
+    if (this.channelNames.has(channel)) this.changes.inc({ channel, action, outcome });
   }
 
   count(channel: string, outcome: MessageOutcome): void {

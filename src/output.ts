@@ -1,5 +1,41 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { BotMessage, Button, CollectedMessage, Element } from './message.js';
 import type { BotFailure } from './pipeline.js';
+
+/**
+ * A message the platform accepted, as an output reports it (`OutputChannel.sent`): what its `editMessage` and
+ * `deleteMessage` need to find it again, kept as JSON (in Redis under `--redis`) for as long as the answer can be
+ * edited.
+ */
+export interface SentMessage {
+  /** The platform's id of the message: Telegram's `message_id`, Slack's `ts`, a Mattermost post id... */
+  id: string;
+  /** Where the message is when the id alone does not say (Slack: the channel id it was posted in). */
+  conversation?: string;
+  /** True when the message shows text (with or without buttons) that an edit can replace; false for an image, a card... */
+  text: boolean;
+}
+
+/**
+ * Where `OutputChannel.sent` reports to while the host sends an answer it may edit later. One instance per process,
+ * even when a channel was built against another copy of the package (the loader accepts those).
+ */
+const SENT = Symbol.for('switchboard.sentMessages');
+const sentMessages: AsyncLocalStorage<SentMessage[]> = ((globalThis as Record<symbol, unknown>)[SENT] ??= new AsyncLocalStorage<SentMessage[]>()) as AsyncLocalStorage<SentMessage[]>;
+
+/**
+ * Runs `send` (one answer through an output) and returns the messages the output reported sending (`sent`), in
+ * order, even when `send` fails part way (`error` set).
+ */
+export async function recordSent(send: () => Promise<void>): Promise<{ messages: SentMessage[]; error?: unknown }> {
+  const messages: SentMessage[] = [];
+  try {
+    await sentMessages.run(messages, send);
+    return { messages };
+  } catch (error) {
+    return { messages, error };
+  }
+}
 
 /** Extra keys of a `BotMessage` that are not one of the answer kinds, passed to the send methods as options. */
 export type SendOptions = Record<string, unknown>;
@@ -173,6 +209,28 @@ export abstract class OutputChannel {
 
   /** The least time between two `StreamingText.update` calls, in ms: the platform's edit rate limit. Default 1000. */
   streamIntervalMs?: number;
+
+  /**
+   * Reports a message the platform accepted, with its platform id (call it after each call that created a message),
+   * so an answer can be edited or deleted later (`PATCH`/`DELETE /api/v1/conversations/.../messages/{id}`). Costs
+   * nothing when the host is not recording: only answers that carry an `id` are recorded.
+   */
+  protected sent(message: SentMessage): void {
+    sentMessages.getStore()?.push(message);
+  }
+
+  /**
+   * Replaces the text of a message this output reported with `sent` (Telegram's `editMessageText`, Slack's
+   * `chat.update`...): the message then shows `text` alone, its buttons gone. `text` is at most `maxTextLength`. A
+   * channel without it cannot edit: the API answers 409.
+   */
+  editMessage?(recipientId: string, message: SentMessage, text: string): Promise<void>;
+
+  /** Deletes a message this output reported with `sent`. A channel without it cannot delete: the API answers 409. */
+  deleteMessage?(recipientId: string, message: SentMessage): Promise<void>;
+
+  /** The longest text one message can show (an edit's text is refused above it). Default 4,096. */
+  maxTextLength?: number;
 
   /**
    * Called by the host after all answers to one message were sent through `sendResponse`, still in the sender's

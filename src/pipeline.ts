@@ -1,6 +1,7 @@
 import type { Bot, BotContext } from './bot.js';
 import { UserMessage, type BotMessage, type ReplyAddress } from './message.js';
-import type { OutputChannel, StreamingText } from './output.js';
+import { recordSent, type OutputChannel, type StreamingText } from './output.js';
+import { answerId, SentLog } from './sent.js';
 import { silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
 import { BacklogFullError } from './errors.js';
@@ -224,6 +225,8 @@ export function messageSize(message: UserMessage): number {
  */
 export class Pipeline {
   readonly store: Store;
+  /** Answers that carry an `id`: pending, then where they were sent (for edits and deletes through the API). */
+  readonly sentLog: SentLog;
   readonly limits: Required<PipelineLimits>;
   private readonly bot: Bot;
   private readonly logger: Logger;
@@ -269,6 +272,7 @@ export class Pipeline {
   constructor(options: PipelineOptions) {
     this.bot = options.bot;
     this.store = options.store ?? new MemoryStore();
+    this.sentLog = new SentLog(this.store);
     this.logger = options.logger ?? silentLogger;
     this.dedupTtlMs = options.dedupTtlMs ?? 15 * 60_000;
     this.typingDelayMs = options.typingDelayMs ?? 500;
@@ -827,7 +831,14 @@ export class Pipeline {
   private async send(sending: Sending, answer: BotMessage | undefined, writer?: StreamingText): Promise<void> {
     const { message, log, shared } = sending;
     // A streamed text ends through its writer (the message already shown is edited to its final text).
-    const output: Pick<OutputChannel, 'sendResponse' | 'flush'> = writer ? { sendResponse: (_recipient, final) => writer.end(final) } : sending.output;
+    let output: Pick<OutputChannel, 'sendResponse' | 'flush'> = writer ? { sendResponse: (_recipient, final) => writer.end(final) } : sending.output;
+    const id = answer !== undefined && writer === undefined ? answerId(answer) : undefined;
+    if (id !== undefined) {
+      // An answer that can be edited later: the id is ours, not the platform's, and where it lands is recorded.
+      const { id: _id, ...rest } = answer!;
+      answer = rest;
+      output = this.recording(output, message, id, log);
+    }
     const index = sending.index++;
     if (shared) {
       if (index < shared.entry.sent) return;
@@ -838,6 +849,30 @@ export class Pipeline {
     }
     if (!this.outbox) return deliver({ output, sender: message.senderId, answer });
     await this.outbox.send({ channel: message.inputChannel, sender: message.senderId, messageId: message.messageId, output, answer, logger: log });
+  }
+
+  /**
+   * `output` with each answer's platform messages recorded under `id` in the sent log: sent (with the messages), or
+   * failed — unless nothing of it was shown and it may be tried again (the outbox keeps it): then it stays pending.
+   */
+  private recording(output: Pick<OutputChannel, 'sendResponse' | 'flush'>, message: UserMessage, id: string, log: Logger): Pick<OutputChannel, 'sendResponse' | 'flush'> {
+    const channel = message.inputChannel;
+    const save = async (record: Parameters<SentLog['set']>[3]) => {
+      try {
+        await this.sentLog.set(channel, message.senderId, id, record);
+      } catch (error) {
+        log.warn({ err: error, id }, 'could not record where an answer was sent: it cannot be edited through the API');
+      }
+    };
+    return {
+      sendResponse: async (recipient, answer) => {
+        const { messages, error } = await recordSent(() => output.sendResponse(recipient, answer));
+        if (error === undefined || messages.length > 0) await save({ state: 'sent', messages });
+        else if (!isSafeToRetry(error)) await save({ state: 'failed' });
+        if (error !== undefined) throw error;
+      },
+      ...(output.flush ? { flush: (recipient: string) => output.flush!(recipient) } : {}),
+    };
   }
 
   /** Sends an answer of a shared message, retrying while the platform cannot take it for now (nothing of it shown). */

@@ -19,7 +19,7 @@ import { VERIFIES_FIRST } from './signature.js';
 import { MemoryStore, type Store } from './store.js';
 import { RedisStore } from './redis.js';
 import { SharedInbox } from './inbox.js';
-import { PROACTIVE_ROUTE, proactiveHandler } from './proactive.js';
+import { ANSWER_ROUTE, answerChangeHandler, PROACTIVE_ROUTE, proactiveHandler } from './proactive.js';
 import { VERSION } from './version.js';
 
 export interface ServerOptions {
@@ -266,7 +266,10 @@ export class SwitchboardServer {
     }
     if (options.apiToken !== undefined) {
       if (options.apiToken.trim().length < 16) throw new ConfigError('--api-token must be at least 16 characters (a long random string)');
-      hostRouter.post(PROACTIVE_ROUTE, proactiveHandler({ token: options.apiToken, channels: this.channels, pipeline: this.pipeline, metrics: this.metrics, logger: this.logger }));
+      const api = { token: options.apiToken, channels: this.channels, pipeline: this.pipeline, metrics: this.metrics, logger: this.logger };
+      hostRouter.post(PROACTIVE_ROUTE, proactiveHandler(api));
+      hostRouter.patch(ANSWER_ROUTE, answerChangeHandler(api, 'edit'));
+      hostRouter.delete(ANSWER_ROUTE, answerChangeHandler(api, 'delete'));
     }
     hostRouter.get('/health/live', (ctx: Context) => {
       ctx.body = { status: 'ok' };

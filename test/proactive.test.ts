@@ -83,7 +83,9 @@ for (const item of CASES) {
     const { url, api } = await host(t);
     const response = await send(url, item.channel, item.recipient, [ANSWER]);
     t.is(response.status, 202);
-    t.deepEqual(await response.json(), { status: 'accepted', channel: item.channel, recipient: item.recipient, messages: 1 });
+    const body = (await response.json()) as { ids: string[] };
+    t.deepEqual(body, { status: 'accepted', channel: item.channel, recipient: item.recipient, messages: 1, ids: [body.ids[0]!] });
+    t.regex(body.ids[0]!, /^m_[A-Za-z0-9_-]{22}$/);
     await until(() => api.requests.some((r) => item.path.test(r.path) && item.carries(r)), `${item.channel} call`);
     t.pass();
   });

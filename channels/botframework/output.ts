@@ -1,4 +1,4 @@
-import { editInPlace, HttpRequestError, OutputChannel, type BotMessage, type Button, type Element, type HttpClient, type SendOptions, type StreamingText } from 'switchboard';
+import { editInPlace, HttpRequestError, OutputChannel, type BotMessage, type Button, type Element, type HttpClient, type SendOptions, type SentMessage, type StreamingText } from 'switchboard';
 import type { TokenCache } from './auth.js';
 import type { ReplyContext } from './parse.js';
 
@@ -100,6 +100,39 @@ export class BotFrameworkOutput extends OutputChannel {
     return typeof id === 'string' && id !== '' ? id : undefined;
   }
 
+  /** `activitiesUrl` of another conversation (one a sent message reported). */
+  private conversationUrl(conversation: string | undefined): string {
+    if (conversation === undefined || conversation === this.reply.conversation.id) return this.activitiesUrl;
+    const base = (this.settings.apiUrl ?? this.reply.serviceUrl).replace(/\/+$/, '');
+    return `${base}/v3/conversations/${encodeURIComponent(conversation)}/activities`;
+  }
+
+  /** Teams refuses a message over ~28 KB. */
+  override maxTextLength = 20_000;
+
+  /** updateActivity (`PUT .../activities/{id}`): the activity is replaced by a message with the new text alone. */
+  override async editMessage(recipientId: string, message: SentMessage, text: string): Promise<void> {
+    const activity = { ...this.defaults(recipientId), ...(message.conversation ? { conversation: { id: message.conversation } } : {}), text, id: message.id };
+    await this.change(recipientId, 'PUT', `${this.conversationUrl(message.conversation)}/${encodeURIComponent(message.id)}`, activity);
+  }
+
+  /** deleteActivity (`DELETE .../activities/{id}`). */
+  override async deleteMessage(recipientId: string, message: SentMessage): Promise<void> {
+    await this.change(recipientId, 'DELETE', `${this.conversationUrl(message.conversation)}/${encodeURIComponent(message.id)}`);
+  }
+
+  /** One call changing a sent activity; a refused token (401) is renewed and the call tried once more. */
+  private async change(recipientId: string, method: 'PUT' | 'DELETE', url: string, json?: unknown): Promise<void> {
+    const send = async () => this.http.request(url, { method, bearer: await this.tokens.get(), channel: 'botframework', recipient: recipientId, ...(json === undefined ? {} : { json }) });
+    try {
+      await send();
+    } catch (error) {
+      if (!(error instanceof HttpRequestError) || error.status !== 401) throw error;
+      this.tokens.invalidate();
+      await send();
+    }
+  }
+
   /** Teams takes about one message operation a second per conversation. */
   override streamIntervalMs = 1_500;
 
@@ -108,7 +141,11 @@ export class BotFrameworkOutput extends OutputChannel {
     return editInPlace({
       // Teams refuses a message over ~28 KB.
       limit: 20_000,
-      post: (text) => this.post(recipientId, { ...this.defaults(recipientId), text }),
+      post: async (text) => {
+        const id = await this.post(recipientId, { ...this.defaults(recipientId), text });
+        if (id !== undefined) this.sent({ id, conversation: this.reply.conversation.id, text: true });
+        return id;
+      },
       edit: async (id, text) => {
         await this.post(recipientId, { ...this.defaults(recipientId), text }, undefined, id);
       },
@@ -116,8 +153,10 @@ export class BotFrameworkOutput extends OutputChannel {
     });
   }
 
-  private async send(recipientId: string, fields: Record<string, unknown>): Promise<void> {
-    await this.post(recipientId, { ...this.defaults(recipientId), ...fields });
+  /** Posts one message activity and reports it for later edits and deletes (`text`: it shows editable text). */
+  private async send(recipientId: string, fields: Record<string, unknown>, text = typeof fields.text === 'string' && fields.text !== ''): Promise<void> {
+    const id = await this.post(recipientId, { ...this.defaults(recipientId), ...fields });
+    if (id !== undefined) this.sent({ id, conversation: this.reply.conversation.id, text });
   }
 
   async sendTextMessage(recipientId: string, text: string, _options?: SendOptions): Promise<void> {
@@ -136,7 +175,7 @@ export class BotFrameworkOutput extends OutputChannel {
     }
     const content: Record<string, unknown> = text === '' ? {} : { subtitle: text };
     content.buttons = buttons.map(cardAction);
-    await this.send(recipientId, { attachments: [heroCard(content)] });
+    await this.send(recipientId, { attachments: [heroCard(content)] }, text.trim() !== '');
   }
 
   /** One activity per element, each a hero card. */

@@ -46,7 +46,7 @@ export class MattermostApi {
   }
 
   /** One call with the token; in login mode a 401 logs in again and repeats the call once, never more. */
-  private async call(method: 'GET' | 'POST' | 'PUT', path: string, json: unknown, options: { recipient?: string; retries?: number } = {}): Promise<unknown> {
+  private async call(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, json: unknown, options: { recipient?: string; retries?: number } = {}): Promise<unknown> {
     const send = async (token: string) =>
       (await this.http.request(this.url(path), { method, json, bearer: token, channel: 'mattermost', recipient: options.recipient, retries: options.retries })).body;
     return this.settings.token ? send(this.settings.token) : this.session.withRenewal(send);
@@ -78,6 +78,11 @@ export class MattermostApi {
   /** `PUT /posts/{post_id}/patch`: only the fields given change (`props` is replaced whole). Idempotent. */
   async patchPost(postId: string, patch: Record<string, unknown>, recipient: string): Promise<void> {
     await this.call('PUT', `/posts/${encodeURIComponent(postId)}/patch`, patch, { recipient });
+  }
+
+  /** `DELETE /posts/{post_id}`: the post is marked deleted. Idempotent. */
+  async deletePost(postId: string, recipient: string): Promise<void> {
+    await this.call('DELETE', `/posts/${encodeURIComponent(postId)}`, undefined, { recipient });
   }
 
   /** `POST /users/me/typing {channel_id}`; not retried, the host repeats it while the bot works. */

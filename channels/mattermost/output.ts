@@ -1,4 +1,4 @@
-import { editInPlace, OutputChannel, type BotMessage, type Button, type SendOptions, type StreamingText } from 'switchboard';
+import { editInPlace, OutputChannel, type BotMessage, type Button, type SendOptions, type SentMessage, type StreamingText } from 'switchboard';
 import type { MattermostApi } from './api.js';
 import { signAction } from './verify.js';
 
@@ -36,9 +36,29 @@ export class MattermostOutput extends OutputChannel {
     return this.settings.channelId ?? recipientId;
   }
 
-  private async post(recipientId: string, body: Record<string, unknown>): Promise<void> {
+  private async post(recipientId: string, body: Record<string, unknown>, text = true): Promise<void> {
     const channelId = this.target(recipientId);
-    await this.api.createPost({ channel_id: channelId, ...body }, channelId);
+    await this.create({ channel_id: channelId, ...body }, channelId, text);
+  }
+
+  /** `POST /posts`, the new post reported for later edits and deletes (`text`: it shows editable text). */
+  private async create(body: Record<string, unknown>, channelId: string, text: boolean): Promise<string | undefined> {
+    const id = await this.api.createPost(body, channelId);
+    if (id !== undefined) this.sent({ id, conversation: channelId, text });
+    return id;
+  }
+
+  /** Mattermost's default largest post (MaxPostSize). */
+  override maxTextLength = 16_383;
+
+  /** `PUT /posts/{id}/patch` with the new message and no props: the post shows the text alone (its buttons go). */
+  override async editMessage(recipientId: string, message: SentMessage, text: string): Promise<void> {
+    await this.api.patchPost(message.id, { message: text, props: {} }, message.conversation ?? this.target(recipientId));
+  }
+
+  /** `DELETE /posts/{id}`. */
+  override async deleteMessage(recipientId: string, message: SentMessage): Promise<void> {
+    await this.api.deletePost(message.id, message.conversation ?? this.target(recipientId));
   }
 
   async sendTextMessage(recipientId: string, text: string, _options?: SendOptions): Promise<void> {
@@ -54,14 +74,14 @@ export class MattermostOutput extends OutputChannel {
     return editInPlace({
       // Mattermost's default largest post (MaxPostSize).
       limit: 16_383,
-      post: (text) => this.api.createPost({ channel_id: channelId, message: text }, channelId),
+      post: (text) => this.create({ channel_id: channelId, message: text }, channelId, true),
       edit: (id, text) => this.api.patchPost(id, { message: text }, channelId),
       send: (answer: BotMessage) => this.sendResponse(recipientId, answer),
     });
   }
 
   override async sendImageUrl(recipientId: string, image: string): Promise<void> {
-    await this.post(recipientId, { message: '', props: { attachments: [{ image_url: image }] } });
+    await this.post(recipientId, { message: '', props: { attachments: [{ image_url: image }] } }, false);
   }
 
   /**
@@ -92,7 +112,7 @@ export class MattermostOutput extends OutputChannel {
       await this.post(recipientId, { message });
       return;
     }
-    const postId = await this.api.createPost({ channel_id: channelId, message, props: props((action) => ({ action })) }, channelId);
+    const postId = await this.create({ channel_id: channelId, message, props: props((action) => ({ action })) }, channelId, true);
     // Without a webhook_token (allow_unverified) clicks are not checked: nothing to sign.
     if (!webhookToken) return;
     if (postId === undefined) throw new Error('POST /posts answered without the new post\'s "id": its buttons cannot be signed');
@@ -108,7 +128,7 @@ export class MattermostOutput extends OutputChannel {
       return;
     }
     const body = { channel_id: this.target(recipientId), message: '', ...(json as Record<string, unknown>) };
-    await this.api.createPost(body, String(body.channel_id));
+    await this.create(body, String(body.channel_id), typeof body.message === 'string' && body.message !== '');
   }
 
   override async sendTyping(recipientId: string): Promise<void> {

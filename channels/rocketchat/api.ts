@@ -37,14 +37,30 @@ export class RocketChatApi {
     return { authToken: data.authToken, userId: data.userId };
   }
 
-  private async post(path: string, body: Record<string, unknown>, recipient: string): Promise<void> {
+  private async post(path: string, body: Record<string, unknown>, recipient: string): Promise<unknown> {
     const send = (session: Session) =>
       this.http.post(this.url(path), body, { headers: { 'X-Auth-Token': session.authToken, 'X-User-Id': session.userId }, channel: 'rocketchat', recipient });
-    await this.session.withRenewal(send);
+    return (await this.session.withRenewal(send)).body;
   }
 
-  /** `POST /api/v1/chat.postMessage` with one message body (`roomId` or `channel`, `text`, `attachments`…). */
-  async postMessage(body: Record<string, unknown>, recipient: string): Promise<void> {
-    await this.post('/api/v1/chat.postMessage', body, recipient);
+  /**
+   * `POST /api/v1/chat.postMessage` with one message body (`roomId` or `channel`, `text`, `attachments`…) → the new
+   * message's id and room (`message._id`, `message.rid`), when answered.
+   */
+  async postMessage(body: Record<string, unknown>, recipient: string): Promise<{ id: string; roomId: string } | undefined> {
+    const answer = await this.post('/api/v1/chat.postMessage', body, recipient);
+    const message = answer !== null && typeof answer === 'object' ? (answer as { message?: { _id?: unknown; rid?: unknown } }).message : undefined;
+    if (typeof message?._id !== 'string' || message._id === '') return undefined;
+    return { id: message._id, roomId: typeof message.rid === 'string' ? message.rid : String(body.roomId ?? recipient) };
+  }
+
+  /** `POST /api/v1/chat.update {roomId, msgId, text}`: edits the text of a message the bot sent. */
+  async updateMessage(roomId: string, msgId: string, text: string): Promise<void> {
+    await this.post('/api/v1/chat.update', { roomId, msgId, text }, roomId);
+  }
+
+  /** `POST /api/v1/chat.delete {roomId, msgId}`. */
+  async deleteMessage(roomId: string, msgId: string): Promise<void> {
+    await this.post('/api/v1/chat.delete', { roomId, msgId }, roomId);
   }
 }

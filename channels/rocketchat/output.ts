@@ -1,4 +1,4 @@
-import { OutputChannel, type Button, type Element, type SendOptions } from 'switchboard';
+import { OutputChannel, type Button, type Element, type SendOptions, type SentMessage } from 'switchboard';
 import type { RocketChatApi } from './api.js';
 
 /** A button as a Rocket.Chat message action: a link opens, anything else posts its payload as the user. */
@@ -30,8 +30,27 @@ export class RocketChatOutput extends OutputChannel {
     return 'rocketchat';
   }
 
-  private async send(roomId: string, body: Record<string, unknown>): Promise<void> {
-    await this.api.postMessage({ roomId, ...body }, roomId);
+  private async send(roomId: string, body: Record<string, unknown>, text = true): Promise<void> {
+    await this.postMessage({ roomId, ...body }, roomId, text);
+  }
+
+  /** `chat.postMessage`, the new message reported for later edits and deletes (`text`: it shows editable text). */
+  private async postMessage(body: Record<string, unknown>, recipient: string, text: boolean): Promise<void> {
+    const posted = await this.api.postMessage(body, recipient);
+    if (posted) this.sent({ id: posted.id, conversation: posted.roomId, text });
+  }
+
+  /** Rocket.Chat's default largest message (Message_MaxAllowedSize). */
+  override maxTextLength = 5_000;
+
+  /** `chat.update` of the message's text (Rocket.Chat keeps its attachments). */
+  override async editMessage(recipientId: string, message: SentMessage, text: string): Promise<void> {
+    await this.api.updateMessage(message.conversation ?? recipientId, message.id, text);
+  }
+
+  /** `chat.delete`. */
+  override async deleteMessage(recipientId: string, message: SentMessage): Promise<void> {
+    await this.api.deleteMessage(message.conversation ?? recipientId, message.id);
   }
 
   async sendTextMessage(recipientId: string, text: string, _options?: SendOptions): Promise<void> {
@@ -39,13 +58,13 @@ export class RocketChatOutput extends OutputChannel {
   }
 
   override async sendImageUrl(recipientId: string, image: string): Promise<void> {
-    await this.send(recipientId, { attachments: [{ image_url: image, collapsed: false }] });
+    await this.send(recipientId, { attachments: [{ image_url: image, collapsed: false }] }, false);
   }
 
   override async sendAttachment(recipientId: string, attachment: unknown, options?: SendOptions): Promise<void> {
     // Rocket.Chat attachments are objects (`title`, `text`, `image_url`, `title_link`…); anything else is text.
     if (attachment === null || typeof attachment !== 'object' || Array.isArray(attachment)) return super.sendAttachment(recipientId, attachment, options);
-    await this.send(recipientId, { attachments: [attachment] });
+    await this.send(recipientId, { attachments: [attachment] }, false);
   }
 
   override async sendTextWithButtons(recipientId: string, text: string, buttons: Button[], options?: SendOptions): Promise<void> {
@@ -57,7 +76,7 @@ export class RocketChatOutput extends OutputChannel {
   }
 
   override async sendElements(recipientId: string, elements: Element[]): Promise<void> {
-    await this.send(recipientId, { attachments: elements.map(elementAttachment) });
+    await this.send(recipientId, { attachments: elements.map(elementAttachment) }, false);
   }
 
   /**
@@ -68,6 +87,6 @@ export class RocketChatOutput extends OutputChannel {
     if (json === null || typeof json !== 'object' || Array.isArray(json)) return super.sendCustomJson(recipientId, json, options);
     const body = json as Record<string, unknown>;
     const targeted = (typeof body.channel === 'string' && body.channel !== '') || (typeof body.roomId === 'string' && body.roomId !== '');
-    await this.api.postMessage(targeted ? body : { roomId: recipientId, ...body }, String(body.roomId ?? body.channel ?? recipientId));
+    await this.postMessage(targeted ? body : { roomId: recipientId, ...body }, String(body.roomId ?? body.channel ?? recipientId), typeof body.text === 'string' && body.text !== '');
   }
 }

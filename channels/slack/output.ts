@@ -1,4 +1,4 @@
-import { editInPlace, OutputChannel, type BotMessage, type Button, type Element, type HttpClient, type SendOptions, type StreamingText } from 'switchboard';
+import { editInPlace, OutputChannel, type BotMessage, type Button, type Element, type HttpClient, type SendOptions, type SentMessage, type StreamingText } from 'switchboard';
 
 /** Where the answers to one message go. */
 export interface SlackTarget {
@@ -72,7 +72,8 @@ export class SlackOutput extends OutputChannel {
     return { channel: this.target.channel ?? recipientId, ...(this.target.threadTs ? { thread_ts: this.target.threadTs } : {}) };
   }
 
-  private async postMessage(recipientId: string, body: Record<string, unknown>, method = 'chat.postMessage'): Promise<unknown> {
+  /** Calls a Web API method; a `chat.postMessage` that made a message reports it (`text`: it shows editable text). */
+  private async postMessage(recipientId: string, body: Record<string, unknown>, method = 'chat.postMessage', text = true): Promise<unknown> {
     const response = await this.http.post(`${this.target.apiUrl}/${method}`, body, {
       bearer: this.target.token,
       channel: 'slack',
@@ -80,7 +81,24 @@ export class SlackOutput extends OutputChannel {
       check: slackCheck,
       retryAfter: slackRetryAfter,
     });
+    const answer = response.body as { channel?: unknown; ts?: unknown } | undefined;
+    if (method === 'chat.postMessage' && typeof answer?.ts === 'string') {
+      this.sent({ id: answer.ts, conversation: typeof answer.channel === 'string' ? answer.channel : String(body.channel), text });
+    }
     return response.body;
+  }
+
+  /** What Slack advises as a message's longest text. */
+  override maxTextLength = 4_000;
+
+  /** `chat.update` of the message by its channel and `ts`: the new text alone (its blocks and attachments removed). */
+  override async editMessage(recipientId: string, message: SentMessage, text: string): Promise<void> {
+    await this.postMessage(recipientId, { channel: message.conversation ?? recipientId, ts: message.id, text, blocks: [], attachments: [] }, 'chat.update');
+  }
+
+  /** `chat.delete` of the message by its channel and `ts`. */
+  override async deleteMessage(recipientId: string, message: SentMessage): Promise<void> {
+    await this.postMessage(recipientId, { channel: message.conversation ?? recipientId, ts: message.id }, 'chat.delete');
   }
 
   /** `chat.update` is a Tier 3 method (about 50 calls a minute): one edit every 1.2 s at most. */
@@ -117,13 +135,13 @@ export class SlackOutput extends OutputChannel {
       ...this.base(recipientId),
       text: image,
       blocks: [{ type: 'image', image_url: image, alt_text: image }],
-    });
+    }, undefined, false);
   }
 
   override async sendAttachment(recipientId: string, attachment: unknown, options?: SendOptions): Promise<void> {
     // Slack's (legacy) attachments are objects; anything else is shown as text by the base class.
     if (attachment === null || typeof attachment !== 'object') return super.sendAttachment(recipientId, attachment, options);
-    await this.postMessage(recipientId, { ...this.base(recipientId), attachments: Array.isArray(attachment) ? attachment : [attachment] });
+    await this.postMessage(recipientId, { ...this.base(recipientId), attachments: Array.isArray(attachment) ? attachment : [attachment] }, undefined, false);
   }
 
   override async sendTextWithButtons(recipientId: string, text: string, buttons: Button[]): Promise<void> {
@@ -148,12 +166,13 @@ export class SlackOutput extends OutputChannel {
       blocks.push(section, ...actionsBlocks(element.buttons ?? []));
     }
     const text = elements.map((e) => (e.subtitle ? `${e.title} : ${e.subtitle}` : e.title)).join('\n');
-    await this.postMessage(recipientId, { ...this.base(recipientId), text, blocks });
+    await this.postMessage(recipientId, { ...this.base(recipientId), text, blocks }, undefined, false);
   }
 
   /** The custom JSON is the call's body: its own `channel` or `thread_ts` wins over ours. */
   override async sendCustomJson(recipientId: string, json: unknown, options?: SendOptions): Promise<void> {
     if (json === null || typeof json !== 'object' || Array.isArray(json)) return super.sendCustomJson(recipientId, json, options);
-    await this.postMessage(recipientId, { ...this.base(recipientId), ...(json as Record<string, unknown>) });
+    const body = json as Record<string, unknown>;
+    await this.postMessage(recipientId, { ...this.base(recipientId), ...body }, undefined, typeof body.text === 'string' && body.text !== '');
   }
 }

@@ -1,4 +1,4 @@
-import { editInPlace, OutputChannel, type BotMessage, type Button, type HttpClient, type Logger, type SendOptions, type StreamingText, splitText as splitAt } from 'switchboard';
+import { editInPlace, OutputChannel, type BotMessage, type Button, type HttpClient, type Logger, type SendOptions, type SentMessage, type StreamingText, splitText as splitAt } from 'switchboard';
 
 /** Telegram's limit on a message's text. */
 export const MAX_TEXT_LENGTH = 4096;
@@ -122,7 +122,31 @@ export class TelegramOutput extends OutputChannel {
       retryAfter: telegramRetryAfter,
       idempotent: IDEMPOTENT_METHODS.has(method),
     });
-    return (response.body as { result?: unknown } | undefined)?.result;
+    const result = (response.body as { result?: unknown } | undefined)?.result;
+    if (method.startsWith('send') && method !== 'sendChatAction') this.sentMessages(method, params.chat_id, result);
+    return result;
+  }
+
+  /** Reports the messages a `send*` call made (one, or a media group's several) for later edits and deletes. */
+  private sentMessages(method: string, chatId: unknown, result: unknown): void {
+    for (const message of Array.isArray(result) ? result : [result]) {
+      const id = (message as { message_id?: unknown } | null)?.message_id;
+      if (typeof id !== 'number' && typeof id !== 'string') continue;
+      this.sent({ id: String(id), conversation: String(chatId), text: method === 'sendMessage' });
+    }
+  }
+
+  /** Telegram's longest message. */
+  override maxTextLength = MAX_TEXT_LENGTH;
+
+  /** `editMessageText`: the message shows the new text alone (its inline keyboard goes). */
+  override async editMessage(recipientId: string, message: SentMessage, text: string): Promise<void> {
+    await this.call('editMessageText', { chat_id: message.conversation ?? recipientId, message_id: Number(message.id), text }, recipientId);
+  }
+
+  /** `deleteMessage`: Telegram lets a bot delete its own messages for 48 hours. */
+  override async deleteMessage(recipientId: string, message: SentMessage): Promise<void> {
+    await this.call('deleteMessage', { chat_id: message.conversation ?? recipientId, message_id: Number(message.id) }, recipientId);
   }
 
   async sendTextMessage(recipientId: string, text: string): Promise<void> {

@@ -60,4 +60,9 @@ export class WebexApi {
   async editMessage(messageId: string, body: Record<string, unknown>, recipient: string): Promise<void> {
     await this.http.request(this.url(`/messages/${encodeURIComponent(messageId)}`), { method: 'PUT', json: body, bearer: this.settings.accessToken, channel: 'webexteams', recipient });
   }
+
+  /** `DELETE /messages/{messageId}`. Idempotent. */
+  async deleteMessage(messageId: string, recipient: string): Promise<void> {
+    await this.http.request(this.url(`/messages/${encodeURIComponent(messageId)}`), { method: 'DELETE', bearer: this.settings.accessToken, channel: 'webexteams', recipient });
+  }
 }

@@ -1,4 +1,4 @@
-import { editInPlace, OutputChannel, textWithButtonsToText, type BotMessage, type Button, type SendOptions, type StreamingText } from 'switchboard';
+import { editInPlace, OutputChannel, textWithButtonsToText, type BotMessage, type Button, type SendOptions, type SentMessage, type StreamingText } from 'switchboard';
 import type { WebexApi } from './api.js';
 
 export const ADAPTIVE_CARD = 'application/vnd.microsoft.card.adaptive';
@@ -41,9 +41,30 @@ export class WebexOutput extends OutputChannel {
     return 'webexteams';
   }
 
-  private async send(recipientId: string, body: Record<string, unknown>): Promise<void> {
+  private async send(recipientId: string, body: Record<string, unknown>, text = true): Promise<void> {
     const roomId = this.room ?? recipientId;
-    await this.api.createMessage({ roomId, ...body }, roomId);
+    await this.create({ roomId, ...body }, roomId, text);
+  }
+
+  /** `POST /messages`, the new message reported for later edits and deletes (`text`: it shows editable text). */
+  private async create(body: Record<string, unknown>, roomId: string, text: boolean): Promise<string | undefined> {
+    const id = await this.api.createMessage(body, roomId);
+    if (id !== undefined) this.sent({ id, conversation: typeof body.roomId === 'string' ? body.roomId : undefined, text });
+    return id;
+  }
+
+  /** Webex takes 7,439 bytes of text in one message. */
+  override maxTextLength = 7_000;
+
+  /** `PUT /messages/{id}` with the room and the new text (Webex edits text messages only: not files or cards). */
+  override async editMessage(recipientId: string, message: SentMessage, text: string): Promise<void> {
+    const roomId = message.conversation ?? this.room ?? recipientId;
+    await this.api.editMessage(message.id, { roomId, text }, roomId);
+  }
+
+  /** `DELETE /messages/{id}`. */
+  override async deleteMessage(recipientId: string, message: SentMessage): Promise<void> {
+    await this.api.deleteMessage(message.id, message.conversation ?? this.room ?? recipientId);
   }
 
   async sendTextMessage(recipientId: string, text: string, _options?: SendOptions): Promise<void> {
@@ -60,7 +81,7 @@ export class WebexOutput extends OutputChannel {
       // Webex takes 7,439 bytes of text in one message.
       limit: 7_000,
       maxEdits: 10,
-      post: (text) => this.api.createMessage({ roomId, text }, roomId),
+      post: (text) => this.create({ roomId, text }, roomId, true),
       edit: (id, text) => this.api.editMessage(id, { roomId, text }, roomId),
       send: (answer: BotMessage) => this.sendResponse(recipientId, answer),
     });
@@ -68,7 +89,7 @@ export class WebexOutput extends OutputChannel {
 
   override async sendImageUrl(recipientId: string, image: string): Promise<void> {
     // Webex downloads the file and shows it inline; one file per message is all it accepts.
-    await this.send(recipientId, { files: [image] });
+    await this.send(recipientId, { files: [image] }, false);
   }
 
   /** An Adaptive Card; `text` carries the numbered list for clients that cannot show cards (Webex requires one). */
@@ -77,7 +98,7 @@ export class WebexOutput extends OutputChannel {
       if (text !== '') await this.sendTextMessage(recipientId, text, options);
       return;
     }
-    await this.send(recipientId, { text: textWithButtonsToText(text, buttons), attachments: [buttonsCard(text, buttons)] });
+    await this.send(recipientId, { text: textWithButtonsToText(text, buttons), attachments: [buttonsCard(text, buttons)] }, false);
   }
 
   /**
@@ -92,6 +113,6 @@ export class WebexOutput extends OutputChannel {
     const body = json as Record<string, unknown>;
     const targeted = ['roomId', 'toPersonId', 'toPersonEmail'].some((key) => typeof body[key] === 'string' && body[key] !== '');
     const target = targeted ? String(body.roomId ?? body.toPersonId ?? body.toPersonEmail) : recipientId;
-    await this.api.createMessage(targeted ? body : { roomId: recipientId, ...body }, target);
+    await this.create(targeted ? body : { roomId: recipientId, ...body }, target, false);
   }
 }
