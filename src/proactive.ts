@@ -83,6 +83,8 @@ export function proactiveHandler(options: ProactiveOptions) {
       accepted = await pipeline.enqueueAnswers(new UserMessage({ text: '', senderId: recipient, replyTo, inputChannel: name }), answers, channel, log);
     } catch (error) {
       if (error instanceof BacklogFullError) metrics?.countProactive(name, 'shed');
+      // Not sent, and never will be: an edit says so rather than "not sent yet".
+      await Promise.all(ids.map((id) => pipeline.sentLog.set(name, recipient, id, { state: 'failed' }))).catch(() => undefined);
       throw error;
     }
     metrics?.countProactive(name, 'accepted');
