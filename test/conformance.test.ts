@@ -3,7 +3,7 @@
 import test from 'ava';
 import { PassThrough } from 'node:stream';
 import { generateKeyPairSync, sign as ed25519Sign } from 'node:crypto';
-import { CollectingOutputChannel, InputChannel, OutputChannel as OutputChannelBase, Router, UserMessage, credentialsSchema, jsonBody, secret, verificationSecret, z, type OnNewMessage, type OutputChannel, type ReplyAddress } from 'switchboard';
+import { CollectingOutputChannel, InputChannel, OutputChannel as OutputChannelBase, Router, UserMessage, credentialsSchema, jsonBody, secret, verificationSecret, z, type HttpClient, type OnNewMessage, type OutputChannel, type ReplyAddress } from 'switchboard';
 import { conformance, ConformanceError } from 'switchboard/testing';
 import { hmac } from 'switchboard';
 import RestInput from '../channels/rest/index.js';
@@ -153,6 +153,8 @@ test('slack passes conformance', async (t) => {
   const signing = 'slack-signing-secret';
   const report = await conformance(SlackInput, {
     credentials: { slack_token: 'xoxb-conformance', slack_signing_secret: signing },
+    // chat.postMessage answers with the message's channel and ts (what chat.update and chat.delete need).
+    platform: (request) => (request.path === '/chat.postMessage' ? { body: { ok: true, channel: 'D024BE91L', ts: '1503435956.000247' } } : undefined),
     validRequest: {
       body: {
         token: 'x',
@@ -228,6 +230,8 @@ test('telegram passes conformance', async (t) => {
   const token = '123456:ABC-conformance';
   const report = await conformance(TelegramInput, {
     credentials: { access_token: token, verify: 'conformance_bot', webhook_url: 'https://bot.example.com/webhooks/telegram/webhook' },
+    // sendMessage answers with the sent Message (its message_id is what editMessageText and deleteMessage need).
+    platform: (request) => (request.path.endsWith('/sendMessage') ? { body: { ok: true, result: { message_id: 4711, date: 1441645532, chat: { id: 1111111, type: 'private' } } } } : undefined),
     validRequest: {
       body: {
         update_id: 10000,
@@ -417,8 +421,12 @@ test('rocketchat passes conformance', async (t) => {
   const webhookToken = 'rocketchat-webhook-token-conformance';
   const report = await conformance(RocketChatInput, {
     credentials: { user: 'switchboard', password: 'bot-password', server_url: 'https://chat.example.com', webhook_token: webhookToken },
-    platform: (request) =>
-      request.path.endsWith('/api/v1/login') ? { body: { status: 'success', data: { authToken: 'rc-auth-token', userId: 'aobEdbYhXfu5hkeqG' } } } : undefined,
+    platform: (request) => {
+      if (request.path.endsWith('/api/v1/login')) return { body: { status: 'success', data: { authToken: 'rc-auth-token', userId: 'aobEdbYhXfu5hkeqG' } } };
+      // chat.postMessage answers with the message (its _id and room are what chat.update and chat.delete need).
+      if (request.path.endsWith('/api/v1/chat.postMessage')) return { body: { success: true, message: { _id: '7aDSXtjMA3KPLxLjt', rid: 'GENERAL', msg: 'x' } } };
+      return undefined;
+    },
     validRequest: {
       // An Omnichannel webhook: its secret comes in the X-RocketChat-Livechat-Token header (integrations put it in the body).
       body: {
@@ -518,4 +526,39 @@ test('conformance requires outputChannel(replyTo) of a channel whose messages ca
   t.false(report.ok, JSON.stringify(report.failures));
   t.truthy(report.failures.find((c) => c.name === 'the channel rebuilds the output from the reply address' && /no outputChannel\(replyTo\)/.test(c.message ?? '')), JSON.stringify(report.failures));
   t.truthy(report.checks.find((c) => c.name === 'a message with a reply address survives a JSON round trip')?.ok, JSON.stringify(report.failures));
+});
+
+test('conformance requires an output with editMessage to report what it sends, and to call the platform to change it', async (t) => {
+  class Forgetful extends OutputChannelBase {
+    constructor(private readonly http: HttpClient, private readonly api: string, private readonly report: boolean) {
+      super();
+    }
+    async sendTextMessage(recipientId: string, text: string): Promise<void> {
+      await this.http.post(`${this.api}/send`, { to: recipientId, text });
+      if (this.report) this.sent({ id: 'm1', text: true });
+    }
+    override async editMessage(): Promise<void> {
+      // Changes nothing on the platform.
+    }
+  }
+  const make = (report: boolean) => class EditInput extends InputChannel {
+    static override credentials = credentialsSchema({ api_url: z.string() });
+    name(): string {
+      return 'edits';
+    }
+    router(): Router {
+      return this.newRouter();
+    }
+  };
+  for (const report of [false, true]) {
+    const Input = make(report);
+    const result = await conformance(Input, {
+      credentials: { api_url: 'http://unused' },
+      webhook: false,
+      output: (channel) => new Forgetful(channel.http, String((channel.credentials as { api_url: string }).api_url), report),
+      throwOnFailure: false,
+    });
+    const failure = result.failures.find((c) => c.name.startsWith('an output that edits or deletes'));
+    t.regex(failure?.message ?? '', report ? /editMessage made no platform call/ : /reported no message/, JSON.stringify(result.failures));
+  }
 });

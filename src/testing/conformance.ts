@@ -2,7 +2,7 @@ import type { InputChannel, InputChannelClass } from '../channel.js';
 import { isValidChannelName } from '../channel.js';
 import { isDeepStrictEqual } from 'node:util';
 import { UserMessage, type BotMessage } from '../message.js';
-import type { OutputChannel } from '../output.js';
+import { recordSent, type OutputChannel } from '../output.js';
 import { describeCredentials, type CredentialsSchema } from '../schema.js';
 import { startFakePlatform, startTestHost, type FakePlatform, type PlatformRequest, type TestHost } from './index.js';
 
@@ -223,6 +223,27 @@ export async function conformance(channelClass: InputChannelClass, options: Conf
       for (const { kind, message } of EVERY_ANSWER_KIND) {
         await check(`the output channel sends ${kind} without throwing`, async () => {
           await output!.sendResponse(recipient, structuredClone(message));
+        });
+      }
+      if (typeof output.editMessage === 'function' || typeof output.deleteMessage === 'function') {
+        await check('an output that edits or deletes reports each message it sends (sent), and changes it through the platform', async () => {
+          const { messages, error } = await recordSent(() => output!.sendResponse(recipient, { text: 'To be corrected by the conformance kit' }));
+          if (error !== undefined) throw error;
+          if (messages.length === 0) return 'sending a text reported no message (call this.sent({id, conversation, text}) once the platform answered with its id; give the fake platform an answer with an id through the `platform` option)';
+          if (!messages.every((m) => typeof m.id === 'string' && m.id !== '' && isDeepStrictEqual(JSON.parse(JSON.stringify(m)), m))) return `a reported message is not {id: string, ...} plain JSON: ${JSON.stringify(messages).slice(0, 200)}`;
+          const text = messages.find((m) => m.text);
+          if (typeof output!.editMessage === 'function') {
+            if (!text) return 'a text answer reported no message with text: true';
+            const before = platform!.requests.length;
+            await output!.editMessage(recipient, text, 'Corrected by the conformance kit');
+            if (platform!.requests.length === before) return 'editMessage made no platform call';
+          }
+          if (typeof output!.deleteMessage === 'function') {
+            const before = platform!.requests.length;
+            await output!.deleteMessage(recipient, messages[0]!);
+            if (platform!.requests.length === before) return 'deleteMessage made no platform call';
+          }
+          return undefined;
         });
       }
     } else {
