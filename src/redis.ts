@@ -1,4 +1,5 @@
-import { Redis, type RedisOptions } from 'ioredis';
+// ioredis is loaded when a store connects (`--redis`): a server without Redis does not pay for it at startup.
+import type { Redis, RedisOptions } from 'ioredis';
 import { ConfigError } from './errors.js';
 import { OutageLog, maskSecrets, silentLogger, type Logger } from './logger.js';
 import type { RedisConnection } from './channel.js';
@@ -77,7 +78,8 @@ export class RedisStore implements Store {
   /** Connects, or throws a `ConfigError` naming the URL (password masked) within `connectTimeoutMs`. */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     checkRedisUrl(options.url);
-    const store = new RedisStore(options);
+    const { Redis: Client } = await import('ioredis');
+    const store = new RedisStore(options, Client);
     const timeoutMs = options.connectTimeoutMs ?? DEFAULT_REDIS_CONNECT_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -99,7 +101,11 @@ export class RedisStore implements Store {
     return store;
   }
 
-  private constructor(options: RedisStoreOptions) {
+  private constructor(
+    options: RedisStoreOptions,
+    /** ioredis's client class (imported by `connect`). */
+    private readonly Client: typeof Redis,
+  ) {
     this.url = options.url;
     this.prefix = options.prefix ?? DEFAULT_REDIS_PREFIX;
     this.shownUrl = maskRedisUrl(options.url);
@@ -117,7 +123,7 @@ export class RedisStore implements Store {
       up: 'Redis reachable again: deduplication and the shared inbox resumed',
     });
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_REDIS_CONNECT_TIMEOUT_MS;
-    this.client = new Redis(options.url, {
+    this.client = new Client(options.url, {
       lazyConnect: true,
       connectTimeout: connectTimeoutMs,
       commandTimeout: options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
@@ -193,7 +199,7 @@ export class RedisStore implements Store {
    * URL's host, password and TLS win. Errors are not logged here: the store's own client reports an outage, once.
    */
   createClient(options: RedisOptions = {}): Redis {
-    const client = new Redis(this.url, {
+    const client = new this.Client(this.url, {
       connectTimeout: DEFAULT_REDIS_CONNECT_TIMEOUT_MS,
       ...options,
       retryStrategy: () => (this.closed ? null : 1_000),

@@ -223,7 +223,7 @@ export function parseCredentials<S extends CredentialsSchema>(schema: S | undefi
     section[key] = coerce(section[key], meta.type);
   }
 
-  const result = (schema ?? z.object({})).safeParse(section);
+  const result = (schema ?? z.object({})).safeParse(section, { jitless: true });
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');

@@ -4,7 +4,8 @@ import type { IncomingMessage } from 'node:http';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { createAdapter } from '@socket.io/redis-adapter';
+// The Redis adapter is loaded only under `--redis` (see `redisAdapter`).
+import type { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { BacklogFullError, InputChannel, JWT_METHODS, OutageLog, UserMessage, addressPart, credentialsSchema, isObject, secret, z, type JwtMethod, type OnNewMessage, type ReplyAddress, type Router } from 'switchboard';
@@ -269,7 +270,8 @@ export class SocketIOInput extends InputChannel {
       return sent;
     };
     pub.on('ready', () => outage.up());
-    return createAdapter(pub, sub, { key: `${redis.prefix}socket.io` });
+    const { createAdapter: adapter } = await import('@socket.io/redis-adapter');
+    return adapter(pub, sub, { key: `${redis.prefix}socket.io` });
   }
 
   /**

@@ -310,7 +310,7 @@ export function parseRulesFile(source: string, fileName: string): RulesFile {
     const path = one.code === 'unrecognized_keys' ? [...one.path, one.keys[0]!] : one.path;
     throw new ConfigError(`${fileName}:${lineOf(path)}: ${describeIssue(one, value, { root: 'the file', knownKeys })}`);
   };
-  const result = rulesFileSchema.safeParse(value);
+  const result = rulesFileSchema.safeParse(value, { jitless: true });
   if (!result.success) {
     // The first problem stops the load. A misspelt key comes first: the other problems are often its consequence
     // (`answer:` for `answers:` leaves "answers" missing).
