@@ -11,6 +11,7 @@ import { parseCredentialsText } from '#src/credentials.js';
 import { RedisStore, SwitchboardServer, type Bot, type Store } from 'switchboard';
 import { startFakePlatform, ScriptedBot, type FakePlatform, type PlatformRequest } from 'switchboard/testing';
 import { RedisServer, redisTest } from './redis-server.js';
+import { ConnectorClient } from 'botframework-connector';
 
 const test = anyTest;
 const TOKEN = 'edits-api-token-0123456789abcdef';
@@ -196,6 +197,18 @@ for (const item of CASES) {
     t.is(api.requests.length, count);
   });
 }
+
+test('Bot Framework: the edit and the delete are the calls Microsoft\'s SDK makes (botframework-connector as the referee)', async (t) => {
+  const api = await startFakePlatform();
+  t.teardown(() => api.close());
+  // updateActivity and deleteActivity as a bot built on the SDK calls them; its credentials sign nothing here.
+  const client = new ConnectorClient({ signRequest: async (request: unknown) => request } as never, { baseUri: api.url });
+  await client.conversations.updateActivity(BF_CONVERSATION, '1493070356924', { type: 'message', text: 'corrected' } as never);
+  await client.conversations.deleteActivity(BF_CONVERSATION, '1493070356924');
+  const sdk = api.requests.map((r) => ({ method: r.method, path: r.path }));
+  const ours = CASES.find((c) => c.channel === 'botframework')!;
+  t.deepEqual(sdk, [{ method: ours.edit.method, path: ours.edit.path }, { method: ours.remove.method, path: ours.remove.path }]);
+});
 
 /** Telegram answering each sendMessage with the next message id, from 100. */
 function telegramIds(): (request: PlatformRequest) => Answer {
