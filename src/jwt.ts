@@ -2,8 +2,12 @@
  * JWT verification as Rasa does it (PyJWT `decode(token, key, algorithms=[method])`, what `--jwt-secret` and
  * `--jwt-method` configure), with jose: for the `rest` and `callback` channels and any channel that takes a JWT.
  */
-import { decodeProtectedHeader, errors, importSPKI, jwtVerify, type CryptoKey, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
+import type { CryptoKey, JWTVerifyGetKey, JWTVerifyResult } from 'jose';
 import { bearerToken, headerValue, type RequestHeaders } from './signature.js';
+
+/** jose, loaded by the first token checked: a server that checks none (no JWT keys configured) does not load it. */
+let loaded: Promise<typeof import('jose')> | undefined;
+const jose = (): Promise<typeof import('jose')> => (loaded ??= import('jose'));
 
 /** The algorithms a JWT may be checked with (`jwt_method`), as PyJWT (Rasa) names them. */
 export const JWT_METHODS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
@@ -16,7 +20,7 @@ function keyFor(key: string, method: JwtMethod): Promise<CryptoKey | Uint8Array>
   const id = `${method}\u0000${key}`;
   let imported = keys.get(id);
   if (!imported) {
-    imported = method.startsWith('HS') ? Promise.resolve(new TextEncoder().encode(key)) : importSPKI(key, method);
+    imported = method.startsWith('HS') ? Promise.resolve(new TextEncoder().encode(key)) : jose().then(({ importSPKI }) => importSPKI(key, method));
     // A key that cannot be imported is not cached, so the reason is given each time rather than a rejected promise kept.
     imported.catch(() => keys.delete(id));
     keys.set(id, imported);
@@ -48,6 +52,7 @@ export async function verifyJwt(
   now = Date.now(),
   required: JwtRequirements = {},
 ): Promise<Record<string, unknown> | string> {
+  const { errors, jwtVerify } = await jose();
   try {
     const { payload } = await jwtVerify(token, await keyFor(key, method), {
       algorithms: [method],
@@ -99,6 +104,7 @@ export async function verifyPlatformToken(headers: RequestHeaders, check: Platfo
   if (!headerValue(headers, 'authorization')) return 'missing Authorization header';
   const token = bearerToken(headers);
   if (token === undefined) return 'Authorization is not a Bearer token';
+  const { decodeProtectedHeader, errors, jwtVerify } = await jose();
   let kid: unknown;
   try {
     kid = decodeProtectedHeader(token).kid;
