@@ -12,6 +12,8 @@ import { RedisStore, SwitchboardServer, type Bot, type Store } from 'switchboard
 import { startFakePlatform, ScriptedBot, type FakePlatform, type PlatformRequest } from 'switchboard/testing';
 import { RedisServer, redisTest } from './redis-server.js';
 import { ConnectorClient } from 'botframework-connector';
+import { HttpClient, recordSent } from 'switchboard';
+import { DiscordOutput } from '../channels/discord/output.js';
 
 const test = anyTest;
 const TOKEN = 'edits-api-token-0123456789abcdef';
@@ -208,6 +210,23 @@ test('Bot Framework: the edit and the delete are the calls Microsoft\'s SDK make
   const sdk = api.requests.map((r) => ({ method: r.method, path: r.path }));
   const ours = CASES.find((c) => c.channel === 'botframework')!;
   t.deepEqual(sdk, [{ method: ours.edit.method, path: ours.edit.path }, { method: ours.remove.method, path: ours.remove.path }]);
+});
+
+test('Discord: follow-up messages are reported, edited and deleted through the webhook of the interaction that sent them', async (t) => {
+  const api = await startFakePlatform((r) => (r.method === 'POST' ? { body: { id: '1176946473014419517', type: 0, content: 'first', channel_id: '645027906669510667' } } : undefined));
+  t.teardown(() => api.close());
+  const webhook = (token: string) => `${api.url}/v10/webhooks/290926444748734465/${token}`;
+  const first = new DiscordOutput(new HttpClient(), { webhookUrl: webhook('aW50ZXJhY3Rpb246MQ'), logger: undefined as never });
+  const { messages } = await recordSent(() => first.sendResponse('53908232506183680', { text: 'first' }));
+  t.deepEqual(messages, [{ id: '1176946473014419517', conversation: 'aW50ZXJhY3Rpb246MQ', text: true }]);
+  // Changed later through the output of the user's next interaction: the message's own interaction token is used.
+  const later = new DiscordOutput(new HttpClient(), { webhookUrl: webhook('aW50ZXJhY3Rpb246Mg'), logger: undefined as never });
+  await later.editMessage('53908232506183680', messages[0]!, 'corrected');
+  await later.deleteMessage('53908232506183680', messages[0]!);
+  t.deepEqual(api.requests.slice(1).map((r) => [r.method, r.path, r.body === '' ? undefined : JSON.parse(r.body)]), [
+    ['PATCH', '/v10/webhooks/290926444748734465/aW50ZXJhY3Rpb246MQ/messages/1176946473014419517', { content: 'corrected', embeds: [], components: [], allowed_mentions: { parse: [] } }],
+    ['DELETE', '/v10/webhooks/290926444748734465/aW50ZXJhY3Rpb246MQ/messages/1176946473014419517', undefined],
+  ]);
 });
 
 /** Telegram answering each sendMessage with the next message id, from 100. */

@@ -13,6 +13,7 @@ import { startFakePlatform, type PlatformRequest } from 'switchboard/testing';
 import { TelegramOutput } from '../channels/telegram/output.js';
 import { SlackOutput } from '../channels/slack/output.js';
 import { TwilioOutput } from '../channels/twilio/output.js';
+import { DiscordOutput } from '../channels/discord/output.js';
 import SocketIOInput from '../channels/socketio/index.js';
 import RestInput from '../channels/rest/index.js';
 import { connect, session } from './socketio-client.js';
@@ -95,6 +96,26 @@ test('Slack: chat.postMessage then chat.update of that ts, at most every 1.2 s, 
   t.deepEqual(JSON.parse(api.calls.at(-1)!.body), { channel: 'C024BE91L', ts: '1503435956.000247', text: FULL.trim() });
   const starts = client.starts;
   for (let i = 1; i < starts.length - 1; i++) t.true(starts[i]! - starts[i - 1]! >= 1_180, `no faster than the edit limit: ${starts[i]! - starts[i - 1]!} ms`);
+});
+
+test('Discord: a follow-up message, then PATCH of that message at most once a second, ending with the whole text', async (t) => {
+  // Create Followup Message answers the message object.
+  const api = await platform(t, (request) => (request.method === 'POST' ? { body: { id: '1176946473014419517', type: 0, content: 'word0', channel_id: '645027906669510667' } } : { body: { id: '1176946473014419517' } }));
+  const client = http();
+  const webhookUrl = `${api.url}/v10/webhooks/290926444748734465/aW50ZXJhY3Rpb246OkRJU0NPUkRfVE9LRU4`;
+  const output = new DiscordOutput(client, { webhookUrl, logger: undefined as never });
+  const pipeline = new Pipeline({ bot: streamingBot() });
+  const started = Date.now();
+  t.is(await (await pipeline.enqueue(new UserMessage({ text: 'tell me', senderId: '53908232506183680', output, inputChannel: 'discord' }))).done, 'handled');
+  const tookMs = Date.now() - started;
+  const calls = api.calls.map((call) => `${call.method} ${call.path}`);
+  t.is(calls[0], 'POST /v10/webhooks/290926444748734465/aW50ZXJhY3Rpb246OkRJU0NPUkRfVE9LRU4');
+  t.true(calls.slice(1).every((call) => call === 'PATCH /v10/webhooks/290926444748734465/aW50ZXJhY3Rpb246OkRJU0NPUkRfVE9LRU4/messages/1176946473014419517'), calls.join(' '));
+  t.true(calls.length >= 2 && calls.length <= 2 + Math.ceil(tookMs / 1_000), `${calls.length} calls over ${tookMs} ms`);
+  t.deepEqual(JSON.parse(api.calls[0]!.body), { content: 'word0', allowed_mentions: { parse: [] } });
+  t.deepEqual(JSON.parse(api.calls.at(-1)!.body), { content: FULL.trim(), embeds: [], components: [], allowed_mentions: { parse: [] } });
+  const starts = client.starts;
+  for (let i = 1; i < starts.length - 1; i++) t.true(starts[i]! - starts[i - 1]! >= 980, `no faster than the edit pace: ${starts[i]! - starts[i - 1]!} ms`);
 });
 
 test('SMS (Twilio): a streamed answer is sent once, whole', async (t) => {

@@ -1,4 +1,4 @@
-import { OutputChannel, isObject, splitText as splitAt, type Button, type Element, type HttpClient, type Logger, type SendOptions } from 'switchboard';
+import { editInPlace, OutputChannel, isObject, splitText as splitAt, type BotMessage, type Button, type Element, type HttpClient, type Logger, type SendOptions, type SentMessage, type StreamingText } from 'switchboard';
 
 export interface DiscordSettings {
   /** `{api_url}/v10/webhooks/{application_id}/{interaction token}`: the interaction's follow-up webhook. */
@@ -110,11 +110,20 @@ export class DiscordOutput extends OutputChannel {
     return 'discord';
   }
 
-  /** Sends one message object to the follow-up webhook. */
-  async send(recipientId: string, message: Record<string, unknown>): Promise<void> {
+  /**
+   * Sends one message object to the follow-up webhook → the new message's id (Discord answers the message), reported
+   * for later edits and deletes.
+   */
+  async send(recipientId: string, message: Record<string, unknown>): Promise<string | undefined> {
     if (this.settings.acknowledged) await this.settings.acknowledged;
     try {
-      await this.http.post(this.settings.webhookUrl, message, { channel: 'discord', recipient: recipientId, retryAfter: discordRetryAfter });
+      const response = await this.http.post(this.settings.webhookUrl, message, { channel: 'discord', recipient: recipientId, retryAfter: discordRetryAfter });
+      const id = isObject(response.body) && typeof response.body.id === 'string' && response.body.id !== '' ? response.body.id : undefined;
+      if (id !== undefined) {
+        const text = typeof message.content === 'string' && message.content !== '' && !Array.isArray(message.embeds);
+        this.sent({ id, conversation: this.token, text });
+      }
+      return id;
     } catch (error) {
       const discord = discordError(error);
       if (discord?.code !== undefined && EXPIRED_TOKEN_CODES.has(discord.code)) {
@@ -130,6 +139,49 @@ export class DiscordOutput extends OutputChannel {
 
   async sendTextMessage(recipientId: string, text: string): Promise<void> {
     for (const part of splitText(text)) await this.send(recipientId, { content: part, allowed_mentions: NO_MENTIONS });
+  }
+
+  /** The interaction token: the last part of the follow-up webhook's URL. */
+  private get token(): string {
+    return this.settings.webhookUrl.slice(this.settings.webhookUrl.lastIndexOf('/') + 1);
+  }
+
+  /** A message of the follow-up webhook of the interaction whose token is `token` (default: this one's). */
+  private messageUrl(id: string, token = this.token): string {
+    // Another interaction's token (an answer sent for an earlier one) is masked in the client's logs like this one's.
+    if (token !== this.token) this.http.addSecret(token);
+    const base = this.settings.webhookUrl.slice(0, this.settings.webhookUrl.lastIndexOf('/') + 1);
+    return `${base}${token}/messages/${encodeURIComponent(id)}`;
+  }
+
+  /** Discord's limit on a message's content. */
+  override maxTextLength = MAX_CONTENT;
+
+  /** A webhook takes about five calls in two seconds: one edit a second leaves room for the answers around it. */
+  override streamIntervalMs = 1_000;
+
+  /** A streamed text: a follow-up message with the first piece, then `PATCH .../messages/{id}` as it grows. */
+  override streamText(recipientId: string): StreamingText {
+    return editInPlace({
+      limit: MAX_CONTENT,
+      post: (text) => this.send(recipientId, { content: text, allowed_mentions: NO_MENTIONS }),
+      edit: (id, text) => this.editMessage(recipientId, { id, text: true }, text),
+      send: (answer: BotMessage) => this.sendResponse(recipientId, answer),
+    });
+  }
+
+  /**
+   * `PATCH .../messages/{id}` of the interaction that sent it: the message shows the text alone (embeds and buttons
+   * go). Discord accepts it while the interaction's token lasts (15 minutes).
+   */
+  override async editMessage(recipientId: string, message: SentMessage, text: string): Promise<void> {
+    const body = { content: text, embeds: [], components: [], allowed_mentions: NO_MENTIONS };
+    await this.http.request(this.messageUrl(message.id, message.conversation), { method: 'PATCH', json: body, channel: 'discord', recipient: recipientId, retryAfter: discordRetryAfter });
+  }
+
+  /** `DELETE .../messages/{id}`, while the interaction's token lasts (15 minutes). */
+  override async deleteMessage(recipientId: string, message: SentMessage): Promise<void> {
+    await this.http.request(this.messageUrl(message.id, message.conversation), { method: 'DELETE', channel: 'discord', recipient: recipientId, retryAfter: discordRetryAfter });
   }
 
   override async sendImageUrl(recipientId: string, image: string): Promise<void> {
