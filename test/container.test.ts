@@ -135,7 +135,7 @@ test('every query of the Grafana dashboard names a metric /metrics exposes, with
     return base !== name && types.get(base) === 'histogram';
   };
   // Labels each metric has: ours from the code, `instance` and `job` from Prometheus, `le` on histogram buckets.
-  const known = new Set(['channel', 'outcome', 'kind', 'result', 'method', 'status_class', 'reason', 'le', 'instance', 'job']);
+  const known = new Set(['channel', 'outcome', 'action', 'kind', 'result', 'method', 'status_class', 'reason', 'le', 'instance', 'job']);
 
   const dashboard = JSON.parse(read('examples/grafana-dashboard.json')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
   const exprs = dashboard.panels.flatMap((p) => p.targets.map((target) => ({ title: p.title, expr: target.expr })));
