@@ -207,6 +207,27 @@ export abstract class InputChannel<C extends Record<string, unknown> = Record<st
     else work.catch((error: unknown) => this.logger.error({ err: error, ...about }, 'background work failed'));
   }
 
+  /**
+   * `work`, or `'late'` once `ms` have passed without it settling (the timer is cleared either way): for a channel whose
+   * platform stops waiting for the answer (a voice call's webhook), to answer with the apology in time instead.
+   */
+  protected async inTime<T>(work: Promise<T>, ms: number): Promise<T | 'late'> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), ms);
+    });
+    try {
+      return await Promise.race([work, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Sends the host's apology (`--bot-apology`; nothing when it is empty) through `output`, as the bot's answers. */
+  protected async apologize(output: OutputChannel, recipientId: string): Promise<void> {
+    for (const answer of structuredClone(this.context.apology ?? [])) await output.sendResponse(recipientId, answer);
+  }
+
   protected get context(): ChannelContext {
     this.channelContext ??= { logger: silentLogger, http: new HttpClient(), store: new MemoryStore() };
     return this.channelContext;

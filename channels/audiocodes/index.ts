@@ -172,15 +172,10 @@ export class AudiocodesInput extends InputChannel<Credentials> {
         if (output.failure) return;
       }
     })();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), this.credentials.response_timeout * 1000);
-    });
     try {
-      const result = await Promise.race([work.then(() => 'done' as const), late]);
+      const result = await this.inTime(work.then(() => 'done' as const), this.credentials.response_timeout * 1000);
       if (result === 'done') return output.close();
     } finally {
-      clearTimeout(timer);
       ctx.res.off('close', onClose);
     }
     gone.abort();
@@ -189,7 +184,7 @@ export class AudiocodesInput extends InputChannel<Credentials> {
     this.logger.warn({ conversation: id, timeoutS: this.credentials.response_timeout }, 'audiocodes: the bot did not answer within response_timeout; answered with the apology');
     const answered = output.close().slice();
     const apology = new AudiocodesOutput(this.logger);
-    for (const message of structuredClone(this.context.apology ?? [])) await apology.sendResponse(id, message);
+    await this.apologize(apology, id);
     return [...answered, ...apology.close()];
   }
 }

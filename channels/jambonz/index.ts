@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { BacklogFullError, CredentialsError, InputChannel, UserMessage, credentialsSchema, verificationSecret, z, type BotMessage, type OnNewMessage, type Router } from 'switchboard';
+import { BacklogFullError, CredentialsError, InputChannel, UserMessage, credentialsSchema, verificationSecret, z, type OnNewMessage, type Router } from 'switchboard';
 import { JambonzOutput, gatherVerb, sayVerb, type Verb } from './output.js';
 import { parseMessage, type JambonzEvent } from './parse.js';
 import { offersSubprotocol, verifyBasicAuth } from './verify.js';
@@ -191,10 +191,7 @@ export class JambonzInput extends InputChannel<Settings> {
   private async answer(ws: WebSocket, msgid: string, callSid: string, text: string, metadata: Record<string, unknown>): Promise<void> {
     const output = new JambonzOutput(this.logger);
     const message = new UserMessage({ text, senderId: callSid, output, inputChannel: this.name(), messageId: msgid, metadata });
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), this.credentials.response_timeout_ms)));
-    const result = await Promise.race([this.handle(message), late]);
-    clearTimeout(timer);
+    const result = await this.inTime(this.handle(message), this.credentials.response_timeout_ms);
     let verbs: Verb[];
     if (result === 'done') {
       verbs = output.close();
@@ -210,7 +207,7 @@ export class JambonzInput extends InputChannel<Settings> {
 
   private async apologyVerbs(): Promise<Verb[]> {
     const output = new JambonzOutput(this.logger);
-    for (const answer of structuredClone(this.context.apology ?? []) as BotMessage[]) await output.sendResponse('apology', answer);
+    await this.apologize(output, 'apology');
     return output.close();
   }
 }

@@ -134,21 +134,13 @@ export class TwilioVoiceInput extends InputChannel<Credentials> {
    */
   private async answer(onNewMessage: OnNewMessage, message: UserMessage, output: TwilioVoiceOutput): Promise<'answered' | 'late'> {
     const gone = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), this.credentials.response_timeout * 1000);
-    });
-    try {
-      const outcome = await Promise.race([onNewMessage(message, { signal: gone.signal }).then(() => 'answered' as const), late]);
-      if (outcome === 'late') {
-        // A message still waiting behind the caller's previous one never reaches the bot.
-        gone.abort();
-        this.logger.warn({ sender: message.senderId, timeoutSeconds: this.credentials.response_timeout }, 'the bot did not answer within response_timeout: the caller hears the apology');
-      }
-      return outcome;
-    } finally {
-      clearTimeout(timer);
+    const outcome = await this.inTime(onNewMessage(message, { signal: gone.signal }).then(() => 'answered' as const), this.credentials.response_timeout * 1000);
+    if (outcome === 'late') {
+      // A message still waiting behind the caller's previous one never reaches the bot.
+      gone.abort();
+      this.logger.warn({ sender: message.senderId, timeoutSeconds: this.credentials.response_timeout }, 'the bot did not answer within response_timeout: the caller hears the apology');
     }
+    return outcome;
   }
 
   router(onNewMessage: OnNewMessage): Router {
@@ -179,7 +171,7 @@ export class TwilioVoiceInput extends InputChannel<Credentials> {
       let said = output.messages;
       if (outcome === 'late') {
         const apology = new TwilioVoiceOutput(this.logger);
-        for (const answer of this.context.apology ?? []) await apology.sendResponse(event.senderId, structuredClone(answer));
+        await this.apologize(apology, event.senderId);
         said = apology.messages;
       }
       ctx.body = voiceResponse(said, settings);
