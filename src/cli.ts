@@ -50,8 +50,9 @@ Options:
                        Unreachable at startup: exit code 2. Default: in memory, one instance
   --redis-prefix P     prefix of every Redis key, so deployments can share one Redis (default switchboard:)
   --api-token TOKEN    enable the API that sends messages first (POST /api/v1/conversations/CHANNEL/
-                       RECIPIENT/messages), authenticated with this bearer token (or $SWITCHBOARD_API_TOKEN;
-                       at least 16 characters). Default: no such API
+                       RECIPIENT/messages) and edits or deletes them (PATCH, DELETE .../messages/ID),
+                       authenticated with this bearer token (or $SWITCHBOARD_API_TOKEN; at least 16
+                       characters). Default: no such API
   --inbox-claim-ttl MS with --redis: how long an instance's claim on a sender outlives its last heartbeat,
                        i.e. how soon another instance resumes the messages of one that died (default 15000)
   --no-webchat         do not serve the web chat page at /webchat

@@ -84,7 +84,8 @@ export interface ServerOptions {
   sharedInbox?: boolean;
   /**
    * `--api-token`: the bearer token of the API that sends messages first (`POST /api/v1/conversations/{channel}/
-   * {recipient}/messages`). Unset: that API does not exist (404).
+   * {recipient}/messages`) and edits or deletes them (`PATCH`, `DELETE .../messages/{id}`). Unset: that API does not
+   * exist (404).
    */
   apiToken?: string;
   /** `--inbox-claim-ttl`: how long an instance's claim on a sender outlives its last heartbeat. Default 15 s. */
