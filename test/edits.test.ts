@@ -6,6 +6,7 @@
  * answers not sent yet, channels that cannot edit, bad bodies, a platform refusing, and a bot's own answer ids.
  */
 import anyTest, { type ExecutionContext } from 'ava';
+import fc from 'fast-check';
 import { loadChannels } from '#src/loader.js';
 import { parseCredentialsText } from '#src/credentials.js';
 import { RedisStore, SwitchboardServer, type Bot, type Store } from 'switchboard';
@@ -352,4 +353,37 @@ redisTest(test)('with --redis, an answer sent through one instance is edited and
   t.is((await call(b.url, 'DELETE', messagesPath('telegram', '42', id))).status, 200);
   t.is((await call(a.url, 'DELETE', messagesPath('telegram', '42', id))).status, 410);
   t.deepEqual(api.requests.map((r) => r.path.split('/').pop()).filter((method) => method !== 'setWebhook'), ['sendMessage', 'editMessageText', 'deleteMessage']);
+});
+
+test('random requests to the API (methods, paths, bodies, content types) never get a 5xx or a stack trace', async (t) => {
+  const { url, server } = await host(t, telegramIds());
+  const names = server.channels.map((c) => c.name());
+  const [known] = await sendFirst(t, url, 'telegram', '42', [{ text: 'a real answer to edit' }]);
+  const segment = fc.oneof(fc.string({ maxLength: 300 }), fc.constantFrom(...names, '42', known!, 'never-sent', '..', '%2F', '%00'));
+  const body = fc.oneof(
+    fc.json(),
+    fc.string(),
+    fc.jsonValue().map((v) => JSON.stringify(v)),
+    fc.record({ text: fc.oneof(fc.string({ maxLength: 5000 }), fc.jsonValue()) }).map((v) => JSON.stringify(v)),
+    fc.array(fc.dictionary(fc.constantFrom('text', 'id', 'buttons', 'image', 'custom'), fc.jsonValue()), { maxLength: 60 }).map((v) => JSON.stringify(v)),
+  );
+  const request = fc.record({
+    method: fc.constantFrom('POST', 'PATCH', 'DELETE', 'PUT', 'GET'),
+    channel: segment,
+    recipient: segment,
+    id: fc.option(segment, { nil: undefined }),
+    type: fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded'),
+    body,
+  });
+  await fc.assert(
+    fc.asyncProperty(request, async ({ method, channel, recipient, id, type, body: text }) => {
+      const path = `${url}/api/v1/conversations/${encodeURIComponent(channel)}/${encodeURIComponent(recipient)}/messages${id === undefined ? '' : `/${encodeURIComponent(id)}`}`;
+      const response = await fetch(path, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': type }, ...(method === 'GET' ? {} : { body: text }) });
+      const answer = await response.text();
+      if (response.status >= 500) throw new Error(`${method} ${path} answered ${response.status}: ${answer}`);
+      if (/\n\s+at /.test(answer)) throw new Error(`${method} ${path} leaked a stack trace`);
+    }),
+    { numRuns: 300, seed: 16 },
+  );
+  t.pass();
 });
