@@ -102,10 +102,27 @@ export function readText(raw: string, botUsername: string): { text: string; comm
       text = name === 'bot' ? rest : `/${name}${rest}`;
     }
   }
-  const mention = new RegExp(`(^|[^A-Za-z0-9_])@${escapeRegExp(botUsername)}(?![A-Za-z0-9_])[ \\t]*`, 'gi');
-  const mentioned = mention.test(text);
-  if (mentioned) text = text.replace(mention, '$1');
+  // Most messages mention nobody: no regex runs for them.
+  let mentioned = false;
+  if (text.includes('@')) {
+    const mention = mentionOf(botUsername);
+    mention.lastIndex = 0;
+    mentioned = mention.test(text);
+    if (mentioned) text = text.replace(mention, '$1');
+  }
   return { text: text.trim(), command, mentioned, otherBot };
+}
+
+/** The mention of the bot, `@verify` as a word, built once per bot name (a process usually has one). */
+const mentions = new Map<string, RegExp>();
+function mentionOf(botUsername: string): RegExp {
+  let mention = mentions.get(botUsername);
+  if (!mention) {
+    mention = new RegExp(`(^|[^A-Za-z0-9_])@${escapeRegExp(botUsername)}(?![A-Za-z0-9_])[ \\t]*`, 'gi');
+    if (mentions.size >= 16) mentions.clear();
+    mentions.set(botUsername, mention);
+  }
+  return mention;
 }
 
 function chatMetadata(updateType: string, message: TelegramMessage): Record<string, unknown> {

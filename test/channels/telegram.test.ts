@@ -3,7 +3,7 @@ import nock from 'nock';
 import { createHmac } from 'node:crypto';
 import TelegramInput from '../../channels/telegram/index.js';
 import { customCalls, splitText } from '../../channels/telegram/output.js';
-import { parseUpdate } from '../../channels/telegram/parse.js';
+import { parseUpdate, readText } from '../../channels/telegram/parse.js';
 import { ScriptedBot, runChannelCases, startServer, type ChannelCase } from '../harness.js';
 
 // The token format of Telegram's documentation; never a real one.
@@ -680,4 +680,16 @@ test.serial('telegram parseUpdate: inline-mode button presses answer the user wh
   );
   t.like(parsed, { callbackQueryId: 'q1', messages: [{ text: 'yes', senderId: '42', messageId: '7' }] });
   t.is(typeof parseUpdate({ update_id: 8, callback_query: { id: 'q2', from: { id: 42 }, game_short_name: 'x' } as never }, { botUsername: 'moodbot', editedMessages: true }), 'string');
+});
+
+test('telegram readText: the mention is found and removed in every message, one after another (the regex is reused)', (t) => {
+  for (const raw of ['@MoodBot hi', 'hi @moodbot', 'hello @moodbot_fan', '@moodbot  how are you?', 'mail me at a@moodbot']) {
+    const twice = [readText(raw, 'moodbot'), readText(raw, 'moodbot')];
+    t.deepEqual(twice[0], twice[1], raw);
+  }
+  t.like(readText('@MoodBot hi', 'moodbot'), { text: 'hi', mentioned: true });
+  t.like(readText('hi @moodbot', 'moodbot'), { text: 'hi', mentioned: true });
+  t.like(readText('hello @moodbot_fan', 'moodbot'), { text: 'hello @moodbot_fan', mentioned: false });
+  t.like(readText('mail me at a@moodbot', 'moodbot'), { mentioned: false });
+  t.like(readText('no mention here', 'moodbot'), { text: 'no mention here', mentioned: false });
 });
