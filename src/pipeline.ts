@@ -1,7 +1,7 @@
 import type { Bot, BotContext } from './bot.js';
 import { UserMessage, type BotMessage, type ReplyAddress } from './message.js';
 import type { OutputChannel, StreamingText } from './output.js';
-import { silentLogger, type Logger } from './logger.js';
+import { lazyChild, silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
 import { BacklogFullError } from './errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -681,7 +681,7 @@ export class Pipeline {
   }
 
   private async process(message: UserMessage, logger: Logger, trace: RequestTrace, source?: OutputSource, shared?: SharedRun, answers?: BotMessage[]): Promise<Outcome> {
-    const log = logger.child({ sender: message.senderId, trace: message.traceId });
+    const log = lazyChild(logger, { sender: message.senderId, trace: message.traceId });
     const output = this.outputOf(message, source, log);
     if (!output) {
       if (message.replyTo !== undefined && !source?.outputChannel) log.error('message has a reply address, but its channel has no outputChannel(replyTo); the bot cannot answer');
@@ -692,14 +692,32 @@ export class Pipeline {
     // The bot's deadline: its signal is aborted, and every wait on it below gives up, when the time is up. A bot that
     // ignores the signal keeps running in the background, but its sender's next message does not wait for it.
     const started = Date.now();
-    const controller = new AbortController();
-    const deadline = setTimeout(() => controller.abort(new DOMException(`the bot did not answer within ${this.botTimeoutMs} ms`, 'TimeoutError')), this.botTimeoutMs);
-    const timedOut = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
+    // The signal is made only for a bot that reads it (an AbortController is the dearest object of a message): the
+    // timer rejects `timedOut` itself, and aborts the signal if there is one; one read later is born aborted.
+    let controller: AbortController | undefined;
+    let expired: DOMException | undefined;
+    let timeUp!: (reason: DOMException) => void;
+    const timedOut = new Promise<never>((_, reject) => (timeUp = reject));
     timedOut.catch(() => undefined);
+    const deadline = setTimeout(() => {
+      expired = new DOMException(`the bot did not answer within ${this.botTimeoutMs} ms`, 'TimeoutError');
+      controller?.abort(expired);
+      timeUp(expired);
+    }, this.botTimeoutMs);
     const inTime = <T>(work: Promise<T>): Promise<T> => Promise.race([work, timedOut]);
-    const context: BotContext = { signal: controller.signal, requestId: trace.requestId, traceparent: childTraceparent(trace) };
+    const context: BotContext = {
+      get signal() {
+        if (!controller) {
+          controller = new AbortController();
+          if (expired) controller.abort(expired);
+        }
+        return controller.signal;
+      },
+      requestId: trace.requestId,
+      traceparent: childTraceparent(trace),
+    };
     const sending: Sending = { message, output, log, shared, index: 0 };
-    const failed = (error: unknown) => this.botFailed(sending, controller.signal.aborted ? 'timeout' : 'error', error, started);
+    const failed = (error: unknown) => this.botFailed(sending, expired ? 'timeout' : 'error', error, started);
     const stopTyping = this.startTyping(message, output, log);
     // A streamed text answer being produced (a streaming bot yielded strings).
     let text: TextStream | undefined;
