@@ -223,22 +223,32 @@ export class SwitchboardServer {
     app.use(accessLog(this.logger));
     // Outside the error middleware: it sees each webhook delivery's final status.
     if (this.metrics) app.use(this.metrics.requests());
-    // During the drain every response closes its connection, so keep-alive clients reconnect to another instance.
-    app.use(async (ctx: Context, next: Next) => {
-      try {
-        await next();
-      } finally {
-        if (this.draining) ctx.set('Connection', 'close');
-      }
-    });
-    app.use(errorMiddleware(this.logger));
-    app.use(collapseSlashes);
-    app.use(refusedOriginLog(options.cors ?? [], this.logger));
+    // Errors become answers; during the drain, every answer closes its connection.
+    app.use(errorMiddleware(this.logger, () => this.draining));
+    // The checks every request passes, in this order, as few middleware as the options allow (each one is a promise
+    // and a context switch per request): slashes collapsed, a refused origin noted, then (with --cors) refused and
+    // CORS headers, then the content type checked.
+    const noteRefusedOrigin = refusedOriginCheck(options.cors ?? [], this.logger);
     if (options.cors && options.cors.length > 0) {
+      app.use((ctx: Context, next: Next) => {
+        collapseSlashes(ctx);
+        noteRefusedOrigin(ctx);
+        return next();
+      });
       app.use(refuseOrigins(options.cors));
       app.use(corsMiddleware(options.cors));
+      app.use((ctx: Context, next: Next) => {
+        checkContentType(ctx);
+        return next();
+      });
+    } else {
+      app.use((ctx: Context, next: Next) => {
+        collapseSlashes(ctx);
+        noteRefusedOrigin(ctx);
+        checkContentType(ctx);
+        return next();
+      });
     }
-    app.use(contentTypeGuard);
     app.use(
       bodyIntake({
         limitFor: (ctx) => options.bodyLimit ?? this.bodyLimits.get(channelPrefix(ctx.path)) ?? HOST_BODY_LIMIT,
@@ -276,21 +286,19 @@ export class SwitchboardServer {
       ctx.status = reasons.length === 0 ? 200 : 503;
       ctx.body = reasons.length === 0 ? { status: 'ready' } : { status: 'not ready', reasons };
     });
-    app.use(hostRouter.routes());
-    app.use(hostRouter.allowedMethods());
+    // None of the host's routes is under /webhooks/: a channel's request skips matching them.
+    const hostRoutes = hostRouter.routes();
+    const hostMethods = hostRouter.allowedMethods();
+    app.use((ctx: Context, next: Next) => (ctx.path.startsWith('/webhooks/') ? next() : hostRoutes(ctx as never, () => hostMethods(ctx as never, next))));
 
-    // /webchat is the first channel's web chat page (the socketio channel's), under a short address.
-    app.use(async (ctx: Context, next: Next) => {
-      if (this.webchatRoute && ctx.path === '/webchat' && (ctx.method === 'GET' || ctx.method === 'HEAD')) ctx.path = this.webchatRoute;
-      await next();
-    });
-
-    // Errors inside a channel's routes are logged with the channel's logger (its name bound, its secrets redacted).
+    // /webchat is the first channel's web chat page (the socketio channel's), under a short address. Then errors
+    // inside a channel's routes are logged with the channel's logger (its name bound, its secrets redacted).
     const channelLogs = new Map<string, Logger>();
-    app.use(async (ctx: Context, next: Next) => {
+    app.use((ctx: Context, next: Next) => {
+      if (this.webchatRoute && ctx.path === '/webchat' && (ctx.method === 'GET' || ctx.method === 'HEAD')) ctx.path = this.webchatRoute;
       const log = channelLogs.get(channelPrefix(ctx.path));
       if (log) ctx.state.log = log;
-      await next();
+      return next();
     });
 
     const seen = new Map<string, InputChannel>();
@@ -668,8 +676,11 @@ function verifiesFirst(layer: { methods: string[]; stack: unknown[] }): boolean 
   return layer.methods.length > 0 && (layer.stack[0] as { [VERIFIES_FIRST]?: unknown } | undefined)?.[VERIFIES_FIRST] === true;
 }
 
-/** The one place errors become responses: `{"error": message}` with the error's status; never a stack trace. */
-function errorMiddleware(logger: Logger) {
+/**
+ * The one place errors become responses: `{"error": message}` with the error's status; never a stack trace. While
+ * `draining()`, every response (an error's too) says `Connection: close`.
+ */
+function errorMiddleware(logger: Logger, draining: () => boolean) {
   return async function errors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
@@ -695,12 +706,15 @@ function errorMiddleware(logger: Logger) {
       log.error({ err: error, method: ctx.method, path: ctx.path }, 'unexpected error while handling a request');
       ctx.status = known && status >= 500 ? status : 500;
       ctx.body = { error: 'internal error' };
+    } finally {
+      // During the drain every response closes its connection, so keep-alive clients reconnect to another instance.
+      if (draining()) ctx.set('Connection', 'close');
     }
   };
 }
 
 /** Requests with a body must be JSON, a form or plain text; a body without a content type is taken as JSON. */
-async function contentTypeGuard(ctx: Context, next: Next): Promise<void> {
+function checkContentType(ctx: Context): void {
   const length = ctx.request.length;
   const hasBody = (length !== undefined && length > 0) || ctx.get('transfer-encoding') !== '';
   if (hasBody && !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(ctx.method)) {
@@ -709,16 +723,14 @@ async function contentTypeGuard(ctx: Context, next: Next): Promise<void> {
       throw new UnsupportedMediaTypeError(`unsupported content type "${ctx.get('content-type').split(';')[0]}"; send JSON, a form or plain text`);
     }
   }
-  await next();
 }
 
 /**
  * `//webhooks/rest/webhook` is what a client sends when its configured host ends with `/` (Chatroom does): runs of
  * slashes in the path are collapsed before routing, the query string left as it is.
  */
-async function collapseSlashes(ctx: Context, next: Next): Promise<void> {
+function collapseSlashes(ctx: Context): void {
   if (ctx.path.includes('//')) ctx.path = ctx.path.replace(/\/{2,}/g, '/');
-  await next();
 }
 
 /** How many refused origins are remembered, so each is logged once without letting the set grow without bound. */
@@ -730,10 +742,21 @@ const BROWSER_ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[a-z0-9.\-[\]:]{1,255}$/i;
  * with nothing in the server's logs. So the first request of each refused origin logs, at info, the option to add.
  */
 export function refusedOriginLog(origins: string[], logger: Logger, remember = REMEMBERED_ORIGINS) {
+  const check = refusedOriginCheck(origins, logger, remember);
+  return async function logRefusedOrigin(ctx: Context, next: Next): Promise<void> {
+    check(ctx);
+    await next();
+  };
+}
+
+/** What `refusedOriginLog` does before it calls the next middleware. */
+function refusedOriginCheck(origins: string[], logger: Logger, remember = REMEMBERED_ORIGINS) {
   const allowed = new Set(origins);
   const logged = new Set<string>();
-  return async function logRefusedOrigin(ctx: Context, next: Next): Promise<void> {
+  return function noteRefusedOrigin(ctx: Context): void {
     const origin = ctx.get('origin');
+    // No Origin (a platform's webhook, curl): nothing a browser could be refused.
+    if (origin === '') return;
     const refused = !allowed.has('*') && !allowed.has(origin) && !isOwnOrigin(origin, ctx);
     // Only what a browser sends (`scheme://host[:port]`): an arbitrary header value must not write its own advice.
     if (refused && BROWSER_ORIGIN.test(origin) && !logged.has(origin)) {
@@ -741,7 +764,6 @@ export function refusedOriginLog(origins: string[], logger: Logger, remember = R
       logged.add(origin);
       logger.info({ origin }, `origin ${origin} is not allowed; start with --cors ${origin} to allow it`);
     }
-    await next();
   };
 }
 
