@@ -160,7 +160,7 @@ export class SwitchboardServer {
   /** Settles once every registration made its first attempt (see `registering()`). */
   private firstRegistrations: Promise<void> = Promise.resolve();
   /** HTTP requests Koa is serving, until their response is written. */
-  private readonly inflight = new Set<{ done: Promise<void>; method: string; path: string }>();
+  private readonly inflight = new Set<InFlight>();
   /** Channels' background work (`ChannelContext.track`), settled promises that never reject. */
   private readonly background = new Map<Promise<void>, Record<string, unknown>>();
   private readonly webhooks = new Set<string>();
@@ -349,13 +349,9 @@ export class SwitchboardServer {
     const callback = app.callback();
     // Each request is counted until its response is written: the drain waits for it before closing connections.
     this.httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      let finished!: () => void;
-      const request = { done: new Promise<void>((resolve) => (finished = resolve)), method: req.method ?? '', path: (req.url ?? '').split('?', 1)[0]! };
+      const request: InFlight = { method: req.method ?? '', url: req.url ?? '', res, done: undefined };
       this.inflight.add(request);
-      res.once('close', () => {
-        this.inflight.delete(request);
-        finished();
-      });
+      res.once('close', () => this.inflight.delete(request));
       void callback(req, res);
     });
   }
@@ -616,7 +612,7 @@ export class SwitchboardServer {
   /** Waits until nothing is in flight; false when `deadline` came first. */
   private async settle(deadline: number): Promise<boolean> {
     for (;;) {
-      const work: Array<Promise<unknown>> = [...[...this.inflight].map((r) => r.done), ...this.background.keys()];
+      const work: Array<Promise<unknown>> = [...[...this.inflight].map(closed), ...this.background.keys()];
       if (this.pipeline.activeSenders > 0 || this.pipeline.sharedSenders > 0) work.push(this.pipeline.drain());
       if (this.pipeline.outbox && this.pipeline.outbox.size > 0) work.push(this.pipeline.outbox.drain());
       if (work.length === 0) return true;
@@ -650,9 +646,24 @@ export class SwitchboardServer {
     // Each answer still in the outbox is logged (at error) by the outbox as it gives it up.
     const answers = this.pipeline.outbox?.close().length ?? 0;
     for (const about of this.background.values()) this.logger.error({ ...about, graceMs }, 'shutdown grace expired: background work abandoned');
-    for (const request of this.inflight) this.logger.error({ method: request.method, path: request.path, graceMs }, 'shutdown grace expired: request abandoned');
+    for (const { method, url } of this.inflight) this.logger.error({ method, path: url.split('?', 1)[0]!, graceMs }, 'shutdown grace expired: request abandoned');
     return pending.length + answers + this.background.size + this.inflight.size;
   }
+}
+
+/** An HTTP request Koa is serving, until its response is written (or its client is gone). */
+interface InFlight {
+  method: string;
+  /** As it came (Koa rewrites `req.url` when a route collapses slashes). */
+  url: string;
+  res: ServerResponse;
+  /** Made only when a drain waits for it: a request served in normal times needs no promise of its own. */
+  done: Promise<void> | undefined;
+}
+
+/** Settles when the request's response is closed (it is in `inflight` only until then). */
+function closed(request: InFlight): Promise<void> {
+  return (request.done ??= new Promise<void>((resolve) => request.res.once('close', () => resolve())));
 }
 
 /** Waits `ms`; false, at once, when `signal` aborts first. The timer does not keep the process alive. */
