@@ -246,8 +246,10 @@ export class HttpClient {
 
   async request<T = unknown>(url: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
     const target = new URL(url);
-    for (const [key, value] of Object.entries(options.query ?? {})) {
-      if (value !== undefined) target.searchParams.set(key, String(value));
+    if (options.query) {
+      for (const [key, value] of Object.entries(options.query)) {
+        if (value !== undefined) target.searchParams.set(key, String(value));
+      }
     }
     const headers: Record<string, string> = { accept: 'application/json', ...lowerKeys(options.headers) };
     let body: string | Buffer | undefined = options.body;
@@ -498,7 +500,9 @@ function exchange(url: URL, method: string, headers: Record<string, string>, bod
 }
 
 function lowerKeys(headers: Record<string, string> | undefined): Record<string, string> {
-  return Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const lower: Record<string, string> = {};
+  if (headers) for (const key of Object.keys(headers)) lower[key.toLowerCase()] = headers[key]!;
+  return lower;
 }
 
 function formBody(form: NonNullable<RequestOptions['form']>): string {

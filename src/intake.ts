@@ -48,7 +48,8 @@ export function bodyIntake(options: BodyIntakeOptions) {
   return async function intake(ctx: Context, next: Next): Promise<void> {
     // No body announced (a GET, a health probe): nothing to read, keep or parse; the body is `{}`, as the parser
     // makes it for a request without one.
-    if (ctx.request.is() === null) {
+    // type-is's `hasBody` (what `ctx.request.is() === null` asks), without its content-type parse.
+    if (ctx.req.headers['transfer-encoding'] === undefined && Number.isNaN(Number(ctx.req.headers['content-length']))) {
       keepRawBytes(ctx, NO_BYTES, async () => {});
       (ctx.request as { body?: unknown }).body = {};
       return next();

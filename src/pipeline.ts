@@ -779,7 +779,7 @@ export class Pipeline {
         }
         try {
           // An answer object, or the end of the stream, ends the text being streamed.
-          await endText();
+          if (text) await endText();
         } catch (error) {
           if (error instanceof Interrupted) {
             await Promise.resolve(answers.return?.()).catch(() => undefined);

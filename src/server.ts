@@ -129,6 +129,8 @@ export const DEFAULT_REGISTRATION_RETRY: Required<RegistrationRetry> = { attempt
 
 /** Content types the host parses; anything else with a body is answered 415. */
 const BODY_TYPES = ['json', 'urlencoded', 'text/plain', '+json'];
+/** `application/json` with no parameter or a charset: one of `BODY_TYPES` without asking type-is. */
+const PLAIN_JSON = /^application\/json(?:;\s*charset=[\w-]+)?$/i;
 
 /**
  * The Koa host: one error middleware, CORS, the body intake (bytes kept for signatures, parsed before the route or,
@@ -730,7 +732,7 @@ function checkContentType(ctx: Context): void {
   const hasBody = (length !== undefined && length > 0) || ctx.get('transfer-encoding') !== '';
   if (hasBody && !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(ctx.method)) {
     if (!ctx.get('content-type')) ctx.req.headers['content-type'] = 'application/json';
-    else if (!ctx.is(BODY_TYPES)) {
+    else if (!PLAIN_JSON.test(ctx.get('content-type')) && !ctx.is(BODY_TYPES)) {
       throw new UnsupportedMediaTypeError(`unsupported content type "${ctx.get('content-type').split(';')[0]}"; send JSON, a form or plain text`);
     }
   }
