@@ -583,17 +583,19 @@ export class Pipeline {
     queue.entries.push(entry);
     queue.bytes += size;
     this.queuedBytes += size;
-    if (signal) {
-      const owner = queue;
-      const onAbort = () => this.drop(owner, entry);
-      signal.addEventListener('abort', onAbort, { once: true });
-      entry.forget = () => signal.removeEventListener('abort', onAbort);
-    }
     if (!queue.running && !queue.waiting) {
       queue.waiting = true;
       this.waitList.push(queue);
     }
     this.pump();
+    // Only a message that waits for its turn listens to its signal: one the bot took at once (in `pump`, just now) is
+    // finished whatever happens to its client.
+    if (signal && !entry.started) {
+      const owner = queue;
+      const onAbort = () => this.drop(owner, entry);
+      signal.addEventListener('abort', onAbort, { once: true });
+      entry.forget = () => signal.removeEventListener('abort', onAbort);
+    }
     return done;
   }
 
