@@ -23,6 +23,10 @@ export function accessLog(logger: Logger) {
       ctx.res.off('finish', log);
       ctx.res.off('close', log);
       const route = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+      const target = (ctx.state.log as Logger | undefined) ?? logger;
+      const probe = typeof route === 'string' && PROBES.has(route);
+      // The line is built only when it is written (`--log-level warn` writes none).
+      if (!target.isLevelEnabled(probe ? 'debug' : 'info')) return;
       const durationMs = Math.round(Number(process.hrtime.bigint() - started) / 1e4) / 100;
       const line = {
         method: ctx.method,
@@ -33,8 +37,7 @@ export function accessLog(logger: Logger) {
         // A client that hung up before the answer was written.
         ...(ctx.res.writableFinished ? {} : { aborted: true }),
       };
-      const target = (ctx.state.log as Logger | undefined) ?? logger;
-      withTrace(trace, () => (typeof route === 'string' && PROBES.has(route) ? target.debug(line, 'request') : target.info(line, 'request')));
+      withTrace(trace, () => (probe ? target.debug(line, 'request') : target.info(line, 'request')));
     };
     // On `finish` (the whole response handed to the socket, a stream included) or `close` (the client went away).
     ctx.res.once('finish', log);

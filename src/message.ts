@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomId } from './trace.js';
 import type { OutputChannel } from './output.js';
 
 /** A button in Rasa's response format: `payload` is what the user "says" when they press it. */
@@ -102,7 +102,7 @@ export class UserMessage {
     this.inputChannel = init.inputChannel ?? 'unknown';
     this.messageId = init.messageId != null && init.messageId !== '' ? String(init.messageId) : undefined;
     this.metadata = init.metadata ?? {};
-    this.traceId = typeof init.traceId === 'string' && init.traceId !== '' ? init.traceId : randomUUID();
+    this.traceId = typeof init.traceId === 'string' && init.traceId !== '' ? init.traceId : randomId();
   }
 
   /** The message as plain data, without its live `output`: what a store or a queue keeps. */

@@ -2,7 +2,7 @@ import type { Bot, BotContext } from './bot.js';
 import { UserMessage, type BotMessage, type ReplyAddress } from './message.js';
 import { recordSent, type OutputChannel, type StreamingText } from './output.js';
 import { answerId, SentLog } from './sent.js';
-import { silentLogger, type Logger } from './logger.js';
+import { lazyChild, silentLogger, type Logger } from './logger.js';
 import { MemoryStore, type Store } from './store.js';
 import { BacklogFullError } from './errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -587,17 +587,19 @@ export class Pipeline {
     queue.entries.push(entry);
     queue.bytes += size;
     this.queuedBytes += size;
-    if (signal) {
-      const owner = queue;
-      const onAbort = () => this.drop(owner, entry);
-      signal.addEventListener('abort', onAbort, { once: true });
-      entry.forget = () => signal.removeEventListener('abort', onAbort);
-    }
     if (!queue.running && !queue.waiting) {
       queue.waiting = true;
       this.waitList.push(queue);
     }
     this.pump();
+    // Only a message that waits for its turn listens to its signal: one the bot took at once (in `pump`, just now) is
+    // finished whatever happens to its client.
+    if (signal && !entry.started) {
+      const owner = queue;
+      const onAbort = () => this.drop(owner, entry);
+      signal.addEventListener('abort', onAbort, { once: true });
+      entry.forget = () => signal.removeEventListener('abort', onAbort);
+    }
     return done;
   }
 
@@ -685,7 +687,7 @@ export class Pipeline {
   }
 
   private async process(message: UserMessage, logger: Logger, trace: RequestTrace, source?: OutputSource, shared?: SharedRun, answers?: BotMessage[]): Promise<Outcome> {
-    const log = logger.child({ sender: message.senderId, trace: message.traceId });
+    const log = lazyChild(logger, { sender: message.senderId, trace: message.traceId });
     const output = this.outputOf(message, source, log);
     if (!output) {
       if (message.replyTo !== undefined && !source?.outputChannel) log.error('message has a reply address, but its channel has no outputChannel(replyTo); the bot cannot answer');
@@ -696,14 +698,32 @@ export class Pipeline {
     // The bot's deadline: its signal is aborted, and every wait on it below gives up, when the time is up. A bot that
     // ignores the signal keeps running in the background, but its sender's next message does not wait for it.
     const started = Date.now();
-    const controller = new AbortController();
-    const deadline = setTimeout(() => controller.abort(new DOMException(`the bot did not answer within ${this.botTimeoutMs} ms`, 'TimeoutError')), this.botTimeoutMs);
-    const timedOut = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
+    // The signal is made only for a bot that reads it (an AbortController is the dearest object of a message): the
+    // timer rejects `timedOut` itself, and aborts the signal if there is one; one read later is born aborted.
+    let controller: AbortController | undefined;
+    let expired: DOMException | undefined;
+    let timeUp!: (reason: DOMException) => void;
+    const timedOut = new Promise<never>((_, reject) => (timeUp = reject));
     timedOut.catch(() => undefined);
+    const deadline = setTimeout(() => {
+      expired = new DOMException(`the bot did not answer within ${this.botTimeoutMs} ms`, 'TimeoutError');
+      controller?.abort(expired);
+      timeUp(expired);
+    }, this.botTimeoutMs);
     const inTime = <T>(work: Promise<T>): Promise<T> => Promise.race([work, timedOut]);
-    const context: BotContext = { signal: controller.signal, requestId: trace.requestId, traceparent: childTraceparent(trace) };
+    const context: BotContext = {
+      get signal() {
+        if (!controller) {
+          controller = new AbortController();
+          if (expired) controller.abort(expired);
+        }
+        return controller.signal;
+      },
+      requestId: trace.requestId,
+      traceparent: childTraceparent(trace),
+    };
     const sending: Sending = { message, output, log, shared, index: 0 };
-    const failed = (error: unknown) => this.botFailed(sending, controller.signal.aborted ? 'timeout' : 'error', error, started);
+    const failed = (error: unknown) => this.botFailed(sending, expired ? 'timeout' : 'error', error, started);
     const stopTyping = this.startTyping(message, output, log);
     // A streamed text answer being produced (a streaming bot yielded strings).
     let text: TextStream | undefined;
@@ -765,7 +785,7 @@ export class Pipeline {
         }
         try {
           // An answer object, or the end of the stream, ends the text being streamed.
-          await endText();
+          if (text) await endText();
         } catch (error) {
           if (error instanceof Interrupted) {
             await Promise.resolve(answers.return?.()).catch(() => undefined);

@@ -130,6 +130,8 @@ export const DEFAULT_REGISTRATION_RETRY: Required<RegistrationRetry> = { attempt
 
 /** Content types the host parses; anything else with a body is answered 415. */
 const BODY_TYPES = ['json', 'urlencoded', 'text/plain', '+json'];
+/** `application/json` with no parameter or a charset: one of `BODY_TYPES` without asking type-is. */
+const PLAIN_JSON = /^application\/json(?:;\s*charset=[\w-]+)?$/i;
 
 /**
  * The Koa host: one error middleware, CORS, the body intake (bytes kept for signatures, parsed before the route or,
@@ -161,7 +163,7 @@ export class SwitchboardServer {
   /** Settles once every registration made its first attempt (see `registering()`). */
   private firstRegistrations: Promise<void> = Promise.resolve();
   /** HTTP requests Koa is serving, until their response is written. */
-  private readonly inflight = new Set<{ done: Promise<void>; method: string; path: string }>();
+  private readonly inflight = new Set<InFlight>();
   /** Channels' background work (`ChannelContext.track`), settled promises that never reject. */
   private readonly background = new Map<Promise<void>, Record<string, unknown>>();
   private readonly webhooks = new Set<string>();
@@ -224,22 +226,32 @@ export class SwitchboardServer {
     app.use(accessLog(this.logger));
     // Outside the error middleware: it sees each webhook delivery's final status.
     if (this.metrics) app.use(this.metrics.requests());
-    // During the drain every response closes its connection, so keep-alive clients reconnect to another instance.
-    app.use(async (ctx: Context, next: Next) => {
-      try {
-        await next();
-      } finally {
-        if (this.draining) ctx.set('Connection', 'close');
-      }
-    });
-    app.use(errorMiddleware(this.logger));
-    app.use(collapseSlashes);
-    app.use(refusedOriginLog(options.cors ?? [], this.logger));
+    // Errors become answers; during the drain, every answer closes its connection.
+    app.use(errorMiddleware(this.logger, () => this.draining));
+    // The checks every request passes, in this order, as few middleware as the options allow (each one is a promise
+    // and a context switch per request): slashes collapsed, a refused origin noted, then (with --cors) refused and
+    // CORS headers, then the content type checked.
+    const noteRefusedOrigin = refusedOriginCheck(options.cors ?? [], this.logger);
     if (options.cors && options.cors.length > 0) {
+      app.use((ctx: Context, next: Next) => {
+        collapseSlashes(ctx);
+        noteRefusedOrigin(ctx);
+        return next();
+      });
       app.use(refuseOrigins(options.cors));
       app.use(corsMiddleware(options.cors));
+      app.use((ctx: Context, next: Next) => {
+        checkContentType(ctx);
+        return next();
+      });
+    } else {
+      app.use((ctx: Context, next: Next) => {
+        collapseSlashes(ctx);
+        noteRefusedOrigin(ctx);
+        checkContentType(ctx);
+        return next();
+      });
     }
-    app.use(contentTypeGuard);
     app.use(
       bodyIntake({
         limitFor: (ctx) => options.bodyLimit ?? this.bodyLimits.get(channelPrefix(ctx.path)) ?? HOST_BODY_LIMIT,
@@ -280,21 +292,19 @@ export class SwitchboardServer {
       ctx.status = reasons.length === 0 ? 200 : 503;
       ctx.body = reasons.length === 0 ? { status: 'ready' } : { status: 'not ready', reasons };
     });
-    app.use(hostRouter.routes());
-    app.use(hostRouter.allowedMethods());
+    // None of the host's routes is under /webhooks/: a channel's request skips matching them.
+    const hostRoutes = hostRouter.routes();
+    const hostMethods = hostRouter.allowedMethods();
+    app.use((ctx: Context, next: Next) => (ctx.path.startsWith('/webhooks/') ? next() : hostRoutes(ctx as never, () => hostMethods(ctx as never, next))));
 
-    // /webchat is the first channel's web chat page (the socketio channel's), under a short address.
-    app.use(async (ctx: Context, next: Next) => {
-      if (this.webchatRoute && ctx.path === '/webchat' && (ctx.method === 'GET' || ctx.method === 'HEAD')) ctx.path = this.webchatRoute;
-      await next();
-    });
-
-    // Errors inside a channel's routes are logged with the channel's logger (its name bound, its secrets redacted).
+    // /webchat is the first channel's web chat page (the socketio channel's), under a short address. Then errors
+    // inside a channel's routes are logged with the channel's logger (its name bound, its secrets redacted).
     const channelLogs = new Map<string, Logger>();
-    app.use(async (ctx: Context, next: Next) => {
+    app.use((ctx: Context, next: Next) => {
+      if (this.webchatRoute && ctx.path === '/webchat' && (ctx.method === 'GET' || ctx.method === 'HEAD')) ctx.path = this.webchatRoute;
       const log = channelLogs.get(channelPrefix(ctx.path));
       if (log) ctx.state.log = log;
-      await next();
+      return next();
     });
 
     const seen = new Map<string, InputChannel>();
@@ -345,13 +355,9 @@ export class SwitchboardServer {
     const callback = app.callback();
     // Each request is counted until its response is written: the drain waits for it before closing connections.
     this.httpServer.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      let finished!: () => void;
-      const request = { done: new Promise<void>((resolve) => (finished = resolve)), method: req.method ?? '', path: (req.url ?? '').split('?', 1)[0]! };
+      const request: InFlight = { method: req.method ?? '', url: req.url ?? '', res, done: undefined };
       this.inflight.add(request);
-      res.once('close', () => {
-        this.inflight.delete(request);
-        finished();
-      });
+      res.once('close', () => this.inflight.delete(request));
       void callback(req, res);
     });
   }
@@ -612,7 +618,7 @@ export class SwitchboardServer {
   /** Waits until nothing is in flight; false when `deadline` came first. */
   private async settle(deadline: number): Promise<boolean> {
     for (;;) {
-      const work: Array<Promise<unknown>> = [...[...this.inflight].map((r) => r.done), ...this.background.keys()];
+      const work: Array<Promise<unknown>> = [...[...this.inflight].map(closed), ...this.background.keys()];
       if (this.pipeline.activeSenders > 0 || this.pipeline.sharedSenders > 0) work.push(this.pipeline.drain());
       if (this.pipeline.outbox && this.pipeline.outbox.size > 0) work.push(this.pipeline.outbox.drain());
       if (work.length === 0) return true;
@@ -646,9 +652,24 @@ export class SwitchboardServer {
     // Each answer still in the outbox is logged (at error) by the outbox as it gives it up.
     const answers = this.pipeline.outbox?.close().length ?? 0;
     for (const about of this.background.values()) this.logger.error({ ...about, graceMs }, 'shutdown grace expired: background work abandoned');
-    for (const request of this.inflight) this.logger.error({ method: request.method, path: request.path, graceMs }, 'shutdown grace expired: request abandoned');
+    for (const { method, url } of this.inflight) this.logger.error({ method, path: url.split('?', 1)[0]!, graceMs }, 'shutdown grace expired: request abandoned');
     return pending.length + answers + this.background.size + this.inflight.size;
   }
+}
+
+/** An HTTP request Koa is serving, until its response is written (or its client is gone). */
+interface InFlight {
+  method: string;
+  /** As it came (Koa rewrites `req.url` when a route collapses slashes). */
+  url: string;
+  res: ServerResponse;
+  /** Made only when a drain waits for it: a request served in normal times needs no promise of its own. */
+  done: Promise<void> | undefined;
+}
+
+/** Settles when the request's response is closed (it is in `inflight` only until then). */
+function closed(request: InFlight): Promise<void> {
+  return (request.done ??= new Promise<void>((resolve) => request.res.once('close', () => resolve())));
 }
 
 /** Waits `ms`; false, at once, when `signal` aborts first. The timer does not keep the process alive. */
@@ -672,8 +693,11 @@ function verifiesFirst(layer: { methods: string[]; stack: unknown[] }): boolean 
   return layer.methods.length > 0 && (layer.stack[0] as { [VERIFIES_FIRST]?: unknown } | undefined)?.[VERIFIES_FIRST] === true;
 }
 
-/** The one place errors become responses: `{"error": message}` with the error's status; never a stack trace. */
-function errorMiddleware(logger: Logger) {
+/**
+ * The one place errors become responses: `{"error": message}` with the error's status; never a stack trace. While
+ * `draining()`, every response (an error's too) says `Connection: close`.
+ */
+function errorMiddleware(logger: Logger, draining: () => boolean) {
   return async function errors(ctx: Context, next: Next): Promise<void> {
     try {
       await next();
@@ -699,30 +723,31 @@ function errorMiddleware(logger: Logger) {
       log.error({ err: error, method: ctx.method, path: ctx.path }, 'unexpected error while handling a request');
       ctx.status = known && status >= 500 ? status : 500;
       ctx.body = { error: 'internal error' };
+    } finally {
+      // During the drain every response closes its connection, so keep-alive clients reconnect to another instance.
+      if (draining()) ctx.set('Connection', 'close');
     }
   };
 }
 
 /** Requests with a body must be JSON, a form or plain text; a body without a content type is taken as JSON. */
-async function contentTypeGuard(ctx: Context, next: Next): Promise<void> {
+function checkContentType(ctx: Context): void {
   const length = ctx.request.length;
   const hasBody = (length !== undefined && length > 0) || ctx.get('transfer-encoding') !== '';
   if (hasBody && !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(ctx.method)) {
     if (!ctx.get('content-type')) ctx.req.headers['content-type'] = 'application/json';
-    else if (!ctx.is(BODY_TYPES)) {
+    else if (!PLAIN_JSON.test(ctx.get('content-type')) && !ctx.is(BODY_TYPES)) {
       throw new UnsupportedMediaTypeError(`unsupported content type "${ctx.get('content-type').split(';')[0]}"; send JSON, a form or plain text`);
     }
   }
-  await next();
 }
 
 /**
  * `//webhooks/rest/webhook` is what a client sends when its configured host ends with `/` (Chatroom does): runs of
  * slashes in the path are collapsed before routing, the query string left as it is.
  */
-async function collapseSlashes(ctx: Context, next: Next): Promise<void> {
+function collapseSlashes(ctx: Context): void {
   if (ctx.path.includes('//')) ctx.path = ctx.path.replace(/\/{2,}/g, '/');
-  await next();
 }
 
 /** How many refused origins are remembered, so each is logged once without letting the set grow without bound. */
@@ -734,10 +759,21 @@ const BROWSER_ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[a-z0-9.\-[\]:]{1,255}$/i;
  * with nothing in the server's logs. So the first request of each refused origin logs, at info, the option to add.
  */
 export function refusedOriginLog(origins: string[], logger: Logger, remember = REMEMBERED_ORIGINS) {
+  const check = refusedOriginCheck(origins, logger, remember);
+  return async function logRefusedOrigin(ctx: Context, next: Next): Promise<void> {
+    check(ctx);
+    await next();
+  };
+}
+
+/** What `refusedOriginLog` does before it calls the next middleware. */
+function refusedOriginCheck(origins: string[], logger: Logger, remember = REMEMBERED_ORIGINS) {
   const allowed = new Set(origins);
   const logged = new Set<string>();
-  return async function logRefusedOrigin(ctx: Context, next: Next): Promise<void> {
+  return function noteRefusedOrigin(ctx: Context): void {
     const origin = ctx.get('origin');
+    // No Origin (a platform's webhook, curl): nothing a browser could be refused.
+    if (origin === '') return;
     const refused = !allowed.has('*') && !allowed.has(origin) && !isOwnOrigin(origin, ctx);
     // Only what a browser sends (`scheme://host[:port]`): an arbitrary header value must not write its own advice.
     if (refused && BROWSER_ORIGIN.test(origin) && !logged.has(origin)) {
@@ -745,7 +781,6 @@ export function refusedOriginLog(origins: string[], logger: Logger, remember = R
       logged.add(origin);
       logger.info({ origin }, `origin ${origin} is not allowed; start with --cors ${origin} to allow it`);
     }
-    await next();
   };
 }
 

@@ -5,7 +5,7 @@
  * without it being passed around, and the pipeline takes them along with each message it queues.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 export interface RequestTrace {
   /** On every log line as `reqId`, and echoed in the `X-Request-Id` response header. */
@@ -47,8 +47,35 @@ export function parseTraceparent(header: string | undefined): { traceId: string;
   return { traceId: traceId!, parentId: parentId!, flags: flags! };
 }
 
+/**
+ * Random bytes for ids, from a pool the CSPRNG refills 4 KiB at a time: one `randomFillSync` per ~170 requests
+ * instead of three calls per request (each a trip into C++ for 8 or 16 bytes). Every byte is used once.
+ */
+const POOL_SIZE = 4096;
+const pool = Buffer.allocUnsafe(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+
+/** `bytes` random bytes (at most `POOL_SIZE`) as lowercase hex. */
+export function randomHex(bytes: number): string {
+  if (poolOffset + bytes > POOL_SIZE) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return hex;
+}
+
+/** A random (version 4) UUID, as `crypto.randomUUID` makes it, from the pool. */
+export function randomId(): string {
+  const hex = randomHex(16);
+  // Version 4 in the 13th digit; the variant (8, 9, a or b) in the 17th.
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
 export function newSpanId(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex(8);
 }
 
 /**
@@ -59,8 +86,8 @@ export function requestTrace(headers: { requestId?: string | undefined; tracepar
   const given = headers.requestId?.trim();
   const parent = parseTraceparent(headers.traceparent);
   return {
-    requestId: given !== undefined && SANE_REQUEST_ID.test(given) ? given : randomUUID(),
-    traceId: parent?.traceId ?? randomBytes(16).toString('hex'),
+    requestId: given !== undefined && SANE_REQUEST_ID.test(given) ? given : randomId(),
+    traceId: parent?.traceId ?? randomHex(16),
     spanId: newSpanId(),
     flags: parent?.flags ?? '01',
   };
