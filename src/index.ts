@@ -22,6 +22,8 @@ export type { RedisStoreOptions } from './redis.js';
 export { SharedInbox, DEFAULT_CLAIM_TTL_MS } from './inbox.js';
 export type { SharedInboxOptions, InboxEntry, InboxRunner, AddResult, AddOptions } from './inbox.js';
 export { HttpClient, HttpRequestError, parseRetryAfter, isSafeToRetry, countDeliveries } from './http.js';
+export { fetch } from './fetch.js';
+export type { RequestInfo, RequestInit, Response } from './fetch.js';
 export { MemoryOutbox, OutboxFullError, DEFAULT_OUTBOX_TTL_MS, DEFAULT_OUTBOX_LIMITS } from './outbox.js';
 export type { Outbox, OutboxAnswer, PendingAnswer, GiveUpReason, MemoryOutboxOptions } from './outbox.js';
 export type { HttpClientOptions, HttpObserver, RequestOptions, HttpResponse } from './http.js';

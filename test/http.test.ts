@@ -599,3 +599,18 @@ test.serial('retryAfter: a wait past maxRetryAfterMs is not waited for: one atte
   t.false(scope.isDone(), 'no second attempt');
   t.like(logs.lines().find((line) => line.msg === 'the platform asked to wait longer than the cap; giving up'), { level: 40, channel: 'telegram', retryAfterMs: 3_600_000, maxRetryAfterMs: 30_000 });
 });
+
+test('the public fetch is node-fetch, loaded on first use: a multipart upload with its FormData reaches the server', async (t) => {
+  const { fetch } = await import('switchboard');
+  const { FormData, Blob } = await import('node-fetch');
+  const scope = nock('https://upload.example.com')
+    .post('/files', (body: string) => body.includes('name="file"; filename="a.txt"') && body.includes('hello file'))
+    .matchHeader('content-type', /^multipart\/form-data; boundary=/)
+    .reply(201, { id: 'f1' });
+  const form = new FormData();
+  form.append('file', new Blob(['hello file'], { type: 'text/plain' }), 'a.txt');
+  const response = await fetch('https://upload.example.com/files', { method: 'POST', body: form });
+  t.is(response.status, 201);
+  t.deepEqual(await response.json(), { id: 'f1' });
+  t.true(scope.isDone());
+});
