@@ -245,7 +245,9 @@ export class HttpClient {
   }
 
   async request<T = unknown>(url: string, options: RequestOptions = {}): Promise<HttpResponse<T>> {
-    const target = new URL(url);
+    // The same few URLs are called again and again (`…/bot<token>/sendMessage`): parsed once. Never changed: a query
+    // is added to a copy.
+    const target = options.query ? new URL(url) : parsedUrl(url);
     if (options.query) {
       for (const [key, value] of Object.entries(options.query)) {
         if (value !== undefined) target.searchParams.set(key, String(value));
@@ -497,6 +499,20 @@ function exchange(url: URL, method: string, headers: Record<string, string>, bod
 
     send(url, method, headers, body, 0);
   });
+}
+
+/** URLs parsed before, by their text; forgotten all at once past `PARSED_URLS` (a URL with ids in its path). */
+const parsedUrls = new Map<string, URL>();
+const PARSED_URLS = 256;
+
+function parsedUrl(url: string): URL {
+  let parsed = parsedUrls.get(url);
+  if (parsed === undefined) {
+    parsed = new URL(url);
+    if (parsedUrls.size >= PARSED_URLS) parsedUrls.clear();
+    parsedUrls.set(url, parsed);
+  }
+  return parsed;
 }
 
 function lowerKeys(headers: Record<string, string> | undefined): Record<string, string> {
