@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { maskSecrets, silentLogger, type Logger } from './logger.js';
+import { VERSION } from './version.js';
 
 export interface HttpClientOptions {
   /** Per attempt. */
@@ -373,6 +374,13 @@ const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, schedu
 const httpAgent = new http.Agent(agentOptions);
 const httpsAgent = new https.Agent(agentOptions);
 const MAX_REDIRECTS = 20;
+/** What every call says it is, unless the caller sets its own. */
+const USER_AGENT = `Switchboard/${VERSION}`;
+/**
+ * The largest answer read into memory (decompressed): a platform or bot server answering more is cut off with an
+ * error instead of filling the heap. Streamed answers are bounded per line by their reader.
+ */
+export const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /** Headers not passed on to another origin by a redirect (as node-fetch and browsers do). */
 const CREDENTIAL_HEADERS = ['authorization', 'www-authenticate', 'cookie', 'cookie2'];
@@ -432,7 +440,7 @@ function exchange(url: URL, method: string, headers: Record<string, string>, bod
     };
     const open = (target: URL, method: string, headers: Record<string, string>, body: string | Buffer | undefined, redirects: number): http.ClientRequest => {
       const outgoing: OutgoingHttpHeaders = { ...headers };
-      outgoing['user-agent'] ??= 'node-fetch';
+      outgoing['user-agent'] ??= USER_AGENT;
       if (body !== undefined) outgoing['content-length'] = Buffer.byteLength(body);
       else if (method === 'POST' || method === 'PUT') outgoing['content-length'] = 0;
       const secure = target.protocol === 'https:';
@@ -477,7 +485,12 @@ function exchange(url: URL, method: string, headers: Record<string, string>, bod
           return;
         }
         const chunks: Buffer[] = [];
-        content.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let size = 0;
+        content.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_ANSWER_BYTES) return fail(new Error(`the answer is larger than ${MAX_ANSWER_BYTES} bytes: not read`));
+          chunks.push(chunk);
+        });
         content.on('error', fail);
         content.on('end', () => {
           if (done) return;

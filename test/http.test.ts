@@ -614,3 +614,15 @@ test('the public fetch is node-fetch, loaded on first use: a multipart upload wi
   t.deepEqual(await response.json(), { id: 'f1' });
   t.true(scope.isDone());
 });
+
+test('an answer larger than MAX_ANSWER_BYTES is cut off with an error, not read into memory; calls say they are Switchboard', async (t) => {
+  const { MAX_ANSWER_BYTES } = await import('#src/http.js');
+  const { VERSION } = await import('#src/version.js');
+  const huge = Buffer.alloc(MAX_ANSWER_BYTES + 1024, 'a');
+  nock('https://huge.example.com').matchHeader('user-agent', `Switchboard/${VERSION}`).get('/big').reply(200, huge, { 'content-type': 'text/plain' });
+  const client = new HttpClient({ retries: 0 });
+  const error = await t.throwsAsync(client.get('https://huge.example.com/big'), { instanceOf: HttpRequestError });
+  t.regex(String(error?.cause ?? error?.message), /larger than 16777216 bytes/);
+  nock('https://huge.example.com').matchHeader('user-agent', `Switchboard/${VERSION}`).get('/small').reply(200, { ok: true });
+  t.deepEqual((await client.get('https://huge.example.com/small')).body, { ok: true });
+});
