@@ -53,6 +53,8 @@ export const COMPARISONS = [
   { key: 'tg.telegraf.c64.p50', group: 'Telegram vs Telegraf', label: 'end-to-end p50, c64', of: ['switchboard.telegram.c64', 'telegraf.telegram.c64', 'p50Ms'], better: 'lower' },
   { key: 'tg.telegraf.c16.p99', group: 'Telegram vs Telegraf', label: 'end-to-end p99, c16', of: ['switchboard.telegram.c16', 'telegraf.telegram.c16', 'p99Ms'], better: 'lower', target: 1 },
   { key: 'tg.telegraf.c64.p99', group: 'Telegram vs Telegraf', label: 'end-to-end p99, c64', of: ['switchboard.telegram.c64', 'telegraf.telegram.c64', 'p99Ms'], better: 'lower', target: 1 },
+  { key: 'tg.telegraf.fixed.p50', group: 'Telegram vs Telegraf', label: 'end-to-end p50, fixed rate', of: ['switchboard.telegram.fixed', 'telegraf.telegram.fixed', 'p50Ms'], better: 'lower' },
+  { key: 'tg.telegraf.fixed.p99', group: 'Telegram vs Telegraf', label: 'end-to-end p99, fixed rate', of: ['switchboard.telegram.fixed', 'telegraf.telegram.fixed', 'p99Ms'], better: 'lower', target: 1 },
   { key: 'tg.grammy.c16.delivered', group: 'Telegram vs grammY', label: 'delivered/s, c16', of: ['switchboard.telegram.c16', 'grammy.telegram.c16', 'deliveredPerSecond'], better: 'higher' },
   { key: 'tg.grammy.c64.delivered', group: 'Telegram vs grammY', label: 'delivered/s, c64', of: ['switchboard.telegram.c64', 'grammy.telegram.c64', 'deliveredPerSecond'], better: 'higher' },
   { key: 'tg.grammy.c64.cpu', group: 'Telegram vs grammY', label: 'CPU per webhook, c64', of: ['switchboard.telegram.c64', 'grammy.telegram.c64', 'cpuUsPerRequest'], better: 'lower' },

@@ -199,11 +199,13 @@ function telegramUpdate() {
 }
 
 let restSender = 0;
-function load(url, { connections, duration, body }) {
+function load(url, { connections, duration, body, rate }) {
   return autocannon({
     url,
     connections,
     duration,
+    // A fixed offered rate (open loop): requests go out on schedule whatever the server's acknowledgements do.
+    ...(rate ? { overallRate: rate } : {}),
     requests: [{ method: 'POST', headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET }, setupRequest: (req) => ({ ...req, body: body() }) }],
   });
 }
@@ -220,13 +222,13 @@ async function measureRest(server) {
 }
 
 /** One load run on the Telegram webhook; deliveries are those the mock saw for this run's updates, drained after. */
-async function measureTelegram(server, connections) {
+async function measureTelegram(server, connections, rate) {
   const url = `${server.url}/webhooks/telegram/webhook`;
   sentAt.clear();
   window = { delivered: 0, latencies: [], lastAt: 0 };
   const cpu0 = cpuSeconds(server.pid);
   const started = performance.now();
-  const result = await load(url, { connections, duration: seconds, body: telegramUpdate });
+  const result = await load(url, { connections, duration: seconds, body: telegramUpdate, rate });
   const loadEnded = performance.now();
   const acknowledged = result['2xx'];
   // Answers still queued when the load stops: wait for them (bounded), so the latencies include the slowest.
@@ -255,9 +257,18 @@ async function warm(server, route, body) {
   await sleep(300);
 }
 
-async function telegramRound(server, levels = [16, 64]) {
+/**
+ * The offered rate of the fixed-rate run (updates/s): one every subject sustains on this machine, so the end-to-end
+ * latency it measures is a message's path, not a queue. The c16/c64 runs are closed loops: a server that acknowledges
+ * before it answers (Switchboard) gets its next requests sooner than one that answers first (Telegraf), so at c64 its
+ * answers queue and the latency there measures that queue.
+ */
+const FIXED_RATE = quick ? 200 : 1000;
+
+async function telegramRound(server, levels = [16, 64], fixed = true) {
   const out = {};
   for (const connections of levels) out[`c${connections}`] = await measureTelegram(server, connections);
+  if (fixed) out.fixed = await measureTelegram(server, 64, FIXED_RATE);
   return out;
 }
 
@@ -453,11 +464,12 @@ try {
         const t = await telegramRound(server);
         r[`${name}.telegram.c16`] = t.c16;
         r[`${name}.telegram.c64`] = t.c64;
+        r[`${name}.telegram.fixed`] = t.fixed;
       }),
     );
     if (redis) {
       log(`round ${round + 1}/${rounds}: telegram with redis`);
-      r['switchboard.telegram.redis.c64'] = (await telegramRound(redis, [64])).c64;
+      r['switchboard.telegram.redis.c64'] = (await telegramRound(redis, [64], false)).c64;
     }
     log(`round ${round + 1}/${rounds}: socket.io, ${sessions} sessions`);
     await rotated(
