@@ -3,7 +3,7 @@ import type { BotMessage, Button, CollectedMessage, Element } from './message.js
 import type { BotFailure } from './pipeline.js';
 
 /**
- * A message the platform accepted, as an output reports it (`OutputChannel.sent`): what its `editMessage` and
+ * A message the platform accepted, as an output reports it (`OutputChannel.reportSent`): what its `editMessage` and
  * `deleteMessage` need to find it again, kept as JSON (in Redis under `--redis`) for as long as the answer can be
  * edited.
  */
@@ -17,14 +17,14 @@ export interface SentMessage {
 }
 
 /**
- * Where `OutputChannel.sent` reports to while the host sends an answer it may edit later. One instance per process,
+ * Where `OutputChannel.reportSent` reports to while the host sends an answer it may edit later. One instance per process,
  * even when a channel was built against another copy of the package (the loader accepts those).
  */
 const SENT = Symbol.for('switchboard.sentMessages');
 const sentMessages: AsyncLocalStorage<SentMessage[]> = ((globalThis as Record<symbol, unknown>)[SENT] ??= new AsyncLocalStorage<SentMessage[]>()) as AsyncLocalStorage<SentMessage[]>;
 
 /**
- * Runs `send` (one answer through an output) and returns the messages the output reported sending (`sent`), in
+ * Runs `send` (one answer through an output) and returns the messages the output reported sending (`reportSent`), in
  * order, even when `send` fails part way (`error` set).
  */
 export async function recordSent(send: () => Promise<void>): Promise<{ messages: SentMessage[]; error?: unknown }> {
@@ -215,18 +215,18 @@ export abstract class OutputChannel {
    * so an answer can be edited or deleted later (`PATCH`/`DELETE /api/v1/conversations/.../messages/{id}`). Costs
    * nothing when the host is not recording: only answers that carry an `id` are recorded.
    */
-  protected sent(message: SentMessage): void {
+  protected reportSent(message: SentMessage): void {
     sentMessages.getStore()?.push(message);
   }
 
   /**
-   * Replaces the text of a message this output reported with `sent` (Telegram's `editMessageText`, Slack's
+   * Replaces the text of a message this output reported with `reportSent` (Telegram's `editMessageText`, Slack's
    * `chat.update`...): the message then shows `text` alone, its buttons gone. `text` is at most `maxTextLength`. A
    * channel without it cannot edit: the API answers 409.
    */
   editMessage?(recipientId: string, message: SentMessage, text: string): Promise<void>;
 
-  /** Deletes a message this output reported with `sent`. A channel without it cannot delete: the API answers 409. */
+  /** Deletes a message this output reported with `reportSent`. A channel without it cannot delete: the API answers 409. */
   deleteMessage?(recipientId: string, message: SentMessage): Promise<void>;
 
   /** The longest text one message can show (an edit's text is refused above it). Default 4,096. */

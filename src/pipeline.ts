@@ -644,18 +644,30 @@ export class Pipeline {
     queue.running = true;
     this.running++;
     if (this.running > this.peakConcurrency) this.peakConcurrency = this.running;
+    // The bot slot is given back as soon as the bot has answered: sending the answers to the platform goes on in the
+    // sender's turn (in order) without holding a slot another sender's bot call could use.
+    let holding = true;
+    const botDone = () => {
+      if (!holding) return;
+      holding = false;
+      this.running--;
+      this.pump();
+    };
     const started = Date.now();
     let outcome: Outcome;
     try {
       const message = entry.message!;
-      outcome = (await entry.fresh) ? await withTrace(entry.trace, () => this.process(message, entry.logger, entry.trace, entry.source, entry.shared, entry.answers)) : 'duplicate';
+      outcome = (await entry.fresh) ? await withTrace(entry.trace, () => this.process(message, entry.logger, entry.trace, entry.source, entry.shared, entry.answers, botDone)) : 'duplicate';
     } catch (error) {
       // `done` never rejects, and a failure must not break the chain for the sender's later messages.
       entry.logger.error({ err: error, sender: entry.message?.senderId }, 'processing the message failed');
       outcome = 'failed';
     }
     if (outcome !== 'duplicate') this.averageMs = this.averageMs * 0.8 + (Date.now() - started) * 0.2;
-    this.running--;
+    if (holding) {
+      holding = false;
+      this.running--;
+    }
     queue.running = false;
     queue.entries.shift();
     this.release(queue, entry);
@@ -686,7 +698,8 @@ export class Pipeline {
     }
   }
 
-  private async process(message: UserMessage, logger: Logger, trace: RequestTrace, source?: OutputSource, shared?: SharedRun, answers?: BotMessage[]): Promise<Outcome> {
+  /** `botDone` is called once the bot has answered (or failed, or there is no bot call): its slot is free again. */
+  private async process(message: UserMessage, logger: Logger, trace: RequestTrace, source?: OutputSource, shared?: SharedRun, answers?: BotMessage[], botDone: () => void = () => {}): Promise<Outcome> {
     const log = lazyChild(logger, { sender: message.senderId, trace: message.traceId });
     const output = this.outputOf(message, source, log);
     if (!output) {
@@ -694,7 +707,11 @@ export class Pipeline {
       else log.error('message has no output channel; the bot cannot answer');
       return 'failed';
     }
-    if (answers) return this.sendGiven({ message, output, log, shared, index: 0 }, answers);
+    if (answers) {
+      // A message sent first: no bot call.
+      botDone();
+      return this.sendGiven({ message, output, log, shared, index: 0 }, answers);
+    }
     // The bot's deadline: its signal is aborted, and every wait on it below gives up, when the time is up. A bot that
     // ignores the signal keeps running in the background, but its sender's next message does not wait for it.
     const started = Date.now();
@@ -723,7 +740,10 @@ export class Pipeline {
       traceparent: childTraceparent(trace),
     };
     const sending: Sending = { message, output, log, shared, index: 0 };
-    const failed = (error: unknown) => this.botFailed(sending, expired ? 'timeout' : 'error', error, started);
+    const failed = (error: unknown) => {
+      botDone();
+      return this.botFailed(sending, expired ? 'timeout' : 'error', error, started);
+    };
     const stopTyping = this.startTyping(message, output, log);
     // A streamed text answer being produced (a streaming bot yielded strings).
     let text: TextStream | undefined;
@@ -756,7 +776,10 @@ export class Pipeline {
       // A list is there whole: no more typing. A stream: typing until its first piece.
       if (!streaming) stopTyping();
       // A list is the whole answer, in time: sending it to a slow platform is not the bot's time.
-      if (!streaming) clearTimeout(deadline);
+      if (!streaming) {
+        clearTimeout(deadline);
+        botDone();
+      }
       // A bot that yields its answers one by one has each sent as soon as it is yielded (what `rest?stream=true` shows).
       for (;;) {
         let next: IteratorResult<unknown>;
@@ -795,7 +818,10 @@ export class Pipeline {
           await Promise.resolve(answers.return?.()).catch(() => undefined);
           return 'failed';
         }
-        if (next.done) break;
+        if (next.done) {
+          botDone();
+          break;
+        }
         if (answer === null || typeof answer !== 'object') {
           log.error({ got: typeof answer }, 'bot returned an answer that is not an object; skipped');
           continue;

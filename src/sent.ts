@@ -12,7 +12,7 @@ export type SentState = 'pending' | 'sent' | 'failed' | 'deleted';
 
 export interface SentRecord {
   state: SentState;
-  /** The platform messages that show the answer, in the order they were sent (for `sent`). */
+  /** The platform messages that show the answer, in the order they were sent (for `sent`: see `OutputChannel.reportSent`). */
   messages?: SentMessage[];
 }
 

@@ -535,7 +535,7 @@ test('conformance requires an output with editMessage to report what it sends, a
     }
     async sendTextMessage(recipientId: string, text: string): Promise<void> {
       await this.http.post(`${this.api}/send`, { to: recipientId, text });
-      if (this.report) this.sent({ id: 'm1', text: true });
+      if (this.report) this.reportSent({ id: 'm1', text: true });
     }
     override async editMessage(): Promise<void> {
       // Changes nothing on the platform.

@@ -631,6 +631,34 @@ test('with botConcurrency, at most that many bot calls run at once, every sender
   t.is(pipeline.activeSenders, 0);
 });
 
+test('a bot slot is free again once the bot has answered: a slow platform send does not hold up another sender\'s bot call', async (t) => {
+  let release!: () => void;
+  const platform = new Promise<void>((resolve) => (release = resolve));
+  class SlowPlatform extends OutputChannel {
+    readonly sent: string[] = [];
+    async sendTextMessage(_recipient: string, text: string): Promise<void> {
+      if (text === 'answer a1') await platform;
+      this.sent.push(text);
+    }
+  }
+  const asked: string[] = [];
+  const bot: Bot = { handle: async (m) => (asked.push(m.text), [{ text: `answer ${m.text}` }]) };
+  const pipeline = new Pipeline({ bot, botConcurrency: 1, botWait: 10 });
+  const a = new SlowPlatform();
+  const b = new SlowPlatform();
+  const doneA1 = (await pipeline.enqueue(message('a1', 'a', a))).done;
+  const doneA2 = (await pipeline.enqueue(message('a2', 'a', a))).done;
+  const doneB = (await pipeline.enqueue(message('b1', 'b', b))).done;
+  t.is(await doneB, 'handled', 'b was asked and answered while a1\'s answer was still being sent');
+  t.deepEqual(b.sent, ['answer b1']);
+  t.deepEqual(asked, ['a1', 'b1'], 'a2 waits for its turn: the sender\'s order holds');
+  t.is(pipeline.activeBotCalls, 0, 'no bot call is running while a1\'s answer is sent');
+  release();
+  t.deepEqual([await doneA1, await doneA2], ['handled', 'handled']);
+  t.deepEqual(a.sent, ['answer a1', 'answer a2']);
+  t.is(pipeline.peakConcurrency, 1);
+});
+
 test('a message whose signal aborts while it waits is dropped; the sender\'s other messages go on', async (t) => {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));

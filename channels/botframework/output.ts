@@ -143,7 +143,7 @@ export class BotFrameworkOutput extends OutputChannel {
       limit: 20_000,
       post: async (text) => {
         const id = await this.post(recipientId, { ...this.defaults(recipientId), text });
-        if (id !== undefined) this.sent({ id, conversation: this.reply.conversation.id, text: true });
+        if (id !== undefined) this.reportSent({ id, conversation: this.reply.conversation.id, text: true });
         return id;
       },
       edit: async (id, text) => {
@@ -156,7 +156,7 @@ export class BotFrameworkOutput extends OutputChannel {
   /** Posts one message activity and reports it for later edits and deletes (`text`: it shows editable text). */
   private async send(recipientId: string, fields: Record<string, unknown>, text = typeof fields.text === 'string' && fields.text !== ''): Promise<void> {
     const id = await this.post(recipientId, { ...this.defaults(recipientId), ...fields });
-    if (id !== undefined) this.sent({ id, conversation: this.reply.conversation.id, text });
+    if (id !== undefined) this.reportSent({ id, conversation: this.reply.conversation.id, text });
   }
 
   async sendTextMessage(recipientId: string, text: string, _options?: SendOptions): Promise<void> {

@@ -121,7 +121,7 @@ export class DiscordOutput extends OutputChannel {
       const id = isObject(response.body) && typeof response.body.id === 'string' && response.body.id !== '' ? response.body.id : undefined;
       if (id !== undefined) {
         const text = typeof message.content === 'string' && message.content !== '' && !Array.isArray(message.embeds);
-        this.sent({ id, conversation: this.token, text });
+        this.reportSent({ id, conversation: this.token, text });
       }
       return id;
     } catch (error) {

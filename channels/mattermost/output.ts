@@ -44,7 +44,7 @@ export class MattermostOutput extends OutputChannel {
   /** `POST /posts`, the new post reported for later edits and deletes (`text`: it shows editable text). */
   private async create(body: Record<string, unknown>, channelId: string, text: boolean): Promise<string | undefined> {
     const id = await this.api.createPost(body, channelId);
-    if (id !== undefined) this.sent({ id, conversation: channelId, text });
+    if (id !== undefined) this.reportSent({ id, conversation: channelId, text });
     return id;
   }
 

@@ -37,7 +37,7 @@ export class RocketChatOutput extends OutputChannel {
   /** `chat.postMessage`, the new message reported for later edits and deletes (`text`: it shows editable text). */
   private async postMessage(body: Record<string, unknown>, recipient: string, text: boolean): Promise<void> {
     const posted = await this.api.postMessage(body, recipient);
-    if (posted) this.sent({ id: posted.id, conversation: posted.roomId, text });
+    if (posted) this.reportSent({ id: posted.id, conversation: posted.roomId, text });
   }
 
   /** Rocket.Chat's default largest message (Message_MaxAllowedSize). */

@@ -83,7 +83,7 @@ export class SlackOutput extends OutputChannel {
     });
     const answer = response.body as { channel?: unknown; ts?: unknown } | undefined;
     if (method === 'chat.postMessage' && typeof answer?.ts === 'string') {
-      this.sent({ id: answer.ts, conversation: typeof answer.channel === 'string' ? answer.channel : String(body.channel), text });
+      this.reportSent({ id: answer.ts, conversation: typeof answer.channel === 'string' ? answer.channel : String(body.channel), text });
     }
     return response.body;
   }

@@ -132,7 +132,7 @@ export class TelegramOutput extends OutputChannel {
     for (const message of Array.isArray(result) ? result : [result]) {
       const id = (message as { message_id?: unknown } | null)?.message_id;
       if (typeof id !== 'number' && typeof id !== 'string') continue;
-      this.sent({ id: String(id), conversation: String(chatId), text: method === 'sendMessage' });
+      this.reportSent({ id: String(id), conversation: String(chatId), text: method === 'sendMessage' });
     }
   }
 

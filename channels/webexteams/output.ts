@@ -49,7 +49,7 @@ export class WebexOutput extends OutputChannel {
   /** `POST /messages`, the new message reported for later edits and deletes (`text`: it shows editable text). */
   private async create(body: Record<string, unknown>, roomId: string, text: boolean): Promise<string | undefined> {
     const id = await this.api.createMessage(body, roomId);
-    if (id !== undefined) this.sent({ id, conversation: typeof body.roomId === 'string' ? body.roomId : undefined, text });
+    if (id !== undefined) this.reportSent({ id, conversation: typeof body.roomId === 'string' ? body.roomId : undefined, text });
     return id;
   }
 

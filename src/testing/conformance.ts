@@ -226,10 +226,10 @@ export async function conformance(channelClass: InputChannelClass, options: Conf
         });
       }
       if (typeof output.editMessage === 'function' || typeof output.deleteMessage === 'function') {
-        await check('an output that edits or deletes reports each message it sends (sent), and changes it through the platform', async () => {
+        await check('an output that edits or deletes reports each message it sends (reportSent), and changes it through the platform', async () => {
           const { messages, error } = await recordSent(() => output!.sendResponse(recipient, { text: 'To be corrected by the conformance kit' }));
           if (error !== undefined) throw error;
-          if (messages.length === 0) return 'sending a text reported no message (call this.sent({id, conversation, text}) once the platform answered with its id; give the fake platform an answer with an id through the `platform` option)';
+          if (messages.length === 0) return 'sending a text reported no message (call this.reportSent({id, conversation, text}) once the platform answered with its id; give the fake platform an answer with an id through the `platform` option)';
           if (!messages.every((m) => typeof m.id === 'string' && m.id !== '' && isDeepStrictEqual(JSON.parse(JSON.stringify(m)), m))) return `a reported message is not {id: string, ...} plain JSON: ${JSON.stringify(messages).slice(0, 200)}`;
           const text = messages.find((m) => m.text);
           if (typeof output!.editMessage === 'function') {

@@ -1,0 +1,24 @@
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import autocannon from 'autocannon';
+const sent = new Map(); const lat = [];
+const mock = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+  const chunks = []; req.on('data', (c) => chunks.push(c));
+  req.on('end', () => { try { const b = JSON.parse(Buffer.concat(chunks)); const at = sent.get(b.text); if (at) { lat.push(performance.now() - at); sent.delete(b.text); } } catch {} res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ ok: true, result: { message_id: 1, date: 1, chat: { id: 1, type: 'private' } } })); });
+});
+await new Promise((r) => mock.listen(0, '127.0.0.1', r));
+const api = `http://127.0.0.1:${mock.address().port}`;
+writeFileSync('/tmp/tg/creds3.yml', `telegram:\n  access_token: "123:ABC"\n  verify: benchbot\n  webhook_url: https://bench.example/webhooks/telegram/webhook\n  secret_token: benchsecret0123456789\n  api_url: ${api}\n`, { mode: 0o600 });
+const child = spawn(process.execPath, [process.argv[3], '--credentials', '/tmp/tg/creds3.yml', '--port', '6613', '--host', '127.0.0.1', '--log-level', 'warn', '--bot', '/work/main/bench/servers/echo-bot.mjs'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_ENV: 'production' } });
+await new Promise((r) => child.stdout.on('data', (c) => String(c).includes('listening') && r()));
+let id = 0;
+const body = () => { const i = ++id; const chat = { id: 10000 + (i % 1000), type: 'private', first_name: 'B' }; const text = `bench ${i}`; sent.set(text, performance.now()); return JSON.stringify({ update_id: i, message: { message_id: i, from: { id: chat.id, is_bot: false, first_name: 'B' }, chat, date: 1700000000, text } }); };
+const run = (d, rate) => autocannon({ url: 'http://127.0.0.1:6613/webhooks/telegram/webhook', connections: 64, duration: d, overallRate: rate, requests: [{ method: 'POST', headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': 'benchsecret0123456789' }, setupRequest: (req) => ({ ...req, body: body() }) }] });
+await run(2, 1000); lat.length = 0;
+const r = await run(Number(process.argv[2] ?? 5), 1000);
+await new Promise((r) => setTimeout(r, 1000));
+lat.sort((a, b) => a - b);
+const pct = (p) => lat[Math.floor(lat.length * p / 100)]?.toFixed(1);
+console.log(process.argv[3].includes('base') ? 'before' : 'after ', 'delivered', lat.length, 'p50', pct(50), 'p90', pct(90), 'p99', pct(99));
+child.kill('SIGKILL'); mock.close();
