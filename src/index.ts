@@ -64,3 +64,4 @@ export { loadChannelClass, loadChannels, createChannel, builtinChannels } from '
 export { readCredentialsFile, parseCredentialsText, interpolateEnv } from './credentials.js';
 export type { ChannelSection } from './credentials.js';
 export { VERSION } from './version.js';
+export { spokenText, readOutButtons, isHangup } from './voice.js';

@@ -17,7 +17,7 @@ import { AudiocodesOutput, type Activity } from './output.js';
 import { conversationId, parseActivities, type IncomingActivity } from './parse.js';
 import { verifyToken } from './verify.js';
 
-export { AudiocodesOutput, withoutEmojis, readOutButtons, type Activity } from './output.js';
+export { AudiocodesOutput, type Activity } from './output.js';
 export { parseActivities, parseActivity, callParameters, conversationId, MAX_CONVERSATION_ID_LENGTH, type IncomingActivity, type ParsedActivities } from './parse.js';
 export { verifyToken } from './verify.js';
 

@@ -1,29 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { OutputChannel, isObject, type BotFailure, type Button, type Logger, type SendOptions } from 'switchboard';
+import { OutputChannel, isObject, readOutButtons, spokenText, type BotFailure, type Button, type Logger, type SendOptions } from 'switchboard';
 
 /** An activity the bot sends VoiceAI Connect: `{"type": "message", "text"}`, or an event (`hangup`, `transfer`...). */
 export type Activity = Record<string, unknown>;
-
-/** Pictographs (with their joiners, variation selectors, skin tones and keycaps) that a text-to-speech engine would read out or choke on. */
-const EMOJI = /(?:\p{Extended_Pictographic}|\p{Regional_Indicator}|[\u{1F3FB}-\u{1F3FF}]|\u20E3|\uFE0F|\u200D)+/gu;
-
-/** The text without emojis, as Rasa's channel sends it to text-to-speech; spaces left around them are collapsed. */
-export function withoutEmojis(text: string): string {
-  return text.replace(EMOJI, '').replace(/[ \t]{2,}/g, ' ').trim();
-}
-
-/**
- * Buttons read out, as Rasa's voice channels say them: the text ending in a full stop (unless it already ends in
- * `.`, `!`, `?` or `:`), then the buttons' titles separated by commas. Rasa fails on an empty text; here the titles
- * are said alone.
- */
-export function readOutButtons(text: string, buttons: readonly Button[]): string {
-  const titles = buttons.map((button) => button.title).filter((title) => title.trim() !== '').join(', ');
-  const said = text.trim();
-  if (said === '') return titles;
-  if (titles === '') return said;
-  return `${/[.!?:]$/.test(said) ? said : `${said}.`} ${titles}`;
-}
 
 /**
  * Collects the bot's answers as AudioCodes Bot API activities, for the HTTP response to VoiceAI Connect's
@@ -63,7 +42,7 @@ export class AudiocodesOutput extends OutputChannel {
   }
 
   async sendTextMessage(_recipientId: string, text: string, _options?: SendOptions): Promise<void> {
-    const said = withoutEmojis(text);
+    const said = spokenText(text);
     if (said === '') return;
     this.add({ type: 'message', text: said });
   }

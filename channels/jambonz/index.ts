@@ -6,7 +6,7 @@ import { JambonzOutput, gatherVerb, sayVerb, type Verb } from './output.js';
 import { parseMessage, type JambonzEvent } from './parse.js';
 import { offersSubprotocol, verifyBasicAuth } from './verify.js';
 
-export { JambonzOutput, gatherVerb, sayVerb, buttonsSentence, removeEmojis, HANGUP_DELAY_SECONDS } from './output.js';
+export { JambonzOutput, gatherVerb, sayVerb, HANGUP_DELAY_SECONDS } from './output.js';
 export type { Verb } from './output.js';
 export { parseMessage, GATHER_HOOK } from './parse.js';
 export type { JambonzEvent, CallParameters } from './parse.js';

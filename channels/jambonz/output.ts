@@ -1,4 +1,4 @@
-import { OutputChannel, isObject, silentLogger, type Button, type Logger } from 'switchboard';
+import { OutputChannel, isHangup, isObject, readOutButtons, silentLogger, spokenText, type Button, type Logger } from 'switchboard';
 import { GATHER_HOOK } from './parse.js';
 
 /** One jambonz verb, in the documented `{"verb": "<name>", ...properties}` form. */
@@ -14,26 +14,6 @@ export function gatherVerb(): Verb {
 
 export function sayVerb(text: string): Verb {
   return { verb: 'say', text };
-}
-
-/** Emoji and the joiners and selectors that build them: text-to-speech reads them out by name, or chokes (Rasa strips them too). */
-const EMOJI = /[\p{Extended_Pictographic}\u{1F1E6}-\u{1F1FF}\u{1F3FB}-\u{1F3FF}\u200D\uFE0E\uFE0F\u20E3]/gu;
-
-export function removeEmojis(text: string): string {
-  return text.replace(EMOJI, '').replace(/[ \t]{2,}/g, ' ').trim();
-}
-
-/**
- * Buttons read out in one sentence, as Rasa's voice channels do (`send_text_with_buttons_concise`): the text, a full
- * stop if it ends without punctuation, then the titles separated by commas. "Pick one" + great, sad → "Pick one. great, sad".
- */
-export function buttonsSentence(text: string, buttons: readonly Button[]): string {
-  const titles = buttons.map((b) => (typeof b.title === 'string' ? b.title : '')).filter((t) => t.trim() !== '').join(', ');
-  const lead = text.trim();
-  // Rasa fails on an empty text (it reads its last character): the titles alone are said.
-  if (lead === '') return titles;
-  if (titles === '') return lead;
-  return `${/[.!?:]$/.test(lead) ? lead : `${lead}.`} ${titles}`;
 }
 
 /**
@@ -76,12 +56,12 @@ export class JambonzOutput extends OutputChannel {
   }
 
   async sendTextMessage(_recipientId: string, text: string): Promise<void> {
-    const spoken = removeEmojis(text);
+    const spoken = spokenText(text);
     if (spoken !== '') this.add(sayVerb(spoken));
   }
 
   override async sendTextWithButtons(recipientId: string, text: string, buttons: Button[]): Promise<void> {
-    await this.sendTextMessage(recipientId, buttonsSentence(text, buttons));
+    await this.sendTextMessage(recipientId, readOutButtons(text, buttons));
   }
 
   override async sendImageUrl(recipientId: string): Promise<void> {
@@ -95,7 +75,7 @@ export class JambonzOutput extends OutputChannel {
   /** `{"hangup": true}` ends the call; a `text` in it is said (Rasa says a custom payload's text); anything else is skipped. */
   override async sendCustomJson(recipientId: string, json: unknown): Promise<void> {
     if (isObject(json) && typeof json.text === 'string') await this.sendTextMessage(recipientId, json.text);
-    if (isObject(json) && json.hangup === true) {
+    if (isHangup(json)) {
       this.add({ verb: 'pause', length: HANGUP_DELAY_SECONDS });
       this.add({ verb: 'hangup' });
       if (!this.closed) this.hangup = true;

@@ -19,7 +19,7 @@ import { EMPTY_TWIML, MAX_REPROMPT, REPROMPT_PARAM, TwilioVoiceOutput, voiceResp
 import { parseCall } from './parse.js';
 import { verifyCall } from './verify.js';
 
-export { TwilioVoiceOutput, voiceResponse, buttonsSpoken, withoutEmoji, isHangup, xmlText, xmlAttribute, actionUrl, EMPTY_TWIML, REPROMPT_PARAM, MAX_REPROMPT } from './output.js';
+export { TwilioVoiceOutput, voiceResponse, buttonsSpoken, xmlText, xmlAttribute, actionUrl, EMPTY_TWIML, REPROMPT_PARAM, MAX_REPROMPT } from './output.js';
 export type { GatherSettings } from './output.js';
 export { parseCall } from './parse.js';
 export type { CallEvent, CallParameters } from './parse.js';

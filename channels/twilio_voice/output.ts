@@ -1,4 +1,4 @@
-import { CollectingOutputChannel, paragraphs, type BotFailure, type Button, type CollectedMessage, type Logger } from 'switchboard';
+import { CollectingOutputChannel, isHangup, paragraphs, spokenText, type BotFailure, type Button, type CollectedMessage, type Logger } from 'switchboard';
 
 /** How a `<Gather>` listens (Twilio's attribute names), from the channel's credentials. */
 export interface GatherSettings {
@@ -17,26 +17,13 @@ export const REPROMPT_PARAM = 'reprompt';
 /** The longest text kept in the action URL to be said again; a longer one is replaced by `reprompt_fallback_phrase`. */
 export const MAX_REPROMPT = 1000;
 
-/** Emoji and their joiners and modifiers: text-to-speech reads them out by name, or stumbles. */
-const EMOJI = /[\p{Extended_Pictographic}\p{Emoji_Modifier}\u{FE0F}\u{200D}\u{20E3}\u{1F1E6}-\u{1F1FF}]/gu;
-
-/** The text without emoji (as Rasa's voice channels say it), blanks they leave squeezed. */
-export function withoutEmoji(text: string): string {
-  return text.replace(EMOJI, '').replace(/[ \t]{2,}/g, ' ').trim();
-}
-
 /** Buttons read out: the text, a full stop if it has no closing punctuation, then "Choose one of: a, b, c." */
 export function buttonsSpoken(text: string, buttons: readonly Button[]): string {
-  const titles = buttons.map((button) => withoutEmoji(String(button.title ?? ''))).filter((title) => title !== '');
-  const spoken = withoutEmoji(text);
+  const titles = buttons.map((button) => spokenText(String(button.title ?? ''))).filter((title) => title !== '');
+  const spoken = spokenText(text);
   if (titles.length === 0) return spoken;
   const lead = spoken === '' ? '' : /[.!?:]$/.test(spoken) ? `${spoken} ` : `${spoken}. `;
   return `${lead}Choose one of: ${titles.join(', ')}.`;
-}
-
-/** True for the answer that ends the call: `{"custom": {"hangup": true}}`, on every voice channel as in Rasa. */
-export function isHangup(json: unknown): boolean {
-  return json !== null && typeof json === 'object' && !Array.isArray(json) && (json as { hangup?: unknown }).hangup === true;
 }
 
 /**
@@ -57,7 +44,7 @@ export class TwilioVoiceOutput extends CollectingOutputChannel {
 
   override async sendTextMessage(recipientId: string, text: string): Promise<void> {
     for (const part of paragraphs(text)) {
-      const spoken = withoutEmoji(part);
+      const spoken = spokenText(part);
       if (spoken !== part.trim()) this.logger.debug({ sender: recipientId }, 'emoji removed from a spoken answer');
       if (spoken !== '') this.collect({ recipient_id: recipientId, text: spoken });
     }

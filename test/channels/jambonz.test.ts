@@ -4,7 +4,8 @@
 import test from 'ava';
 import { CredentialsError, type BotMessage, type UserMessage } from 'switchboard';
 import SocketIOInput from '../../channels/socketio/index.js';
-import JambonzInput, { DEFAULT_RESPONSE_TIMEOUT_MS, buttonsSentence, parseMessage, removeEmojis, verifyBasicAuth } from '../../channels/jambonz/index.js';
+import JambonzInput, { DEFAULT_RESPONSE_TIMEOUT_MS, parseMessage, verifyBasicAuth } from '../../channels/jambonz/index.js';
+import { readOutButtons, spokenText } from 'switchboard';
 import { WebSocket } from 'ws';
 import { startTestHost } from 'switchboard/testing';
 import { makeProject, runCli } from '../fixtures.js';
@@ -239,12 +240,12 @@ test('verifyBasicAuth never throws and compares both parts', (t) => {
 
 test('buttons are read out in one sentence, as Rasa reads them; emoji are not spoken', (t) => {
   const buttons = [{ title: 'great', payload: '/great' }, { title: 'sad', payload: '/sad' }];
-  t.is(buttonsSentence('Pick one', buttons), 'Pick one. great, sad');
-  t.is(buttonsSentence('Pick one:', buttons), 'Pick one: great, sad');
+  t.is(readOutButtons('Pick one', buttons), 'Pick one. great, sad');
+  t.is(readOutButtons('Pick one:', buttons), 'Pick one: great, sad');
   // Rasa fails on an empty text; the titles alone are said.
-  t.is(buttonsSentence('', buttons), 'great, sad');
-  t.is(removeEmojis('Bye 👋 see you 👍🏽!'), 'Bye see you !');
-  t.is(removeEmojis('🇫🇷'), '');
+  t.is(readOutButtons('', buttons), 'great, sad');
+  t.is(spokenText('Bye 👋 see you 👍🏽!'), 'Bye see you !');
+  t.is(spokenText('🇫🇷'), '');
 });
 
 test('parseMessage reads every message without throwing', (t) => {
