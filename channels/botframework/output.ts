@@ -58,8 +58,7 @@ export class BotFrameworkOutput extends OutputChannel {
 
   /** Where activities of this conversation are posted. */
   get activitiesUrl(): string {
-    const base = (this.settings.apiUrl ?? this.reply.serviceUrl).replace(/\/+$/, '');
-    return `${base}/v3/conversations/${encodeURIComponent(this.reply.conversation.id)}/activities`;
+    return this.conversationUrl(this.reply.conversation.id);
   }
 
   /** The fields every answer has, as Rasa sends them (the alert makes Teams notify the user). */
@@ -81,28 +80,34 @@ export class BotFrameworkOutput extends OutputChannel {
    * tried once more.
    */
   async post(recipientId: string, activity: Record<string, unknown>, retries?: number, activityId?: string): Promise<string | undefined> {
-    const send = async () => {
-      const bearer = await this.tokens.get();
-      const options = { bearer, channel: 'botframework', recipient: recipientId, ...(retries === undefined ? {} : { retries }) };
-      return activityId === undefined
-        ? this.http.post(this.activitiesUrl, activity, options)
-        : this.http.request(`${this.activitiesUrl}/${encodeURIComponent(activityId)}`, { ...options, method: 'PUT', json: { ...activity, id: activityId } });
-    };
-    let response;
-    try {
-      response = await send();
-    } catch (error) {
-      if (!(error instanceof HttpRequestError) || error.status !== 401) throw error;
-      this.tokens.invalidate();
-      response = await send();
-    }
+    const response = activityId === undefined
+      ? await this.call(recipientId, 'POST', this.activitiesUrl, activity, retries)
+      : await this.call(recipientId, 'PUT', `${this.activitiesUrl}/${encodeURIComponent(activityId)}`, { ...activity, id: activityId }, retries);
     const id = response.body !== null && typeof response.body === 'object' ? (response.body as { id?: unknown }).id : undefined;
     return typeof id === 'string' && id !== '' ? id : undefined;
   }
 
-  /** `activitiesUrl` of another conversation (one a sent message reported). */
-  private conversationUrl(conversation: string | undefined): string {
-    if (conversation === undefined || conversation === this.reply.conversation.id) return this.activitiesUrl;
+  /** One call to the connector with the bot's token; a refused token (401) is renewed and the call tried once more. */
+  private async call(recipientId: string, method: 'POST' | 'PUT' | 'DELETE', url: string, json?: unknown, retries?: number) {
+    const send = async () => this.http.request(url, {
+      method,
+      bearer: await this.tokens.get(),
+      channel: 'botframework',
+      recipient: recipientId,
+      ...(json === undefined ? {} : { json }),
+      ...(retries === undefined ? {} : { retries }),
+    });
+    try {
+      return await send();
+    } catch (error) {
+      if (!(error instanceof HttpRequestError) || error.status !== 401) throw error;
+      this.tokens.invalidate();
+      return send();
+    }
+  }
+
+  /** Where activities of a conversation are posted: this one's, or the one a sent message reported. */
+  private conversationUrl(conversation = this.reply.conversation.id): string {
     const base = (this.settings.apiUrl ?? this.reply.serviceUrl).replace(/\/+$/, '');
     return `${base}/v3/conversations/${encodeURIComponent(conversation)}/activities`;
   }
@@ -113,24 +118,12 @@ export class BotFrameworkOutput extends OutputChannel {
   /** updateActivity (`PUT .../activities/{id}`): the activity is replaced by a message with the new text alone. */
   override async editMessage(recipientId: string, message: SentMessage, text: string): Promise<void> {
     const activity = { ...this.defaults(recipientId), ...(message.conversation ? { conversation: { id: message.conversation } } : {}), text, id: message.id };
-    await this.change(recipientId, 'PUT', `${this.conversationUrl(message.conversation)}/${encodeURIComponent(message.id)}`, activity);
+    await this.call(recipientId, 'PUT', `${this.conversationUrl(message.conversation)}/${encodeURIComponent(message.id)}`, activity);
   }
 
   /** deleteActivity (`DELETE .../activities/{id}`). */
   override async deleteMessage(recipientId: string, message: SentMessage): Promise<void> {
-    await this.change(recipientId, 'DELETE', `${this.conversationUrl(message.conversation)}/${encodeURIComponent(message.id)}`);
-  }
-
-  /** One call changing a sent activity; a refused token (401) is renewed and the call tried once more. */
-  private async change(recipientId: string, method: 'PUT' | 'DELETE', url: string, json?: unknown): Promise<void> {
-    const send = async () => this.http.request(url, { method, bearer: await this.tokens.get(), channel: 'botframework', recipient: recipientId, ...(json === undefined ? {} : { json }) });
-    try {
-      await send();
-    } catch (error) {
-      if (!(error instanceof HttpRequestError) || error.status !== 401) throw error;
-      this.tokens.invalidate();
-      await send();
-    }
+    await this.call(recipientId, 'DELETE', `${this.conversationUrl(message.conversation)}/${encodeURIComponent(message.id)}`);
   }
 
   /** Teams takes about one message operation a second per conversation. */
