@@ -7,43 +7,20 @@
  */
 import anyTest, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
-import { loadChannels } from '#src/loader.js';
-import { parseCredentialsText } from '#src/credentials.js';
-import { RedisStore, SwitchboardServer, type Bot, type Store } from 'switchboard';
+import { RedisStore, type Bot, type Store } from 'switchboard';
 import { startFakePlatform, ScriptedBot, type FakePlatform, type PlatformRequest } from 'switchboard/testing';
 import { RedisServer, redisTest } from './redis-server.js';
+import { API_TOKEN, apiHost, type PlatformAnswer } from './api-host.js';
 import { ConnectorClient } from 'botframework-connector';
 import { HttpClient, recordSent } from 'switchboard';
 import { DiscordOutput } from '../channels/discord/output.js';
 
 const test = anyTest;
-const TOKEN = 'edits-api-token-0123456789abcdef';
+const TOKEN = API_TOKEN;
 
-type Answer = { status?: number; body?: unknown } | undefined;
-
-async function host(t: ExecutionContext, answer: (request: PlatformRequest) => Answer, options: { bot?: Bot; store?: Store; api?: FakePlatform } = {}): Promise<{ url: string; api: FakePlatform; server: SwitchboardServer }> {
-  const api = options.api ?? await startFakePlatform((request) => {
-    if (request.path === '/token') return { body: { token_type: 'Bearer', expires_in: 3600, access_token: 'bf-access-token' } };
-    if (request.path.endsWith('/api/v1/login')) return { body: { status: 'success', data: { authToken: 'rc-session-token', userId: 'botuserid' } } };
-    if (request.path.endsWith('/users/me')) return { body: { id: 'botuserid' } };
-    return answer(request);
-  });
-  if (!options.api) t.teardown(() => api.close());
-  const yaml = `
-telegram: {access_token: "1:a", verify: bot, webhook_url: "https://x.example/w", allow_unverified: true, api_url: "${api.url}"}
-slack: {slack_token: xoxb-1, allow_unverified: true, api_url: "${api.url}"}
-mattermost: {url: "${api.url}/api/v4", token: t, webhook_url: "https://x.example/w", allow_unverified: true}
-rocketchat: {user: bot, password: p, server_url: "${api.url}", allow_unverified: true}
-webexteams: {access_token: t, allow_unverified: true, api_url: "${api.url}"}
-botframework: {app_id: a, app_password: p, allow_unverified: true, api_url: "${api.url}", token_url: "${api.url}/token", openid_metadata: "${api.url}/openid"}
-twilio: {account_sid: AC00000000000000000000000000000000, auth_token: t, twilio_number: "+15005550006", allow_unverified: true, api_url: "${api.url}"}
-rest:
-`;
-  const channels = await loadChannels(parseCredentialsText(yaml, 'edits.yml', {}), []);
-  const server = new SwitchboardServer({ channels, bot: options.bot ?? new ScriptedBot([]), apiToken: TOKEN, ...(options.store ? { store: options.store } : {}) });
-  t.teardown(() => server.close(500));
-  const { port } = await server.listen(0, '127.0.0.1');
-  return { url: `http://127.0.0.1:${port}`, api, server };
+/** The API's host; its bot answers nothing unless a test gives one. */
+function host(t: ExecutionContext, answer: (request: PlatformRequest) => PlatformAnswer, options: { bot?: Bot; store?: Store; api?: FakePlatform } = {}) {
+  return apiHost(t, { answer, ...options, bot: options.bot ?? new ScriptedBot([]) });
 }
 
 function call(url: string, method: string, path: string, body?: unknown, token: string | null = TOKEN): Promise<Response> {
@@ -105,7 +82,7 @@ interface EditCase {
   channel: string;
   recipient: string;
   /** The platform's answer to the call that sends the text (its message id in it), else undefined. */
-  sent: (request: PlatformRequest) => Answer;
+  sent: (request: PlatformRequest) => PlatformAnswer;
   edit: Expected;
   /** Compares only these fields of the edit's body (a Bot Framework activity carries the whole conversation reference). */
   editFields?: (body: Record<string, unknown>) => unknown;
@@ -231,7 +208,7 @@ test('Discord: follow-up messages are reported, edited and deleted through the w
 });
 
 /** Telegram answering each sendMessage with the next message id, from 100. */
-function telegramIds(): (request: PlatformRequest) => Answer {
+function telegramIds(): (request: PlatformRequest) => PlatformAnswer {
   let next = 100;
   return (r) => (/\/send(Message|Photo)$/.test(r.path) ? { body: { ok: true, result: { message_id: next++, date: 1441645532, chat: { id: 42, type: 'private' } } } } : undefined);
 }

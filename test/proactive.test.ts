@@ -5,45 +5,14 @@
  * send first are 409, and a message sent first waits for the bot's answer to the same recipient (one queue).
  */
 import test, { type ExecutionContext } from 'ava';
-import { loadChannels } from '#src/loader.js';
-import { parseCredentialsText } from '#src/credentials.js';
 import { OutputChannel, Pipeline, SwitchboardServer, UserMessage, type Bot, type BotMessage, type ReplyAddress } from 'switchboard';
-import { startFakePlatform, ScriptedBot, type FakePlatform, type PlatformRequest } from 'switchboard/testing';
+import { ScriptedBot, type PlatformRequest } from 'switchboard/testing';
 import SocketIOInput from '../channels/socketio/index.js';
 import { connect, next, session } from './socketio-client.js';
+import { API_TOKEN, apiHost } from './api-host.js';
 
-const TOKEN = 'proactive-api-token-0123456789';
-
-async function host(t: ExecutionContext, options: { bot?: Bot; apiToken?: string | undefined } = {}): Promise<{ url: string; api: FakePlatform; server: SwitchboardServer }> {
-  const api = await startFakePlatform((request) => {
-    if (request.path.endsWith('/sendMessage')) return { body: { ok: true, result: { message_id: 1 } } };
-    if (request.path.includes('/Messages.json')) return { status: 201, body: { sid: 'SM1' } };
-    if (request.path.endsWith('/api/v1/login')) return { body: { status: 'success', data: { authToken: 'rc-session-token', userId: 'botuserid' } } };
-    if (request.path.endsWith('/users/me')) return { body: { id: 'botuserid' } };
-    return undefined;
-  });
-  t.teardown(() => api.close());
-  const yaml = `
-telegram: {access_token: "1:a", verify: bot, webhook_url: "https://x.example/w", allow_unverified: true, api_url: "${api.url}"}
-slack: {slack_token: xoxb-1, allow_unverified: true, api_url: "${api.url}"}
-facebook: {verify: v, page-access-token: p, allow_unverified: true, api_url: "${api.url}"}
-instagram: {verify: v, page-access-token: p, instagram_account_id: "17841405822304914", allow_unverified: true, api_url: "${api.url}"}
-whatsapp: {phone_number_id: "106540352242922", access_token: t, verify_token: v, allow_unverified: true, api_url: "${api.url}"}
-twilio: {account_sid: AC00000000000000000000000000000000, auth_token: t, twilio_number: "+15005550006", allow_unverified: true, api_url: "${api.url}"}
-webexteams: {access_token: t, allow_unverified: true, api_url: "${api.url}"}
-line: {channel_access_token: t, allow_unverified: true, api_url: "${api.url}"}
-callback: {url: "${api.url}/callback"}
-botframework: {app_id: a, app_password: p, allow_unverified: true, api_url: "${api.url}", token_url: "${api.url}/token", openid_metadata: "${api.url}/openid"}
-mattermost: {url: "${api.url}/api/v4", token: t, webhook_url: "https://x.example/w", allow_unverified: true}
-rocketchat: {user: bot, password: p, server_url: "${api.url}", allow_unverified: true}
-rest:
-`;
-  const channels = await loadChannels(parseCredentialsText(yaml, 'proactive.yml', {}), []);
-  const server = new SwitchboardServer({ channels, bot: options.bot ?? new ScriptedBot(), ...('apiToken' in options ? { apiToken: options.apiToken } : { apiToken: TOKEN }) });
-  t.teardown(() => server.close(500));
-  const { port } = await server.listen(0, '127.0.0.1');
-  return { url: `http://127.0.0.1:${port}`, api, server };
-}
+const TOKEN = API_TOKEN;
+const host = (t: ExecutionContext, options: { bot?: Bot; apiToken?: string | undefined } = {}) => apiHost(t, options);
 
 function send(url: string, channel: string, recipient: string, body: unknown, token: string | null = TOKEN): Promise<Response> {
   return fetch(`${url}/api/v1/conversations/${encodeURIComponent(channel)}/${encodeURIComponent(recipient)}/messages`, {
