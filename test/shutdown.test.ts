@@ -41,7 +41,8 @@ async function startCli(t: ExecutionContext, args: string[], cwd: string): Promi
   let err = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // 'close', not 'exit': only then has all of the child's output been read (its last log line included).
+  const exited = once(child, 'close').then(([code]) => code as number | null);
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
