@@ -1,8 +1,8 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { contextField } from './context.js';
 import { maskSecrets, silentLogger, type Logger } from './logger.js';
 import { VERSION } from './version.js';
 
@@ -125,7 +125,7 @@ export function isSafeToRetry(error: unknown): boolean {
   return error instanceof HttpRequestError && error.safeToRetry;
 }
 
-const deliveries = new AsyncLocalStorage<{ delivered: number }>();
+const deliveries = contextField<{ delivered: number }>('deliveries');
 
 /**
  * Runs `send` and counts the calls of any `HttpClient` inside it that the platform accepted (a 2xx that passed
@@ -286,7 +286,7 @@ export class HttpClient {
         response = await exchange(target, method, headers, body, timeoutMs, options.signal, options.stream);
         this.report('attempt', method, response.status);
         if (response.stream) {
-          const counter = deliveries.getStore();
+          const counter = deliveries.get();
           if (counter) counter.delivered++;
           return { status: response.status, headers: response.headers, body: undefined as T, text: '', stream: response.stream };
         }
@@ -300,7 +300,7 @@ export class HttpClient {
         if (ok) {
           const problem = options.check?.(parsed, { status: response.status, headers: headerMap });
           if (!problem) {
-            const counter = deliveries.getStore();
+            const counter = deliveries.get();
             if (counter) counter.delivered++;
             return { status: response.status, headers: headerMap, body: parsed as T, text };
           }

@@ -1,10 +1,10 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context, Next } from 'koa';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Bot } from './bot.js';
 import { RemoteBot } from './bots/remote.js';
 import { RulesBot } from './bots/rules.js';
 import { channelPrefix, type InputChannel } from './channel.js';
+import { contextField } from './context.js';
 import { BacklogFullError } from './errors.js';
 import type { HttpObserver } from './http.js';
 import type { OnNewMessage, Outcome, Pipeline } from './pipeline.js';
@@ -33,7 +33,7 @@ function processMetrics(): Registry {
 }
 
 /** Per webhook request: how many messages it handed the pipeline, so a request that handed none can be counted. */
-const requestScope = new AsyncLocalStorage<{ messages: number }>();
+const requestScope = contextField<{ messages: number }>('requestMessages');
 
 /** The bot's kind, as the `kind` label: what `--bot` loaded. */
 export function botKind(bot: Bot): BotKind {
@@ -175,7 +175,7 @@ export class ServerMetrics {
    */
   countingHandler(channel: string, handler: OnNewMessage): OnNewMessage {
     const enqueue: OnNewMessage['enqueue'] = async (message, options) => {
-      const scope = requestScope.getStore();
+      const scope = requestScope.get();
       if (scope) scope.messages++;
       let accepted;
       try {

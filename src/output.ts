@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { contextField } from './context.js';
 import type { BotMessage, Button, CollectedMessage, Element } from './message.js';
 import type { BotFailure } from './pipeline.js';
 
@@ -17,11 +17,10 @@ export interface SentMessage {
 }
 
 /**
- * Where `OutputChannel.reportSent` reports to while the host sends an answer it may edit later. One instance per process,
- * even when a channel was built against another copy of the package (the loader accepts those).
+ * Where `OutputChannel.reportSent` reports to while the host sends an answer it may edit later: the host's context,
+ * one per process even when a channel was built against another copy of the package (the loader accepts those).
  */
-const SENT = Symbol.for('switchboard.sentMessages');
-const sentMessages: AsyncLocalStorage<SentMessage[]> = ((globalThis as Record<symbol, unknown>)[SENT] ??= new AsyncLocalStorage<SentMessage[]>()) as AsyncLocalStorage<SentMessage[]>;
+const sentMessages = contextField<SentMessage[]>('sentMessages');
 
 /**
  * Runs `send` (one answer through an output) and returns the messages the output reported sending (`reportSent`), in
@@ -216,7 +215,7 @@ export abstract class OutputChannel {
    * nothing when the host is not recording: only answers that carry an `id` are recorded.
    */
   protected reportSent(message: SentMessage): void {
-    sentMessages.getStore()?.push(message);
+    sentMessages.get()?.push(message);
   }
 
   /**

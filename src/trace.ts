@@ -1,11 +1,11 @@
 /**
  * Request ids and W3C trace context. Every HTTP request gets a request id (`X-Request-Id` when the client sent a sane
- * one) and a trace (from a valid incoming `traceparent`, else a new one). They live in an `AsyncLocalStorage`, so
+ * one) and a trace (from a valid incoming `traceparent`, else a new one). They live in the host's context (`context.ts`), so
  * every log line written while the request is handled — by the host, a channel, the HTTP client — carries the id
  * without it being passed around, and the pipeline takes them along with each message it queues.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomFillSync } from 'node:crypto';
+import { contextField } from './context.js';
 
 export interface RequestTrace {
   /** On every log line as `reqId`, and echoed in the `X-Request-Id` response header. */
@@ -18,11 +18,11 @@ export interface RequestTrace {
   flags: string;
 }
 
-const storage = new AsyncLocalStorage<RequestTrace>();
+const storage = contextField<RequestTrace>('trace');
 
 /** The trace of the request being handled, if any. */
 export function currentTrace(): RequestTrace | undefined {
-  return storage.getStore();
+  return storage.get();
 }
 
 /** Runs `fn` with `trace` as the current request's. */
@@ -95,7 +95,7 @@ export function requestTrace(headers: { requestId?: string | undefined; tracepar
 
 /** Runs `fn` outside any request: what it logs belongs to no request (a timer armed during one, for instance). */
 export function outsideTrace<T>(fn: () => T): T {
-  return storage.exit(fn);
+  return storage.run(undefined, fn);
 }
 
 /** A `traceparent` for a call made on behalf of `trace`: the same trace, a new span. */
