@@ -5,7 +5,9 @@
 //   2. the signed Telegram webhook → sendMessage to a local mock Bot API, vs Telegraf and grammY doing the same echo:
 //      deliveries counted at the mock (delivered/s at c16 and c64), CPU per webhook, end-to-end p50/p99
 //   3. socket.io sessions: RSS with them open and round-trip p50/p99, vs bare socket.io
-//   4. startup to the first 200 on /health and idle RSS, vs bare Koa
+//   4. startup to the first 200 on /health and RSS 1 s later, vs bare Koa; and idle RSS: a rest-only Switchboard and a
+//      bare Koa started with the others and never sent a request, read at the end of every round (by then V8 has had
+//      time to give back what starting up took, as on a real idle instance)
 //   5. the Telegram path with the Redis store vs in-memory (a redis-server is started when one is on the PATH)
 // The servers of 1–3 and 5 start once, are warmed up and stay up for the run (idle, they use no CPU), measured in
 // turn each round in a rotated order; the socket.io sessions are opened once; every startup is a fresh process.
@@ -335,7 +337,7 @@ function getStatus(url) {
   });
 }
 
-/** Time from spawning the process to the first 200 on /health, and its RSS one second later. */
+/** Time from spawning the process to the first 200 on /health, and its RSS one second later (start-up garbage included). */
 async function measureStartup(name, args, env = {}) {
   const started = performance.now();
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
@@ -348,7 +350,7 @@ async function measureStartup(name, args, env = {}) {
     }
     const firstOkMs = performance.now() - started;
     await sleep(1000);
-    return { firstOkMs, idleRssMiB: rssMiB(child.pid) };
+    return { firstOkMs, startRssMiB: rssMiB(child.pid) };
   } finally {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
@@ -431,6 +433,9 @@ try {
     ...(redisUrl ? { 'switchboard telegram redis': switchboard(telegramCredentials, [...echoBot, '--redis', redisUrl, '--redis-prefix', `bench-${process.pid}:`]) } : {}),
     'bare socket.io': [path.join(HERE, 'servers', 'socketio.mjs')],
     'switchboard socket.io': switchboard(socketioCredentials),
+    // Never sent a request: their RSS is read at the end of each round.
+    'koa idle': [path.join(HERE, 'servers', 'koa.mjs')],
+    'switchboard idle': switchboard(restCredentials),
   };
   const envOf = (name) => (name.startsWith('switchboard') ? switchboardEnv : name === 'telegraf' || name === 'grammy' ? peerEnv : {});
   const settled = await Promise.allSettled(Object.entries(specs).map(([name, args]) => keep(name, args, envOf(name))));
@@ -440,6 +445,8 @@ try {
   const rest = { koa: byName.koa, switchboard: byName['switchboard rest'] };
   const telegram = { switchboard: byName['switchboard telegram'], ...(peers ? { telegraf: byName.telegraf, grammy: byName.grammy } : {}) };
   const redis = byName['switchboard telegram redis'];
+  const idle = { koa: byName['koa idle'], switchboard: byName['switchboard idle'] };
+  const idleSince = performance.now();
   // The sessions are opened once and held for the whole run (opening thousands is most of the cost); each round reads
   // the RSS with them open and times round trips.
   const socketio = {
@@ -484,6 +491,8 @@ try {
         r['switchboard.startup'] = await measureStartup('switchboard', [RUN, '--credentials', restCredentials, '--port', port, '--host', '127.0.0.1', '--log-level', 'warn'], { ...switchboardEnv, BENCH_PORT: port });
       },
     ]);
+    const idleSeconds = Math.round((performance.now() - idleSince) / 1000);
+    for (const [name, server] of Object.entries(idle)) r[`${name}.idle`] = { idleRssMiB: rssMiB(server.pid), idleSeconds };
   }
 } finally {
   for (const close of closers) close();
