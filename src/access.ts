@@ -15,6 +15,8 @@ export function accessLog(logger: Logger) {
   return async function access(ctx: Context, next: Next): Promise<void> {
     const trace = requestTrace({ requestId: ctx.get('x-request-id') || undefined, traceparent: ctx.get('traceparent') || undefined });
     ctx.set('X-Request-Id', trace.requestId);
+    // Channel loggers are children of this one, at its level: with info off (`--log-level warn`), no line is written.
+    if (!logger.isLevelEnabled('info')) return withTrace(trace, next);
     const started = process.hrtime.bigint();
     let logged = false;
     const log = () => {
