@@ -276,6 +276,8 @@ async function telegramRound(server, levels = [16, 64], fixed = true) {
 
 /** Opens `count` socket.io sessions on the server, 250 at a time, each confirmed; closed at the end of the run. */
 async function openSessions(server, count) {
+  // The RSS before: what each session costs is the growth from it (the issue's "per 1k connections").
+  const rssBefore = rssMiB(server.pid);
   const sockets = [];
   closers.push(() => sockets.forEach((socket) => socket.disconnect()));
   for (let i = 0; i < count; i += 250) {
@@ -296,12 +298,13 @@ async function openSessions(server, count) {
     }
     await Promise.all(batch);
   }
-  return { server, sockets };
+  return { server, sockets, rssBefore };
 }
 
 /** The server's RSS with the sessions open, then one round trip (user_uttered → bot_uttered) on up to 500 of them. */
-async function measureSocketio({ server, sockets }) {
+async function measureSocketio({ server, sockets, rssBefore }) {
   const rss = rssMiB(server.pid);
+  const perThousandMiB = ((rss - rssBefore) / sockets.length) * 1000;
   const latencies = [];
   // 500 sessions, 100 at a time: enough for a p99 without making --sessions 10000 slow.
   const sample = sockets.slice(0, 500);
@@ -323,7 +326,7 @@ async function measureSocketio({ server, sockets }) {
     );
   }
   latencies.sort((a, b) => a - b);
-  return { rssMiB: rss, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return { rssMiB: rss, perThousandMiB, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
 }
 
 function getStatus(url) {
