@@ -44,6 +44,13 @@ export interface Accepted {
   duplicate: boolean;
   /** Settles when the bot's answers were sent (or the message failed or was dropped); never rejects. */
   done: Promise<Outcome>;
+  /**
+   * Takes the message out of its sender's queue if it is still waiting for its turn (it never reaches the bot, and
+   * `done` resolves `dropped`); false when it is already with the bot (or was not queued here). What a channel whose
+   * client can hang up calls when it does — the same as aborting `EnqueueOptions.signal`, without making a signal
+   * for every message (an `AbortController` is among the dearest objects of a request).
+   */
+  cancel?(): boolean;
 }
 
 export interface EnqueueOptions {
@@ -225,6 +232,8 @@ interface Entry {
   done: Promise<Outcome>;
   started: boolean;
   forget: () => void;
+  /** The sender's queue it is in. */
+  owner: SenderQueue;
   /** Set for a message of the shared inbox. */
   shared?: SharedRun;
   /** Answers sent as they are, without the bot (a message sent first). */
@@ -429,12 +438,12 @@ export class Pipeline {
     // message in between.
     const fresh = this.claim(message, logger);
     // The request's trace goes with the message: it runs later, in whatever context freed its turn.
-    const done = this.queue(key, message, logger, fresh, size, options.signal, currentTrace() ?? requestTrace(), source);
+    const entry = this.queue(key, message, logger, fresh, size, options.signal, currentTrace() ?? requestTrace(), source);
     if (!(await fresh)) {
       logger.debug({ sender: message.senderId, messageId: message.messageId }, 'duplicate delivery ignored');
-      return { duplicate: true, done: Promise.resolve('duplicate') };
+      return { duplicate: true, done: Promise.resolve('duplicate'), cancel: () => false };
     }
-    return { duplicate: false, done };
+    return { duplicate: false, done: entry.done, cancel: () => this.drop(entry.owner, entry) };
   }
 
   /**
@@ -505,7 +514,7 @@ export class Pipeline {
     const shared: SharedRun = { entry, interrupted: false };
     const key = `${message.inputChannel}\u0000${message.senderId}`;
     const size = messageSize(message) + (entry.answers?.length ?? 0);
-    const outcome = await withTrace(trace, () => this.queue(key, message, channel.logger, Promise.resolve(true), size, undefined, trace, channel.source, shared, answers));
+    const outcome = await withTrace(trace, () => this.queue(key, message, channel.logger, Promise.resolve(true), size, undefined, trace, channel.source, shared, answers).done);
     return { keep: shared.interrupted, outcome };
   }
 
@@ -571,7 +580,7 @@ export class Pipeline {
       // Counted as the message alone.
     }
     this.admit(key, size);
-    const done = this.queue(key, message, logger, Promise.resolve(true), size, undefined, currentTrace() ?? requestTrace(), source, undefined, answers);
+    const { done } = this.queue(key, message, logger, Promise.resolve(true), size, undefined, currentTrace() ?? requestTrace(), source, undefined, answers);
     return { duplicate: false, done };
   }
 
@@ -610,7 +619,7 @@ export class Pipeline {
     }
   }
 
-  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined, trace: RequestTrace, source?: OutputSource, shared?: SharedRun, answers?: BotMessage[]): Promise<Outcome> {
+  private queue(key: string, message: UserMessage, logger: Logger, fresh: Promise<boolean>, size: number, signal: AbortSignal | undefined, trace: RequestTrace, source?: OutputSource, shared?: SharedRun, answers?: BotMessage[]): Entry {
     let queue = this.queues.get(key);
     if (!queue) {
       queue = { key, entries: [], bytes: 0, running: false, waiting: false };
@@ -618,7 +627,7 @@ export class Pipeline {
     }
     let settle!: (outcome: Outcome) => void;
     const done = new Promise<Outcome>((resolve) => (settle = resolve));
-    const entry: Entry = { message, source, logger, trace, fresh, size, settle, done, started: false, forget: () => {}, ...(shared ? { shared } : {}), ...(answers ? { answers } : {}) };
+    const entry: Entry = { message, source, logger, trace, fresh, size, settle, done, started: false, forget: () => {}, owner: queue, ...(shared ? { shared } : {}), ...(answers ? { answers } : {}) };
     queue.entries.push(entry);
     queue.bytes += size;
     this.queuedBytes += size;
@@ -635,14 +644,14 @@ export class Pipeline {
       signal.addEventListener('abort', onAbort, { once: true });
       entry.forget = () => signal.removeEventListener('abort', onAbort);
     }
-    return done;
+    return entry;
   }
 
-  /** A message whose client went away before its turn: out of the queue, never seen by the bot. */
-  private drop(queue: SenderQueue, entry: Entry): void {
-    if (entry.started) return;
+  /** A message whose client went away before its turn: out of the queue, never seen by the bot. False if too late. */
+  private drop(queue: SenderQueue, entry: Entry): boolean {
+    if (entry.started) return false;
     const index = queue.entries.indexOf(entry);
-    if (index < 0) return;
+    if (index < 0) return false;
     queue.entries.splice(index, 1);
     this.release(queue, entry);
     entry.logger.debug({ sender: entry.message?.senderId }, 'the client went away; its queued message is dropped');
@@ -655,6 +664,7 @@ export class Pipeline {
       }
       this.queues.delete(queue.key);
     }
+    return true;
   }
 
   private release(queue: SenderQueue, entry: Entry): void {

@@ -10,6 +10,7 @@ import {
   restTokenKey,
   warnIfOpen,
   z,
+  type Accepted,
   type Context,
   type OnNewMessage,
   type RestAuth,
@@ -94,15 +95,21 @@ export class RestInput extends InputChannel<z.output<typeof credentials>> {
       }
       const output = new RestOutput();
       // A client that hangs up before its message's turn takes the message out of the queue: nobody would read the
-      // answer, and a flood of abandoned requests must not keep the bot busy (nor hold their memory).
-      const gone = new AbortController();
+      // answer, and a flood of abandoned requests must not keep the bot busy (nor hold their memory). `cancel`, not a
+      // signal: no AbortController for every request.
+      let accepted: Accepted | undefined;
+      let gone = false;
       const onClose = () => {
-        if (!ctx.res.writableEnded) gone.abort();
+        if (ctx.res.writableEnded) return;
+        gone = true;
+        accepted?.cancel?.();
       };
       ctx.res.once('close', onClose);
       try {
+        accepted = await onNewMessage.enqueue(this.userMessage(request, output));
+        if (gone) accepted.cancel?.();
         // The answer is the bot's reply, so wait for it.
-        await onNewMessage(this.userMessage(request, output), { signal: gone.signal });
+        await accepted.done;
       } finally {
         ctx.res.off('close', onClose);
       }
