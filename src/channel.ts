@@ -1,11 +1,11 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Redis, RedisOptions } from 'ioredis';
 import { Router } from '@koa/router';
 import { HttpClient } from './http.js';
 import { silentLogger, type Logger } from './logger.js';
-import type { BotMessage, ReplyAddress } from './message.js';
+import type { BotMessage, ReplyAddress, UserMessage } from './message.js';
 import type { OutputChannel } from './output.js';
-import type { OnNewMessage } from './pipeline.js';
+import type { Accepted, OnNewMessage, Outcome } from './pipeline.js';
 import { parseCredentials, type CredentialsSchema } from './schema.js';
 import { MemoryStore, type Store } from './store.js';
 
@@ -220,6 +220,32 @@ export abstract class InputChannel<C extends Record<string, unknown> = Record<st
       return await Promise.race([work, late]);
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /**
+   * For a channel that answers in the HTTP response (`rest`, Google Chat): hands `message` over and waits until its
+   * answers were sent through its output. A client that hangs up while the message still waits for its turn takes
+   * it out of the queue (the bot never sees it: nobody would read the answer, and a flood of abandoned requests must
+   * not keep the bot busy); one already with the bot is finished. Resolves with the pipeline's outcome; rejects only
+   * with a `BacklogFullError` (the host answers 429).
+   */
+  protected async answerInResponse(ctx: { res: ServerResponse }, onNewMessage: OnNewMessage, message: UserMessage): Promise<Outcome> {
+    // `Accepted.cancel`, not an `EnqueueOptions.signal`: no AbortController for every request.
+    let accepted: Accepted | undefined;
+    let gone = false;
+    const onClose = () => {
+      if (ctx.res.writableEnded) return;
+      gone = true;
+      accepted?.cancel?.();
+    };
+    ctx.res.once('close', onClose);
+    try {
+      accepted = await onNewMessage.enqueue(message);
+      if (gone) accepted.cancel?.();
+      return await accepted.done;
+    } finally {
+      ctx.res.off('close', onClose);
     }
   }
 

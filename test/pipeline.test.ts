@@ -1,8 +1,10 @@
 // The message pipeline: deduplication by (channel, message id), strict order per sender, concurrency across senders,
 // the typing indicator, flush, and errors that are logged and never break other senders or later messages.
+import { EventEmitter } from 'node:events';
 import test from 'ava';
 import { captureLogs } from './harness.js';
 import type { Bot } from '#src/bot.js';
+import { InputChannel } from '#src/channel.js';
 import { UserMessage, type BotMessage } from '#src/message.js';
 import { CollectingOutputChannel, OutputChannel } from '#src/output.js';
 import { Pipeline, type Outcome } from '#src/pipeline.js';
@@ -753,4 +755,77 @@ test('a message with an address whose channel cannot rebuild outputs says so in 
   const handler = new Pipeline({ bot: echo, logger: logs.logger }).handlerFor(logs.logger);
   t.is(await handler(new UserMessage({ text: 'hi', senderId: 'u1', replyTo: { room: 'r1' }, inputChannel: 'test' })), 'failed');
   t.true(logs.lines().some((line) => line.level === 50 && line.msg === 'message has a reply address, but its channel has no outputChannel(replyTo); the bot cannot answer'));
+});
+
+// ---------------------------------------------------------------------------------------------------------------------
+// InputChannel.answerInResponse: a channel answering in the HTTP response drops a waiting message whose client hung up
+
+/** A channel exposing the protected helper, and a response whose client can hang up. */
+class ResponseChannel extends InputChannel {
+  name(): string {
+    return 'resp';
+  }
+  router(): never {
+    throw new Error('not mounted');
+  }
+  answer(res: EventEmitter & { writableEnded: boolean }, onNewMessage: ReturnType<Pipeline['handlerFor']>, message: UserMessage) {
+    return this.answerInResponse({ res: res as never }, onNewMessage, message);
+  }
+}
+const response = () => Object.assign(new EventEmitter(), { writableEnded: false });
+
+test('answerInResponse: a message still waiting when its client hangs up is dropped (the bot never sees it); one with the bot is finished; listeners are removed', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const seen: string[] = [];
+  const bot: Bot = { handle: async (m) => { seen.push(m.text); await gate; return [{ text: `re: ${m.text}` }]; } };
+  const pipeline = new Pipeline({ bot });
+  const onNewMessage = pipeline.handlerFor();
+  const channel = new ResponseChannel();
+  const first = response();
+  const firstOutput = new CollectingOutputChannel();
+  const answered = channel.answer(first, onNewMessage, message('one', 'u', firstOutput));
+  const second = response();
+  const waiting = channel.answer(second, onNewMessage, message('two', 'u', new CollectingOutputChannel()));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(seen, ['one']);
+  // The first client hangs up while its message is with the bot: it is finished all the same.
+  first.emit('close');
+  second.emit('close');
+  t.is(await waiting, 'dropped');
+  release();
+  t.is(await answered, 'handled');
+  t.deepEqual(firstOutput.messages.map((m) => m.text), ['re: one']);
+  t.deepEqual(seen, ['one']);
+  t.is(first.listenerCount('close'), 0);
+  t.is(second.listenerCount('close'), 0);
+});
+
+test('answerInResponse: a client that hangs up while the message is being accepted still takes it out of the queue; a finished response is not a hang-up', async (t) => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const seen: string[] = [];
+  const bot: Bot = { handle: async (m) => { seen.push(m.text); await gate; return []; } };
+  const pipeline = new Pipeline({ bot });
+  const handler = pipeline.handlerFor();
+  // The hang-up comes while `enqueue` is still settling (before the channel holds `accepted`).
+  const res = response();
+  const onNewMessage = Object.assign(handler, {
+    enqueue: async (m: UserMessage) => {
+      const accepted = await pipeline.enqueue(m);
+      res.emit('close');
+      return accepted;
+    },
+  });
+  const channel = new ResponseChannel();
+  const holding = channel.answer(response(), handler, message('one', 'u', new CollectingOutputChannel()));
+  t.is(await channel.answer(res, onNewMessage, message('two', 'u', new CollectingOutputChannel())), 'dropped');
+  // A response already written whose socket then closes: the message (with the bot) is finished as usual.
+  const ended = Object.assign(response(), { writableEnded: true });
+  const third = channel.answer(ended, handler, message('three', 'u', new CollectingOutputChannel()));
+  ended.emit('close');
+  release();
+  t.is(await holding, 'handled');
+  t.is(await third, 'handled');
+  t.deepEqual(seen, ['one', 'three']);
 });

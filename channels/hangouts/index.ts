@@ -101,19 +101,10 @@ export class HangoutsInput extends InputChannel<Credentials> {
       }
       const { type, ...message } = parsed.message;
       const output = new HangoutsOutput();
-      // A Chat that stopped waiting (it gives an app 30 s) takes the message out of the queue, as the rest channel does.
-      const gone = new AbortController();
-      const onClose = () => {
-        if (!ctx.res.writableEnded) gone.abort();
-      };
-      ctx.res.once('close', onClose);
-      try {
-        // The answer is the response, so wait for the bot. A bot that fails is answered with what it said (the
-        // host's apology): Chat shows an error for anything but a message.
-        await onNewMessage(new UserMessage({ ...message, output, inputChannel: this.name() }), { signal: gone.signal });
-      } finally {
-        ctx.res.off('close', onClose);
-      }
+      // The answer is the response, so wait for the bot (a Chat that stopped waiting — it gives an app 30 s — takes the
+      // message out of the queue). A bot that fails is answered with what it said (the host's apology): Chat shows an
+      // error for anything but a message.
+      await this.answerInResponse(ctx, onNewMessage, new UserMessage({ ...message, output, inputChannel: this.name() }));
       // Chat posts nothing in a space the app has just left.
       const answer = type === 'REMOVED_FROM_SPACE' ? {} : output.message();
       const bytes = Buffer.byteLength(JSON.stringify(answer));

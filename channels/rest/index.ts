@@ -10,7 +10,6 @@ import {
   restTokenKey,
   warnIfOpen,
   z,
-  type Accepted,
   type Context,
   type OnNewMessage,
   type RestAuth,
@@ -94,25 +93,8 @@ export class RestInput extends InputChannel<z.output<typeof credentials>> {
         return;
       }
       const output = new RestOutput();
-      // A client that hangs up before its message's turn takes the message out of the queue: nobody would read the
-      // answer, and a flood of abandoned requests must not keep the bot busy (nor hold their memory). `cancel`, not a
-      // signal: no AbortController for every request.
-      let accepted: Accepted | undefined;
-      let gone = false;
-      const onClose = () => {
-        if (ctx.res.writableEnded) return;
-        gone = true;
-        accepted?.cancel?.();
-      };
-      ctx.res.once('close', onClose);
-      try {
-        accepted = await onNewMessage.enqueue(this.userMessage(request, output));
-        if (gone) accepted.cancel?.();
-        // The answer is the bot's reply, so wait for it.
-        await accepted.done;
-      } finally {
-        ctx.res.off('close', onClose);
-      }
+      // The answer is the bot's reply, so wait for it (a client that hangs up before its turn takes it out of the queue).
+      await this.answerInResponse(ctx, onNewMessage, this.userMessage(request, output));
       if (output.failure) {
         // Not `200 []`: a client must be able to tell "the bot said nothing" from "the bot is broken". Already logged.
         ctx.status = output.failure.reason === 'timeout' ? 504 : 502;
