@@ -46,7 +46,8 @@ export interface Accepted {
   done: Promise<Outcome>;
   /**
    * Takes the message out of its sender's queue if it is still waiting for its turn (it never reaches the bot, and
-   * `done` resolves `dropped`); false when it is already with the bot (or was not queued here). What a channel whose
+   * `done` resolves `dropped`); false when it is already with the bot or was a duplicate. Absent when the message
+   * is not queued in this process (the shared inbox under `--redis`, a message sent first). What a channel whose
    * client can hang up calls when it does — the same as aborting `EnqueueOptions.signal`, without making a signal
    * for every message (an `AbortController` is among the dearest objects of a request).
    */
@@ -443,7 +444,7 @@ export class Pipeline {
       logger.debug({ sender: message.senderId, messageId: message.messageId }, 'duplicate delivery ignored');
       return { duplicate: true, done: Promise.resolve('duplicate'), cancel: () => false };
     }
-    return { duplicate: false, done: entry.done, cancel: () => this.drop(entry.owner, entry) };
+    return { duplicate: false, done: entry.done, cancel: () => this.drop(entry) };
   }
 
   /**
@@ -639,8 +640,7 @@ export class Pipeline {
     // Only a message that waits for its turn listens to its signal: one the bot took at once (in `pump`, just now) is
     // finished whatever happens to its client.
     if (signal && !entry.started) {
-      const owner = queue;
-      const onAbort = () => this.drop(owner, entry);
+      const onAbort = () => this.drop(entry);
       signal.addEventListener('abort', onAbort, { once: true });
       entry.forget = () => signal.removeEventListener('abort', onAbort);
     }
@@ -648,7 +648,8 @@ export class Pipeline {
   }
 
   /** A message whose client went away before its turn: out of the queue, never seen by the bot. False if too late. */
-  private drop(queue: SenderQueue, entry: Entry): boolean {
+  private drop(entry: Entry): boolean {
+    const queue = entry.owner;
     if (entry.started) return false;
     const index = queue.entries.indexOf(entry);
     if (index < 0) return false;
