@@ -168,10 +168,8 @@ export class SwitchboardServer {
   private readonly background = new Map<Promise<void>, Record<string, unknown>>();
   private readonly webhooks = new Set<string>();
   private webchatRoute: string | undefined;
-  /** Each channel's body limit, by URL prefix. */
-  private readonly bodyLimits = new Map<string, number | string>();
-  /** The routers of channels with at least one route that verifies before its body is parsed. */
-  private readonly verifyingRouters = new Map<string, Router>();
+  /** Each channel mounted, by URL prefix: what the host's middleware needs of it for a request under its prefix. */
+  private readonly mounted = new Map<string, MountedChannel>();
   /** Undefined with `metrics: false`. */
   readonly metrics: ServerMetrics | undefined;
   private readonly metricsPort: number | undefined;
@@ -254,9 +252,9 @@ export class SwitchboardServer {
     }
     app.use(
       bodyIntake({
-        limitFor: (ctx) => options.bodyLimit ?? this.bodyLimits.get(channelPrefix(ctx.path)) ?? HOST_BODY_LIMIT,
+        limitFor: (ctx) => options.bodyLimit ?? this.mounted.get(channelPrefix(ctx.path))?.bodyLimit ?? HOST_BODY_LIMIT,
         verifiesFirst: (ctx) => {
-          const router = this.verifyingRouters.get(channelPrefix(ctx.path));
+          const router = this.mounted.get(channelPrefix(ctx.path))?.verifyingRouter;
           // The first layer that would run for this request is the route's own, starting with `requireVerified`.
           const first = router?.match(ctx.path, ctx.method).pathAndMethod[0];
           return first !== undefined && verifiesFirst(first);
@@ -301,10 +299,9 @@ export class SwitchboardServer {
     // /webhooks/<name>/ goes to that channel's routes alone (looked up by name, not tried against every channel's in
     // turn: with all the built-in channels configured, the last one's requests cost 16 % more CPU that way), and
     // errors inside them are logged with the channel's logger (its name bound, its secrets redacted).
-    const channelRoutes = new Map<string, { log: Logger; routes: (ctx: Context, next: Next) => Promise<unknown> }>();
     app.use((ctx: Context, next: Next) => {
       if (this.webchatRoute && ctx.path === '/webchat' && (ctx.method === 'GET' || ctx.method === 'HEAD')) ctx.path = this.webchatRoute;
-      const channel = channelRoutes.get(channelPrefix(ctx.path));
+      const channel = this.mounted.get(channelPrefix(ctx.path));
       if (!channel) return next();
       ctx.state.log = channel.log;
       return channel.routes(ctx, next);
@@ -344,14 +341,15 @@ export class SwitchboardServer {
       if (options.webchat !== false && this.webchatRoute === undefined && router.stack.some((layer) => layer.path === page && layer.methods.includes('GET'))) {
         this.webchatRoute = page;
       }
-      this.bodyLimits.set(name, (channel.constructor as { bodyLimit?: number | string }).bodyLimit ?? DEFAULT_CHANNEL_BODY_LIMIT);
-      // Scanned once: which of the channel's routes verify before their body is parsed (see `requireVerified`).
-      if (router.stack.some(verifiesFirst)) {
-        this.verifyingRouters.set(name, router);
-      }
       const routes = router.routes();
       const methods = router.allowedMethods();
-      channelRoutes.set(name, { log, routes: (ctx, next) => routes(ctx as never, () => methods(ctx as never, next)) });
+      this.mounted.set(name, {
+        log,
+        routes: (ctx, next) => routes(ctx as never, () => methods(ctx as never, next)),
+        bodyLimit: (channel.constructor as { bodyLimit?: number | string }).bodyLimit ?? DEFAULT_CHANNEL_BODY_LIMIT,
+        // Scanned once: whether any of the channel's routes verifies before its body is parsed (see `requireVerified`).
+        verifyingRouter: router.stack.some(verifiesFirst) ? router : undefined,
+      });
     }
 
     this.app = app;
@@ -661,6 +659,18 @@ export class SwitchboardServer {
 }
 
 /** An HTTP request Koa is serving, until its response is written (or its client is gone). */
+/** A channel as the host's middleware sees it (`SwitchboardServer.mounted`). */
+interface MountedChannel {
+  /** Its logger (name bound, secrets redacted): errors inside its routes are logged with it. */
+  log: Logger;
+  /** Its router's routes, then its allowed-methods answers (405/501). */
+  routes: (ctx: Context, next: Next) => Promise<unknown>;
+  /** The largest body its routes accept (`static bodyLimit`). */
+  bodyLimit: number | string;
+  /** Its router, when at least one route verifies before its body is parsed. */
+  verifyingRouter: Router | undefined;
+}
+
 interface InFlight {
   method: string;
   /** As it came (Koa rewrites `req.url` when a route collapses slashes). */
