@@ -661,11 +661,17 @@ test('a bot slot is free again once the bot has answered: a slow platform send d
   t.is(pipeline.peakConcurrency, 1);
 });
 
-test('a message whose signal aborts while it waits is dropped; the sender\'s other messages go on', async (t) => {
+/** A bot that notes each message it is given and holds every one until `release()`, answering `answers(text)`. */
+function gatedBot(answers: (text: string) => BotMessage[] = () => []): { bot: Bot; seen: string[]; release: () => void } {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
   const seen: string[] = [];
-  const bot: Bot = { handle: async (m) => { seen.push(m.text); await gate; return []; } };
+  const bot: Bot = { handle: async (m) => { seen.push(m.text); await gate; return answers(m.text); } };
+  return { bot, seen, release };
+}
+
+test('a message whose signal aborts while it waits is dropped; the sender\'s other messages go on', async (t) => {
+  const { bot, seen, release } = gatedBot();
   const pipeline = new Pipeline({ bot });
   const output = new CollectingOutputChannel();
   const first = await pipeline.enqueue(message('one', 'u', output));
@@ -775,10 +781,7 @@ class ResponseChannel extends InputChannel {
 const response = () => Object.assign(new EventEmitter(), { writableEnded: false });
 
 test('answerInResponse: a message still waiting when its client hangs up is dropped (the bot never sees it); one with the bot is finished; listeners are removed', async (t) => {
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  const seen: string[] = [];
-  const bot: Bot = { handle: async (m) => { seen.push(m.text); await gate; return [{ text: `re: ${m.text}` }]; } };
+  const { bot, seen, release } = gatedBot((text) => [{ text: `re: ${text}` }]);
   const pipeline = new Pipeline({ bot });
   const onNewMessage = pipeline.handlerFor();
   const channel = new ResponseChannel();
@@ -802,10 +805,7 @@ test('answerInResponse: a message still waiting when its client hangs up is drop
 });
 
 test('answerInResponse: a client that hangs up while the message is being accepted still takes it out of the queue; a finished response is not a hang-up', async (t) => {
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  const seen: string[] = [];
-  const bot: Bot = { handle: async (m) => { seen.push(m.text); await gate; return []; } };
+  const { bot, seen, release } = gatedBot();
   const pipeline = new Pipeline({ bot });
   const handler = pipeline.handlerFor();
   // The hang-up comes while `enqueue` is still settling (before the channel holds `accepted`).
